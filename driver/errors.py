@@ -1,0 +1,68 @@
+"""The exceptions rtlcnn raises. Each names what was wrong and what to do about it."""
+
+from __future__ import annotations
+
+__all__ = [
+    "RtlcnnError",
+    "ProgramFormatError",
+    "LayerNotSupported",
+    "AcceleratorError",
+    "DmaTimeout",
+    "InputError",
+]
+
+
+class RtlcnnError(Exception):
+    """Base class of every error rtlcnn raises on purpose."""
+
+
+class ProgramFormatError(RtlcnnError, ValueError):
+    """A program file (``*.rtlcnn.npz``) is truncated, from another version or inconsistent."""
+
+
+class LayerNotSupported(RtlcnnError):
+    """A model layer (or a program op) that the compiler or the engine cannot run."""
+
+
+class InputError(RtlcnnError, ValueError):
+    """Images of the wrong shape, dtype or value range for the program."""
+
+
+class AcceleratorError(RtlcnnError):
+    """The engine reported an error, timed out, or the overlay lacks it.
+
+    Attributes
+    ----------
+    status : int or None
+        The engine's STATUS register when the error was seen.
+    error_bits : int or None
+        The engine's ERROR register.
+    completed : list of int
+        Indices of the images of the failed call whose results are complete.
+    """
+
+    def __init__(self, message, status=None, error_bits=None, completed=None):
+        super().__init__(message)
+        self.status = status
+        self.error_bits = error_bits
+        self.completed = list(completed or [])
+
+
+class DmaTimeout(AcceleratorError):
+    """A DMA transfer did not finish within its deadline.
+
+    Attributes
+    ----------
+    channel : str
+        "send" (MM2S, into the engine) or "recv" (S2MM, out of the engine).
+    sent_bytes : int
+        Bytes the transfer was asked to move.
+    dma_status : int
+        The DMA channel's status register (PG021 DMASR) at the deadline.
+    """
+
+    def __init__(self, message, channel="", sent_bytes=0, dma_status=0, **kw):
+        super().__init__(message, **kw)
+        self.channel = channel
+        self.sent_bytes = sent_bytes
+        self.dma_status = dma_status

@@ -1,0 +1,443 @@
+"""``rtlcnn.Program``: a quantized network as a list of integer ops, and its file format.
+
+A program is what the compiler writes, the reference model executes and the driver
+runs on the engine. It holds no floating-point computation except the input
+quantization and the output dequantization, both defined here.
+
+File format (``*.rtlcnn.npz``): one numpy ``.npz`` archive, readable with
+``allow_pickle=False``. Key ``format`` holds the string ``"rtlcnn-program"``, key
+``version`` the integer :data:`FORMAT_VERSION`, key ``header`` a JSON string with the
+program's scalars (input shape and scale, name, meta and every op's scalar fields), and
+keys ``op<i>.<field>`` the arrays of op ``i`` (weight, bias, mult, shift, acc_scale).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .errors import InputError, ProgramFormatError
+
+__all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES"]
+
+#: Version of the program file format this rtlcnn writes (and the newest it reads).
+FORMAT_VERSION = 1
+FORMAT_TAG = "rtlcnn-program"
+
+OP_KINDS = ("conv2d", "linear", "maxpool", "avgpool")
+POOL_MODES = (None, "max", "avg")
+MAX_KERNEL = 7
+K_MIN, K_MAX = 1, 62  # requant shift k = 31 + shift
+_ARRAY_FIELDS = ("weight", "bias", "mult", "shift", "acc_scale")
+_SCALAR_FIELDS = ("kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale")
+
+
+@dataclass
+class Op:
+    """One layer of a program.
+
+    Parameters
+    ----------
+    kind : {"conv2d", "linear", "maxpool", "avgpool"}
+        ``maxpool``/``avgpool`` are standalone 2x2, stride-2 pools of an int8 map.
+    weight : ndarray of int8, optional
+        (O, I, K, K) for conv2d, (O, I) for linear, values in [-127, 127].
+    bias, mult, shift : ndarray, optional
+        Per output channel: int32 bias (in accumulator units), int32 requant multiplier
+        ``M`` and int32 shift (``k = 31 + shift``, ``1 <= k <= 62``).
+    stride, padding : int
+        Convolution stride (1 or 2) and symmetric zero padding.
+    relu : bool
+        Clamp the requantized output at 0 instead of -128.
+    pool : {None, "max", "avg"}
+        2x2 stride-2 pool after requant and ReLU.
+    out_int32 : bool
+        Emit the int32 accumulators (bias included, no requant). Last op only.
+    out_scale : float, optional
+        Scale of the int8 output (real = q * out_scale). None with ``out_int32``.
+    acc_scale : ndarray of float32, optional
+        Per output channel ``s_in * s_w[c]``: the scale of the accumulator. Required
+        with ``out_int32``.
+    """
+
+    kind: str
+    name: str = ""
+    weight: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+    mult: Optional[np.ndarray] = None
+    shift: Optional[np.ndarray] = None
+    stride: int = 1
+    padding: int = 0
+    relu: bool = False
+    pool: Optional[str] = None
+    out_int32: bool = False
+    out_scale: Optional[float] = None
+    acc_scale: Optional[np.ndarray] = None
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in ("conv2d", "linear")
+
+    @property
+    def kernel(self) -> int:
+        """Kernel size (1 for linear, 2 for the standalone pools)."""
+        if self.kind == "conv2d":
+            return int(self.weight.shape[2])
+        return 2 if self.kind in ("maxpool", "avgpool") else 1
+
+    @property
+    def out_channels(self) -> Optional[int]:
+        return int(self.weight.shape[0]) if self.has_weights else None
+
+    def out_shape(self, in_shape: Sequence[int]) -> tuple:
+        """Output shape of this op for one input of shape ``in_shape`` (no batch axis)."""
+        if self.kind == "linear":
+            return (int(self.weight.shape[0]),)
+        if len(in_shape) != 3:
+            raise ProgramFormatError(
+                f"op {self.name or self.kind!r}: {self.kind} needs a (C, H, W) input, "
+                f"got shape {tuple(in_shape)}"
+            )
+        c, h, w = (int(v) for v in in_shape)
+        if self.kind in ("maxpool", "avgpool"):
+            return (c, h // 2, w // 2)
+        k, s, p = self.kernel, int(self.stride), int(self.padding)
+        oh = (h + 2 * p - k) // s + 1
+        ow = (w + 2 * p - k) // s + 1
+        if self.pool is not None:
+            oh, ow = oh // 2, ow // 2
+        return (int(self.weight.shape[0]), oh, ow)
+
+    def macs(self, in_shape: Sequence[int]) -> int:
+        """Multiply-accumulates of this op for one input (0 for standalone pools)."""
+        if self.kind == "linear":
+            return int(self.weight.size)
+        if self.kind != "conv2d":
+            return 0
+        c, h, w = (int(v) for v in in_shape)
+        k, s, p = self.kernel, int(self.stride), int(self.padding)
+        oh = (h + 2 * p - k) // s + 1
+        ow = (w + 2 * p - k) // s + 1
+        if self.pool is not None:  # the engine computes only the rows/cols a pool keeps
+            oh, ow = oh // 2 * 2, ow // 2 * 2
+        return oh * ow * int(self.weight.size)
+
+
+@dataclass
+class Program:
+    """A quantized network: input quantization, a list of :class:`Op`, output scaling.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        (C, H, W) of one image.
+    input_scale : float
+        Input quantization: ``q = clamp(round_half_even(x / input_scale), -128, 127)``.
+    ops : list of Op
+    name : str
+    meta : dict
+        JSON-serializable extras (labels, accuracy, training command...).
+    """
+
+    input_shape: tuple
+    input_scale: float
+    ops: list
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ shapes
+    def shapes(self) -> list:
+        """Output shape (no batch axis) of every op, in order."""
+        shapes, shape = [], tuple(int(v) for v in self.input_shape)
+        for op in self.ops:
+            if op.kind == "linear":
+                n_in = int(np.prod(shape))
+                if n_in != op.weight.shape[1]:
+                    raise ProgramFormatError(
+                        f"op {op.name or 'linear'!r}: linear expects {op.weight.shape[1]} "
+                        f"input features but the previous output {shape} has {n_in}"
+                    )
+            shape = op.out_shape(shape)
+            shapes.append(shape)
+        return shapes
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.shapes()[-1]
+
+    def macs(self) -> int:
+        """Multiply-accumulates per image."""
+        total, shape = 0, tuple(self.input_shape)
+        for op in self.ops:
+            total += op.macs(shape)
+            shape = op.out_shape(shape)
+        return total
+
+    # ---------------------------------------------------------- quantization
+    def check_images(self, images) -> np.ndarray:
+        """Validate a batch of images; return it as float32 or int8 (N, C, H, W).
+
+        Float images are real values (quantized with :attr:`input_scale`); int8 images
+        are taken as already quantized.
+        """
+        x = np.asarray(images)
+        want = tuple(int(v) for v in self.input_shape)
+        if x.ndim == len(want) and tuple(x.shape) == want:
+            raise InputError(
+                f"got one image of shape {x.shape}; pass a batch (N, {', '.join(map(str, want))}),"
+                f" e.g. images[None]"
+            )
+        if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+            raise InputError(
+                f"images have shape {x.shape}; program {self.name or ''!r} expects "
+                f"(N, {', '.join(map(str, want))})"
+            )
+        if x.dtype == np.int8:
+            return x
+        if np.issubdtype(x.dtype, np.floating):
+            if not np.all(np.isfinite(x)):
+                raise InputError("images contain NaN or infinity")
+            return x.astype(np.float32, copy=False)
+        raise InputError(
+            f"images have dtype {x.dtype}; pass float32 real values (for MNIST-style models "
+            f"pixel / 255) or int8 values already quantized with scale {self.input_scale:g}"
+        )
+
+    def quantize_input(self, images) -> np.ndarray:
+        """Float images to int8: ``clamp(round_half_even(x / input_scale), -128, 127)``."""
+        x = self.check_images(images)
+        if x.dtype == np.int8:
+            return x
+        q = np.rint(x.astype(np.float64) / float(self.input_scale))
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def dequantize_output(self, raw) -> np.ndarray:
+        """Raw outputs of the last op (int8 or int32) to float32 real values."""
+        raw = np.asarray(raw)
+        last = self.ops[-1]
+        if last.out_int32:
+            scale = np.asarray(last.acc_scale, dtype=np.float64)
+            shape = (1, -1) + (1,) * (raw.ndim - 2)
+            return (raw.astype(np.float64) * scale.reshape(shape)).astype(np.float32)
+        return (raw.astype(np.float64) * float(self._out_scale_of(len(self.ops) - 1))).astype(
+            np.float32
+        )
+
+    def _out_scale_of(self, i: int) -> float:
+        """Scale of op i's int8 output (a standalone pool keeps its input's scale)."""
+        while i >= 0:
+            op = self.ops[i]
+            if op.kind in ("maxpool", "avgpool"):
+                i -= 1
+                continue
+            return float(op.out_scale)
+        return float(self.input_scale)
+
+    # ------------------------------------------------------------ validation
+    def check(self) -> "Program":
+        """Raise ProgramFormatError naming the first inconsistency; return self if fine."""
+        if len(tuple(self.input_shape)) != 3 or min(self.input_shape) < 1:
+            raise ProgramFormatError(f"input_shape must be (C, H, W) >= 1, got {self.input_shape}")
+        if not (math.isfinite(float(self.input_scale)) and float(self.input_scale) > 0):
+            raise ProgramFormatError(f"input_scale must be a positive number, got {self.input_scale}")
+        if not self.ops:
+            raise ProgramFormatError("program has no ops")
+        for i, op in enumerate(self.ops):
+            _check_op(i, op, last=(i == len(self.ops) - 1))
+        for i, (op, shape) in enumerate(zip(self.ops, self.shapes())):
+            if min(shape) < 1:
+                raise ProgramFormatError(f"op {i} ({op.name or op.kind}): output shape {shape} is empty")
+        prev = tuple(self.input_shape)
+        for i, op in enumerate(self.ops):
+            if op.kind == "conv2d" and op.weight.shape[1] != prev[0]:
+                raise ProgramFormatError(
+                    f"op {i} ({op.name or op.kind}): weight has {op.weight.shape[1]} input "
+                    f"channels but its input has {prev[0]}"
+                )
+            if op.kind in ("conv2d", "maxpool", "avgpool") and len(prev) != 3:
+                raise ProgramFormatError(f"op {i} ({op.name or op.kind}) needs a (C, H, W) input")
+            prev = op.out_shape(prev)
+        return self
+
+    # -------------------------------------------------------------- file I/O
+    def save(self, path) -> None:
+        """Write the program to ``path`` (conventionally ``*.rtlcnn.npz``)."""
+        self.check()
+        header = {
+            "input_shape": [int(v) for v in self.input_shape],
+            "input_scale": float(self.input_scale),
+            "name": self.name,
+            "meta": self.meta,
+            "ops": [],
+        }
+        arrays = {}
+        for i, op in enumerate(self.ops):
+            h = {}
+            for f in _SCALAR_FIELDS:
+                v = getattr(op, f)
+                h[f] = v if not isinstance(v, (np.generic,)) else v.item()
+            h["stride"], h["padding"] = int(op.stride), int(op.padding)
+            h["relu"], h["out_int32"] = bool(op.relu), bool(op.out_int32)
+            h["out_scale"] = None if op.out_scale is None else float(op.out_scale)
+            header["ops"].append(h)
+            for f in _ARRAY_FIELDS:
+                v = getattr(op, f)
+                if v is not None:
+                    arrays[f"op{i}.{f}"] = np.asarray(v)
+        path = os.fspath(path)
+        with open(path, "wb") as fh:  # np.savez would append ".npz" to other names
+            np.savez_compressed(
+                fh,
+                format=np.array(FORMAT_TAG),
+                version=np.array(FORMAT_VERSION, dtype=np.int64),
+                header=np.array(json.dumps(header, default=_json_default)),
+                **arrays,
+            )
+
+    @classmethod
+    def load(cls, path) -> "Program":
+        """Read and validate a program file; ProgramFormatError says what is wrong."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"program file {path!r} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as e:
+            raise ProgramFormatError(
+                f"{path}: not a readable rtlcnn program file (truncated or corrupted?): {e}"
+            ) from e
+        return cls._from_arrays(data, path)
+
+    @classmethod
+    def _from_arrays(cls, data: dict, path: str) -> "Program":
+        if "format" not in data or str(data["format"]) != FORMAT_TAG:
+            raise ProgramFormatError(f"{path}: not an rtlcnn program file (no '{FORMAT_TAG}' tag)")
+        try:
+            version = int(data["version"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProgramFormatError(f"{path}: program file has no format version") from e
+        if version > FORMAT_VERSION:
+            raise ProgramFormatError(
+                f"{path}: program file format version {version} is newer than this rtlcnn reads "
+                f"(up to {FORMAT_VERSION}); upgrade rtlcnn or recompile the model with this version"
+            )
+        if version < 1:
+            raise ProgramFormatError(f"{path}: invalid program file format version {version}")
+        try:
+            header = json.loads(str(data["header"]))
+            ops = []
+            for i, h in enumerate(header["ops"]):
+                kw = {f: h.get(f) for f in _SCALAR_FIELDS}
+                for f in _ARRAY_FIELDS:
+                    key = f"op{i}.{f}"
+                    kw[f] = data[key] if key in data else None
+                ops.append(Op(**kw))
+            prog = cls(
+                input_shape=tuple(int(v) for v in header["input_shape"]),
+                input_scale=float(header["input_scale"]),
+                ops=ops,
+                name=header.get("name", ""),
+                meta=header.get("meta", {}) or {},
+            )
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+            raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
+        try:
+            return prog.check()
+        except ProgramFormatError as e:
+            raise ProgramFormatError(f"{path}: {e}") from e
+
+    def __repr__(self) -> str:
+        return (
+            f"Program(name={self.name!r}, input_shape={tuple(self.input_shape)}, "
+            f"ops=[{', '.join(op.name or op.kind for op in self.ops)}])"
+        )
+
+    def summary(self) -> str:
+        """A table of the ops with their output shapes and MACs."""
+        lines = [f"Program {self.name!r}: input {tuple(self.input_shape)} scale {self.input_scale:.6g}"]
+        shape = tuple(self.input_shape)
+        for i, op in enumerate(self.ops):
+            out = op.out_shape(shape)
+            extra = []
+            if op.kind == "conv2d":
+                extra.append(f"k{op.kernel} s{op.stride} p{op.padding}")
+            if op.relu:
+                extra.append("relu")
+            if op.pool:
+                extra.append(f"{op.pool}pool")
+            if op.out_int32:
+                extra.append("int32 out")
+            lines.append(
+                f"  {i:2d} {op.name or op.kind:12s} {op.kind:8s} {' '.join(extra):22s} "
+                f"-> {str(out):16s} {op.macs(shape):>10,d} MACs"
+            )
+            shape = out
+        return "\n".join(lines)
+
+
+def _check_op(i: int, op: Op, last: bool) -> None:
+    where = f"op {i} ({op.name or op.kind})"
+    if op.kind not in OP_KINDS:
+        raise ProgramFormatError(f"{where}: unknown kind {op.kind!r}; expected one of {OP_KINDS}")
+    if op.pool not in POOL_MODES:
+        raise ProgramFormatError(f"{where}: pool must be None, 'max' or 'avg', got {op.pool!r}")
+    if op.out_int32 and not last:
+        raise ProgramFormatError(f"{where}: only the last op may have int32 outputs")
+    if not op.has_weights:
+        if op.out_int32 or op.relu or op.pool:
+            raise ProgramFormatError(f"{where}: a standalone pool has no relu, pool or int32 output")
+        return
+    w = op.weight
+    if w is None or op.bias is None or op.mult is None or op.shift is None:
+        raise ProgramFormatError(f"{where}: weight, bias, mult and shift are all required")
+    if w.dtype != np.int8:
+        raise ProgramFormatError(f"{where}: weight dtype must be int8, got {w.dtype}")
+    if int(w.min(initial=0)) < -127:
+        raise ProgramFormatError(f"{where}: weights must lie in [-127, 127] (found -128)")
+    want_nd = 4 if op.kind == "conv2d" else 2
+    if w.ndim != want_nd:
+        raise ProgramFormatError(f"{where}: weight must have {want_nd} dimensions, got shape {w.shape}")
+    if op.kind == "conv2d":
+        if w.shape[2] != w.shape[3]:
+            raise ProgramFormatError(f"{where}: kernel must be square, got {w.shape[2]}x{w.shape[3]}")
+        if not 1 <= w.shape[2] <= MAX_KERNEL:
+            raise ProgramFormatError(f"{where}: kernel {w.shape[2]} outside 1..{MAX_KERNEL}")
+        if int(op.stride) not in (1, 2):
+            raise ProgramFormatError(f"{where}: stride must be 1 or 2, got {op.stride}")
+        if not 0 <= int(op.padding) < w.shape[2]:
+            raise ProgramFormatError(f"{where}: padding {op.padding} must be in 0..kernel-1")
+    elif op.pool is not None:
+        raise ProgramFormatError(f"{where}: linear ops have no pooling")
+    o = w.shape[0]
+    for f, dt in (("bias", np.int32), ("mult", np.int32), ("shift", np.int32)):
+        a = getattr(op, f)
+        if a.shape != (o,):
+            raise ProgramFormatError(f"{where}: {f} must have shape ({o},), got {a.shape}")
+        if a.dtype != dt:
+            raise ProgramFormatError(f"{where}: {f} dtype must be {np.dtype(dt)}, got {a.dtype}")
+    k = op.shift.astype(np.int64) + 31
+    if k.min() < K_MIN or k.max() > K_MAX:
+        raise ProgramFormatError(f"{where}: shift gives k = 31 + shift outside {K_MIN}..{K_MAX}")
+    if op.out_int32:
+        if op.relu or op.pool:
+            raise ProgramFormatError(f"{where}: int32 outputs cannot have relu or pool")
+        if op.acc_scale is None or np.shape(op.acc_scale) != (o,):
+            raise ProgramFormatError(f"{where}: int32 outputs need acc_scale of shape ({o},)")
+    elif op.out_scale is None or not float(op.out_scale) > 0:
+        raise ProgramFormatError(f"{where}: int8 outputs need a positive out_scale")
+    worst = np.abs(w.astype(np.int64)).reshape(o, -1).sum(axis=1) * 128 + np.abs(op.bias.astype(np.int64))
+    if worst.max() >= 2**31:
+        raise ProgramFormatError(f"{where}: worst-case accumulator overflows int32")
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"meta value {obj!r} is not JSON serializable")

@@ -1,0 +1,214 @@
+"""The bit-exact reference model: executes an :class:`rtlcnn.Program` in numpy integers.
+
+Every result of rtlcnn is defined here. The RTL (under cocotb), the mock board and the
+real board must reproduce :func:`run_int` bit for bit; ``docs/numerics.md`` states the
+same contract in prose.
+
+The per-op functions take and return integer numpy arrays with a batch axis:
+feature maps are (N, C, H, W), vectors (N, F). Products are summed exactly (float64
+matrix products of int8 values are exact while every partial sum stays below 2**53,
+which the int32 accumulator bound guarantees), then requantized in int64.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from .program import Op, Program
+
+__all__ = [
+    "run",
+    "run_int",
+    "run_all_int",
+    "requant",
+    "conv2d_int",
+    "linear_int",
+    "pool2d_int",
+    "op_int",
+]
+
+
+def requant(acc, mult, shift, relu: bool = False, axis: int = 1) -> np.ndarray:
+    """Requantize int32 accumulators to int8.
+
+    ``y = clamp((acc * M + 2**(k-1)) >> k, lo, 127)`` with ``k = 31 + shift``, a 64-bit
+    product, an arithmetic (floor) shift, and ``lo = 0`` with ReLU, else -128.
+
+    Parameters
+    ----------
+    acc : ndarray of int
+        Accumulators; the channel axis is ``axis``.
+    mult, shift : ndarray of int, shape (C,)
+        Per-channel multiplier M and shift.
+    relu : bool
+    axis : int
+        Channel axis of ``acc``.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    m = np.asarray(mult, dtype=np.int64).reshape(shape)
+    k = np.asarray(shift, dtype=np.int64).reshape(shape) + 31
+    y = (acc * m + (np.int64(1) << (k - 1))) >> k
+    return np.clip(y, 0 if relu else -128, 127).astype(np.int8)
+
+
+def _pads(padding) -> tuple:
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        return (p, p, p, p)
+    t, b, lft, r = (int(v) for v in padding)
+    return (t, b, lft, r)
+
+
+def _conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, padding) -> np.ndarray:
+    """int64 accumulators (N, O, OH, OW) = bias + conv(x, w), zero padding."""
+    x = np.asarray(x)
+    w = np.asarray(w)
+    n, c, h, wd = x.shape
+    o, ci, k, k2 = w.shape
+    if ci != c or k != k2:
+        raise ValueError(f"conv2d: input has {c} channels, weight is {w.shape}")
+    t, b, lft, r = _pads(padding)
+    xp = np.zeros((n, c, h + t + b, wd + lft + r), dtype=np.float64)
+    xp[:, :, t : t + h, lft : lft + wd] = x
+    oh = (h + t + b - k) // stride + 1
+    ow = (wd + lft + r - k) // stride + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"conv2d: output would be empty ({oh}x{ow})")
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = win[:, :, : (oh - 1) * stride + 1 : stride, : (ow - 1) * stride + 1 : stride]
+    # (N, C, OH, OW, K, K) -> (N, OH, OW, C*K*K) @ (C*K*K, O)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * k * k)
+    acc = cols @ w.reshape(o, c * k * k).astype(np.float64).T
+    acc = np.rint(acc).astype(np.int64).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    return acc + np.asarray(bias, dtype=np.int64).reshape(1, -1, 1, 1)
+
+
+def pool2d_int(x, mode: str) -> np.ndarray:
+    """2x2, stride-2 pool of int8 maps (N, C, H, W); a last odd row/column is dropped.
+
+    ``mode="max"`` takes the maximum; ``mode="avg"`` is ``(a+b+c+d+2) >> 2`` (the mean,
+    rounded half up).
+    """
+    x = np.asarray(x)
+    n, c, h, w = x.shape
+    h2, w2 = h // 2, w // 2
+    if h2 < 1 or w2 < 1:
+        raise ValueError(f"pool2d: input {h}x{w} is smaller than 2x2")
+    v = x[:, :, : 2 * h2, : 2 * w2].astype(np.int32).reshape(n, c, h2, 2, w2, 2)
+    if mode == "max":
+        y = v.max(axis=(3, 5))
+    elif mode == "avg":
+        y = (v.sum(axis=(3, 5)) + 2) >> 2
+    else:
+        raise ValueError(f"pool mode must be 'max' or 'avg', got {mode!r}")
+    return y.astype(np.int8)
+
+
+def conv2d_int(
+    x,
+    w,
+    bias,
+    mult,
+    shift,
+    stride: int = 1,
+    padding: Union[int, Sequence[int]] = 0,
+    relu: bool = False,
+    pool: Optional[str] = None,
+    out_int32: bool = False,
+) -> np.ndarray:
+    """Integer convolution layer: conv + bias, requant, ReLU, optional 2x2 pool.
+
+    Parameters
+    ----------
+    x : ndarray of int8 (N, C, H, W)
+    w : ndarray of int8 (O, C, K, K)
+    bias, mult, shift : ndarray (O,)
+    stride : int
+    padding : int or (top, bottom, left, right)
+        Zero padding.
+    relu : bool
+    pool : {None, "max", "avg"}
+    out_int32 : bool
+        Return the int32 accumulators (bias included) instead of requantized int8.
+
+    Returns
+    -------
+    ndarray (N, O, OH, OW): int8, or int32 with ``out_int32``.
+    """
+    acc = _conv_acc(x, w, bias, int(stride), padding)
+    if out_int32:
+        if relu or pool:
+            raise ValueError("int32 outputs have no relu or pool")
+        return _to_int32(acc)
+    y = requant(acc, mult, shift, relu)
+    return pool2d_int(y, pool) if pool else y
+
+
+def linear_int(x, w, bias, mult, shift, relu: bool = False, out_int32: bool = False) -> np.ndarray:
+    """Integer fully connected layer: (N, I) int8 and (O, I) int8 weights to (N, O)."""
+    x = np.asarray(x)
+    x = x.reshape(x.shape[0], -1)
+    w = np.asarray(w)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[1]} features, weight is {w.shape}")
+    acc = np.rint(x.astype(np.float64) @ w.astype(np.float64).T).astype(np.int64)
+    acc += np.asarray(bias, dtype=np.int64)[None, :]
+    if out_int32:
+        return _to_int32(acc)
+    return requant(acc, mult, shift, relu)
+
+
+def _to_int32(acc: np.ndarray) -> np.ndarray:
+    if acc.size and (acc.max() > 2**31 - 1 or acc.min() < -(2**31)):
+        raise OverflowError("accumulator left the int32 range")
+    return acc.astype(np.int32)
+
+
+def op_int(op: Op, x: np.ndarray) -> np.ndarray:
+    """Execute one program op on a batch of integer inputs."""
+    if op.kind == "conv2d":
+        return conv2d_int(
+            x, op.weight, op.bias, op.mult, op.shift, op.stride, op.padding, op.relu, op.pool, op.out_int32
+        )
+    if op.kind == "linear":
+        return linear_int(x, op.weight, op.bias, op.mult, op.shift, op.relu, op.out_int32)
+    if op.kind == "maxpool":
+        return pool2d_int(x, "max")
+    if op.kind == "avgpool":
+        return pool2d_int(x, "avg")
+    raise ValueError(f"unknown op kind {op.kind!r}")
+
+
+def run_all_int(program: Program, images) -> list:
+    """Raw integer outputs of every op, in order (batch axis first)."""
+    x = program.quantize_input(images)
+    outs = []
+    for op in program.ops:
+        x = op_int(op, x)
+        outs.append(x)
+    return outs
+
+
+def run_int(program: Program, images, layer: int = -1) -> np.ndarray:
+    """Raw integer output of op ``layer`` (default: the last) for a batch of images.
+
+    ``images`` are float (quantized with the program's input scale) or int8 (taken as
+    already quantized), shape (N, C, H, W).
+    """
+    n_ops = len(program.ops)
+    stop = layer % n_ops if -n_ops <= layer < n_ops else None
+    if stop is None:
+        raise IndexError(f"layer {layer} out of range for a program of {n_ops} ops")
+    x = program.quantize_input(images)
+    for op in program.ops[: stop + 1]:
+        x = op_int(op, x)
+    return x
+
+
+def run(program: Program, images) -> np.ndarray:
+    """Dequantized float32 outputs of the program, e.g. (N, classes) logits."""
+    return program.dequantize_output(run_int(program, images))
