@@ -240,7 +240,7 @@ class Program:
         return float(self.input_scale)
 
     # ------------------------------------------------------------ validation
-    def check(self) -> "Program":
+    def check(self) -> Program:
         """Raise ProgramFormatError naming the first inconsistency; return self if fine."""
         if len(tuple(self.input_shape)) != 3 or min(self.input_shape) < 1:
             raise ProgramFormatError(f"input_shape must be (C, H, W) >= 1, got {self.input_shape}")
@@ -301,7 +301,7 @@ class Program:
             )
 
     @classmethod
-    def load(cls, path) -> "Program":
+    def load(cls, path) -> Program:
         """Read and validate a program file; ProgramFormatError says what is wrong."""
         path = os.fspath(path)
         if not os.path.exists(path):
@@ -316,7 +316,7 @@ class Program:
         return cls._from_arrays(data, path)
 
     @classmethod
-    def _from_arrays(cls, data: dict, path: str) -> "Program":
+    def _from_arrays(cls, data: dict, path: str) -> Program:
         if "format" not in data or str(data["format"]) != FORMAT_TAG:
             raise ProgramFormatError(f"{path}: not an rtlcnn program file (no '{FORMAT_TAG}' tag)")
         try:

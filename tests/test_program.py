@@ -1,0 +1,180 @@
+"""Program files: round trip, validation, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from rtlcnn import FORMAT_VERSION, Op, Program, ProgramFormatError
+from rtlcnn import reference as R
+
+
+def small_program(rng) -> Program:
+    w1 = rng.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8)
+    w2 = rng.integers(-127, 128, (3, 4 * 3 * 3)).astype(np.int8)
+
+    def per_ch(o, lo, hi):
+        return rng.integers(lo, hi, o).astype(np.int32)
+
+    return Program(
+        input_shape=(2, 7, 6),
+        input_scale=0.02,
+        ops=[
+            Op("conv2d", "conv", w1, per_ch(4, -99, 99), per_ch(4, 2**30, 2**31 - 1), per_ch(4, 5, 9),
+               stride=1, padding=1, relu=True, pool="avg", out_scale=0.1),
+            Op("linear", "fc", w2, per_ch(3, -99, 99), per_ch(3, 2**30, 2**31 - 1), per_ch(3, 5, 9),
+               out_int32=True, acc_scale=np.array([0.1, 0.2, 0.3], np.float32)),
+        ],
+        name="small",
+        meta={"labels": ["a", "b", "c"], "accuracy": 0.5},
+    )
+
+
+def test_round_trip_keeps_every_field_and_result(tmp_path, rng):
+    prog = small_program(rng)
+    path = tmp_path / "small.rtlcnn.npz"
+    prog.save(path)
+    assert path.exists()  # the name is kept as given (np.savez would append .npz)
+    back = Program.load(path)
+    assert back.name == "small" and back.meta == prog.meta
+    assert back.input_shape == prog.input_shape and back.input_scale == prog.input_scale
+    for a, b in zip(prog.ops, back.ops):
+        for f in ("kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale"):
+            assert getattr(a, f) == getattr(b, f), f
+        for f in ("weight", "bias", "mult", "shift", "acc_scale"):
+            va, vb = getattr(a, f), getattr(b, f)
+            assert (va is None) == (vb is None)
+            if va is not None:
+                assert va.dtype == vb.dtype
+                np.testing.assert_array_equal(va, vb)
+    x = rng.random((3, 2, 7, 6), dtype=np.float32)
+    np.testing.assert_array_equal(R.run(prog, x), R.run(back, x))
+    # the file is a plain npz: no pickled objects
+    with np.load(path, allow_pickle=False) as z:
+        assert int(z["version"]) == FORMAT_VERSION
+
+
+def test_truncated_file_is_rejected(tmp_path, rng):
+    path = tmp_path / "t.rtlcnn.npz"
+    small_program(rng).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ProgramFormatError, match="truncated or corrupted"):
+        Program.load(path)
+
+
+def test_garbage_file_is_rejected(tmp_path):
+    path = tmp_path / "g.rtlcnn.npz"
+    path.write_bytes(b"this is not a program" * 10)
+    with pytest.raises(ProgramFormatError, match="not a readable rtlcnn program"):
+        Program.load(path)
+
+
+def rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    data.update(changes)
+    for k, v in list(data.items()):
+        if v is None:
+            del data[k]
+    with open(path, "wb") as fh:
+        np.savez(fh, **data)
+
+
+def test_newer_format_version_is_rejected(tmp_path, rng):
+    path = tmp_path / "v.rtlcnn.npz"
+    small_program(rng).save(path)
+    rewrite(path, version=np.array(FORMAT_VERSION + 1))
+    with pytest.raises(ProgramFormatError, match="newer than this rtlcnn reads"):
+        Program.load(path)
+
+
+def test_other_npz_is_not_a_program(tmp_path):
+    path = tmp_path / "o.npz"
+    np.savez(path, a=np.arange(3))
+    with pytest.raises(ProgramFormatError, match="not an rtlcnn program"):
+        Program.load(path)
+
+
+def test_inconsistent_shape_is_rejected(tmp_path, rng):
+    path = tmp_path / "s.rtlcnn.npz"
+    small_program(rng).save(path)
+    rewrite(path, **{"op1.weight": np.zeros((3, 35), np.int8)})
+    with pytest.raises(ProgramFormatError, match="linear expects 35 input features"):
+        Program.load(path)
+    small_program(rng).save(path)
+    rewrite(path, **{"op0.bias": np.zeros(5, np.int32)})
+    with pytest.raises(ProgramFormatError, match=r"bias must have shape \(4,\)"):
+        Program.load(path)
+
+
+def test_damaged_header_is_rejected(tmp_path, rng):
+    path = tmp_path / "h.rtlcnn.npz"
+    small_program(rng).save(path)
+    rewrite(path, header=np.array("{not json"))
+    with pytest.raises(ProgramFormatError, match="header is damaged"):
+        Program.load(path)
+    small_program(rng).save(path)
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(str(z["header"]))
+    header["ops"][0]["kind"] = "deconv"
+    rewrite(path, header=np.array(json.dumps(header)))
+    with pytest.raises(ProgramFormatError, match="unknown kind 'deconv'"):
+        Program.load(path)
+
+
+def test_pickled_arrays_are_refused(tmp_path, rng):
+    path = tmp_path / "p.rtlcnn.npz"
+    small_program(rng).save(path)
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    data["op0.bias"] = np.array([object()] * 4, dtype=object)
+    with open(path, "wb") as fh:
+        np.savez(fh, **data)
+    with pytest.raises(ProgramFormatError):
+        Program.load(path)
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Program.load(tmp_path / "nope.rtlcnn.npz")
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda p: setattr(p.ops[0], "weight", p.ops[0].weight.astype(np.int16)), "dtype must be int8"),
+        (lambda p: p.ops[0].weight.__setitem__((0, 0, 0, 0), -128), r"\[-127, 127\]"),
+        (lambda p: setattr(p.ops[0], "stride", 3), "stride must be 1 or 2"),
+        (lambda p: setattr(p.ops[0], "padding", 3), "padding 3"),
+        (lambda p: setattr(p.ops[0], "pool", "median"), "pool must be"),
+        (lambda p: setattr(p.ops[0], "out_int32", True), "only the last op"),
+        (lambda p: p.ops[0].shift.__setitem__(0, 40), "outside 1..62"),
+        (lambda p: setattr(p.ops[1], "acc_scale", None), "need acc_scale"),
+        (lambda p: setattr(p, "input_shape", (3, 7, 6)), "input channels"),
+        (lambda p: p.ops[1].bias.__setitem__(0, 2**31 - 1), "overflows int32"),
+    ],
+)
+def test_check_names_the_problem(rng, mutate, match):
+    prog = small_program(rng)
+    mutate(prog)
+    with pytest.raises(ProgramFormatError, match=match):
+        prog.check()
+
+
+def test_shapes_macs_and_summary(rng):
+    prog = small_program(rng)
+    assert prog.shapes() == [(4, 3, 3), (3,)]
+    # conv: 6x6 outputs kept by the 2x2 pool (7 -> 6 rows), 2*9 MACs per output channel
+    assert prog.macs() == 6 * 6 * 4 * 2 * 9 + 3 * 36
+    assert "fc" in prog.summary()
+
+
+def test_zip_members_are_plain_npy(tmp_path, rng):
+    path = tmp_path / "z.rtlcnn.npz"
+    small_program(rng).save(path)
+    names = zipfile.ZipFile(path).namelist()
+    assert "header.npy" in names and "op0.weight.npy" in names
