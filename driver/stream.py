@@ -1,0 +1,573 @@
+"""The Python side of the engine's register map and stream format (pure numpy).
+
+This module is the executable form of ``docs/register_map.md`` and
+``docs/stream_format.md``: register offsets and bit fields, the configuration of one
+job (:class:`JobConfig`) with every value the hardware derives from it, the
+configuration checks the hardware runs at START (:meth:`JobConfig.check`), and the
+packers that turn int8 weights, requant parameters and feature maps into the bytes of a
+job's input stream, and the output stream back into an array.
+
+It needs only numpy, so the same code serves the cocotb tests, the mock board and the
+runtime on the board.
+
+Examples
+--------
+>>> build = Build(p_oc=16, p_ic=8)
+>>> cfg = JobConfig(op=OPCODE_CONV, in_c=1, in_h=28, in_w=28, out_c=6, kernel=5,
+...                 pad=(2, 2, 2, 2), relu=True, pool=POOL_MAX)
+>>> cfg.check(build), cfg.out_h, cfg.out_w, cfg.in_beats(build), cfg.out_beats()
+(0, 14, 14, 1196, 147)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace as _dc_replace
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+__all__ = [
+    "Build",
+    "JobConfig",
+    "pack_params",
+    "pack_weights",
+    "pack_input",
+    "job_stream",
+    "unpack_output",
+    "config_error_text",
+]
+
+# ---------------------------------------------------------------------------------------
+# Register map (byte offsets in the AXI4-Lite window)
+# ---------------------------------------------------------------------------------------
+REG_ID = 0x000
+REG_VERSION = 0x004
+REG_P_OC = 0x008
+REG_P_IC = 0x00C
+REG_WBUF_DEPTH = 0x010
+REG_IBUF_DEPTH = 0x014
+REG_PBUF_DEPTH = 0x018
+REG_CLK_MHZ = 0x01C
+REG_MAX_KERNEL = 0x020
+REG_STREAM_BYTES = 0x024
+REG_CTRL = 0x040
+REG_STATUS = 0x044
+REG_ERROR = 0x048
+REG_CONFIG_ERR = 0x04C
+REG_OP = 0x080
+REG_IN_C = 0x084
+REG_IN_H = 0x088
+REG_IN_W = 0x08C
+REG_OUT_C = 0x090
+REG_KERNEL = 0x094
+REG_STRIDE = 0x098
+REG_PAD = 0x09C
+REG_WBASE = 0x0A0
+REG_PBASE = 0x0A4
+REG_OUT_H = 0x0B0
+REG_OUT_W = 0x0B4
+REG_IN_BEATS = 0x0B8
+REG_OUT_BEATS = 0x0BC
+REG_CYC_TOTAL = 0x0C0
+REG_CYC_MAC = 0x0C4
+REG_CYC_IN_STALL = 0x0C8
+REG_CYC_OUT_STALL = 0x0CC
+
+#: name -> offset of every register, in address order
+REGISTERS = {name[4:]: value for name, value in list(globals().items()) if name.startswith("REG_")}
+
+ID_VALUE = 0x52434E4E  # ASCII "RCNN"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
+MAX_KERNEL = 7
+STREAM_BYTES = 8
+
+# CTRL (write-only, self-clearing)
+CTRL_START = 1 << 0
+CTRL_SOFT_RESET = 1 << 1
+
+# STATUS
+STATUS_BUSY = 1 << 0
+STATUS_DONE = 1 << 1
+STATUS_ERROR = 1 << 2
+STATUS_DRAINING = 1 << 3
+
+# ERROR (sticky per job)
+ERR_CONFIG = 1 << 0
+ERR_TLAST_EARLY = 1 << 1
+ERR_TLAST_MISSING = 1 << 2
+
+# OP register fields
+OPCODE_CONV = 0
+OPCODE_LINEAR = 1
+OPCODE_MAXPOOL = 2
+OPCODE_AVGPOOL = 3
+OPCODE_MASK = 0x7
+OP_RELU = 1 << 4
+OP_POOL_SHIFT = 5
+OP_POOL_MASK = 0x3 << OP_POOL_SHIFT
+OP_OUT_INT32 = 1 << 7
+OP_LOAD_PARAMS = 1 << 8
+OP_LOAD_WEIGHTS = 1 << 9
+POOL_NONE = 0
+POOL_MAX = 1
+POOL_AVG = 2
+
+OPCODE_NAMES = {
+    OPCODE_CONV: "CONV",
+    OPCODE_LINEAR: "LINEAR",
+    OPCODE_MAXPOOL: "MAXPOOL",
+    OPCODE_AVGPOOL: "AVGPOOL",
+}
+
+# CONFIG_ERR codes (first failing check at START)
+CFG_OK = 0
+CFG_OPCODE = 1
+CFG_ZERO_DIM = 2
+CFG_CONV = 3
+CFG_LINEAR = 4
+CFG_POOL_OP = 5
+CFG_POOL_MODE = 6
+CFG_EMPTY_OUTPUT = 7
+CFG_INPUT_FIT = 8
+CFG_WEIGHT_FIT = 9
+CFG_PARAM_FIT = 10
+
+_CONFIG_ERROR_TEXT = {
+    CFG_OK: "configuration accepted",
+    CFG_OPCODE: "OPCODE is not 0..3 (CONV, LINEAR, MAXPOOL, AVGPOOL)",
+    CFG_ZERO_DIM: "IN_C, IN_H, IN_W and OUT_C must all be non-zero",
+    CFG_CONV: "CONV needs 1 <= KERNEL <= 7, STRIDE 1 or 2 and every pad < KERNEL",
+    CFG_LINEAR: "LINEAR needs IN_H = IN_W = KERNEL = STRIDE = 1, PAD = 0 and POOL = 0",
+    CFG_POOL_OP: "MAXPOOL/AVGPOOL need OUT_C = IN_C, OUT_INT32 = 0 and LOAD_* = 0",
+    CFG_POOL_MODE: "POOL must be 0, 1 or 2; OUT_INT32 only without RELU and POOL",
+    CFG_EMPTY_OUTPUT: "the output would be empty (conv output < 1x1, or < 2x2 before a 2x2 pool)",
+    CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH",
+    CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
+    CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
+}
+
+
+def config_error_text(code: int) -> str:
+    """Human-readable meaning of a CONFIG_ERR code."""
+    return _CONFIG_ERROR_TEXT.get(int(code), f"unknown CONFIG_ERR code {code}")
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-int(a) // int(b))
+
+
+# ---------------------------------------------------------------------------------------
+# Build parameters
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Build:
+    """Read-only build parameters of an engine (registers 0x008-0x024).
+
+    The defaults are those of the default ``rtlcnn_top`` build.
+    """
+
+    p_oc: int = 16
+    p_ic: int = 8
+    wbuf_depth: int = 2048
+    ibuf_depth: int = 4096
+    pbuf_depth: int = 1024
+    clk_mhz: int = 100
+    max_kernel: int = MAX_KERNEL
+    stream_bytes: int = STREAM_BYTES
+
+    @classmethod
+    def from_registers(cls, read: Callable[[int], int]) -> Build:
+        """Read the build registers with ``read(offset) -> int`` (e.g. ``MMIO.read``)."""
+        return cls(
+            p_oc=int(read(REG_P_OC)),
+            p_ic=int(read(REG_P_IC)),
+            wbuf_depth=int(read(REG_WBUF_DEPTH)),
+            ibuf_depth=int(read(REG_IBUF_DEPTH)),
+            pbuf_depth=int(read(REG_PBUF_DEPTH)),
+            clk_mhz=int(read(REG_CLK_MHZ)),
+            max_kernel=int(read(REG_MAX_KERNEL)),
+            stream_bytes=int(read(REG_STREAM_BYTES)),
+        )
+
+    def parameters(self) -> dict:
+        """The Verilog parameters of ``rtlcnn_top`` for this build."""
+        return {
+            "P_OC": self.p_oc,
+            "P_IC": self.p_ic,
+            "WBUF_DEPTH": self.wbuf_depth,
+            "IBUF_DEPTH": self.ibuf_depth,
+            "PBUF_DEPTH": self.pbuf_depth,
+            "CLK_MHZ": self.clk_mhz,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Job configuration
+# ---------------------------------------------------------------------------------------
+@dataclass
+class JobConfig:
+    """The configuration registers of one job, and every value derived from them.
+
+    ``pool`` is the POOL field (0 none, 1 max, 2 avg) applied after requant by CONV.
+    MAXPOOL/AVGPOOL ops ignore KERNEL, STRIDE, PAD, RELU, POOL, WBASE and PBASE (they
+    pool the input 2x2 with stride 2); they still must pass check 6 on the POOL field.
+    ``pad`` is (top, bottom, left, right).
+    """
+
+    op: int = OPCODE_CONV
+    relu: bool = False
+    pool: int = POOL_NONE
+    out_int32: bool = False
+    load_params: bool = True
+    load_weights: bool = True
+    in_c: int = 1
+    in_h: int = 1
+    in_w: int = 1
+    out_c: int = 1
+    kernel: int = 1
+    stride: int = 1
+    pad: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    wbase: int = 0
+    pbase: int = 0
+
+    # -- convenience constructors ------------------------------------------------------
+    @classmethod
+    def linear(cls, in_features: int, out_features: int, **kw) -> JobConfig:
+        """A LINEAR job (IN_H = IN_W = KERNEL = STRIDE = 1)."""
+        return cls(op=OPCODE_LINEAR, in_c=in_features, out_c=out_features, **kw)
+
+    @classmethod
+    def pool2d(cls, mode: str, c: int, h: int, w: int) -> JobConfig:
+        """A standalone MAXPOOL (``mode="max"``) or AVGPOOL (``"avg"``) job."""
+        op = {"max": OPCODE_MAXPOOL, "avg": OPCODE_AVGPOOL}[mode]
+        return cls(op=op, in_c=c, in_h=h, in_w=w, out_c=c, load_params=False, load_weights=False)
+
+    def replace(self, **kw) -> JobConfig:
+        """A copy with some fields changed."""
+        return _dc_replace(self, **kw)
+
+    # -- kinds -------------------------------------------------------------------------
+    @property
+    def is_pool_op(self) -> bool:
+        return self.op in (OPCODE_MAXPOOL, OPCODE_AVGPOOL)
+
+    @property
+    def pool_mode(self) -> Optional[str]:
+        """ "max", "avg" or None: the 2x2 pool this job applies (fused or standalone)."""
+        if self.op == OPCODE_MAXPOOL:
+            return "max"
+        if self.op == OPCODE_AVGPOOL:
+            return "avg"
+        return {POOL_MAX: "max", POOL_AVG: "avg"}.get(self.pool)
+
+    # -- derived geometry --------------------------------------------------------------
+    @property
+    def eff_kernel(self) -> int:
+        return 1 if self.is_pool_op else int(self.kernel)
+
+    @property
+    def eff_stride(self) -> int:
+        return 1 if self.is_pool_op else int(self.stride)
+
+    @property
+    def eff_pad(self) -> Tuple[int, int, int, int]:
+        return (0, 0, 0, 0) if self.is_pool_op else tuple(int(p) for p in self.pad)
+
+    @property
+    def conv_h(self) -> int:
+        """Rows of the conv output before pooling (0 if empty)."""
+        t, b, _, _ = self.eff_pad
+        span = self.in_h + t + b - self.eff_kernel
+        return span // self.eff_stride + 1 if span >= 0 else 0
+
+    @property
+    def conv_w(self) -> int:
+        """Columns of the conv output before pooling (0 if empty)."""
+        _, _, lft, r = self.eff_pad
+        span = self.in_w + lft + r - self.eff_kernel
+        return span // self.eff_stride + 1 if span >= 0 else 0
+
+    @property
+    def out_h(self) -> int:
+        """OUT_H: output rows after pooling."""
+        return self.conv_h // 2 if self.pool_mode else self.conv_h
+
+    @property
+    def out_w(self) -> int:
+        """OUT_W: output columns after pooling."""
+        return self.conv_w // 2 if self.pool_mode else self.conv_w
+
+    def icg(self, build: Build) -> int:
+        """Input-channel groups ceil(IN_C / P_IC)."""
+        return _ceil_div(self.in_c, build.p_ic)
+
+    def nog(self, build: Build) -> int:
+        """Output-channel groups ceil(OUT_C / P_OC)."""
+        return _ceil_div(self.out_c, build.p_oc)
+
+    def weight_words(self, build: Build) -> int:
+        """Weight words the job reads from WBASE on (CONV and LINEAR; 0 for pool ops)."""
+        if self.is_pool_op:
+            return 0
+        return self.nog(build) * self.eff_kernel**2 * self.icg(build)
+
+    def input_words(self, build: Build) -> int:
+        """Input-buffer words of the feature map: IN_H * IN_W * ICG."""
+        return self.in_h * self.in_w * self.icg(build)
+
+    def param_beats(self) -> int:
+        return 2 * self.out_c if (self.load_params and not self.is_pool_op) else 0
+
+    def weight_beats(self, build: Build) -> int:
+        if not self.load_weights or self.is_pool_op:
+            return 0
+        return self.weight_words(build) * build.p_oc * build.p_ic // 8
+
+    def input_beats(self, build: Build) -> int:
+        return _ceil_div(self.input_words(build) * build.p_ic, 8)
+
+    def in_beats(self, build: Build) -> int:
+        """IN_BEATS: beats of the job's whole input stream."""
+        return self.param_beats() + self.weight_beats(build) + self.input_beats(build)
+
+    def out_values(self) -> int:
+        return self.out_h * self.out_w * self.out_c
+
+    def out_beats(self) -> int:
+        """OUT_BEATS: beats of the job's output stream."""
+        return _ceil_div(self.out_values() * (4 if self.out_int32 else 1), 8)
+
+    def mac_steps(self, build: Build) -> int:
+        """MAC-array steps of the job (the ideal CYC_MAC)."""
+        sub = 4 if self.pool_mode else 1
+        return self.out_h * self.out_w * sub * self.nog(build) * self.eff_kernel**2 * self.icg(build)
+
+    def macs(self) -> int:
+        """Useful int8 multiply-accumulates (CONV/LINEAR), 0 for pool ops."""
+        if self.is_pool_op:
+            return 0
+        sub = 4 if self.pool_mode else 1
+        return self.out_h * self.out_w * sub * self.out_c * self.in_c * self.kernel**2
+
+    # -- register values ---------------------------------------------------------------
+    def op_word(self) -> int:
+        """Value of the OP register."""
+        return (
+            (int(self.op) & OPCODE_MASK)
+            | (OP_RELU if self.relu else 0)
+            | ((int(self.pool) & 3) << OP_POOL_SHIFT)
+            | (OP_OUT_INT32 if self.out_int32 else 0)
+            | (OP_LOAD_PARAMS if self.load_params else 0)
+            | (OP_LOAD_WEIGHTS if self.load_weights else 0)
+        )
+
+    def pad_word(self) -> int:
+        """Value of the PAD register: [3:0] top, [7:4] bottom, [11:8] left, [15:12] right."""
+        t, b, lft, r = (int(p) for p in self.pad)
+        for name, v in zip(("top", "bottom", "left", "right"), (t, b, lft, r)):
+            if not 0 <= v <= 15:
+                raise ValueError(f"pad {name}={v} does not fit the 4-bit PAD field (0..15)")
+        return t | (b << 4) | (lft << 8) | (r << 12)
+
+    def registers(self) -> dict:
+        """Offset -> value of every configuration register, in the order to write them."""
+        return {
+            REG_OP: self.op_word(),
+            REG_IN_C: int(self.in_c),
+            REG_IN_H: int(self.in_h),
+            REG_IN_W: int(self.in_w),
+            REG_OUT_C: int(self.out_c),
+            REG_KERNEL: int(self.kernel),
+            REG_STRIDE: int(self.stride),
+            REG_PAD: self.pad_word(),
+            REG_WBASE: int(self.wbase),
+            REG_PBASE: int(self.pbase),
+        }
+
+    def derived_registers(self, build: Build) -> dict:
+        """Offset -> expected value of OUT_H, OUT_W, IN_BEATS, OUT_BEATS (valid configs)."""
+        return {
+            REG_OUT_H: self.out_h,
+            REG_OUT_W: self.out_w,
+            REG_IN_BEATS: self.in_beats(build),
+            REG_OUT_BEATS: self.out_beats(),
+        }
+
+    # -- the hardware's checks ---------------------------------------------------------
+    def check(self, build: Build) -> int:
+        """CONFIG_ERR code the engine gives at START (0 if the job is accepted)."""
+        op = int(self.op)
+        if not 0 <= op <= 3:
+            return CFG_OPCODE
+        if min(self.in_c, self.in_h, self.in_w, self.out_c) <= 0:
+            return CFG_ZERO_DIM
+        pads = [int(p) for p in self.pad]
+        if op == OPCODE_CONV:
+            k_ok = 1 <= self.kernel <= MAX_KERNEL
+            if not (k_ok and self.stride in (1, 2) and all(p < self.kernel for p in pads)):
+                return CFG_CONV
+        if op == OPCODE_LINEAR:
+            ones = self.in_h == self.in_w == self.kernel == self.stride == 1
+            if not (ones and not any(pads) and self.pool == 0):
+                return CFG_LINEAR
+        if self.is_pool_op:
+            if self.out_c != self.in_c or self.out_int32 or self.load_params or self.load_weights:
+                return CFG_POOL_OP
+        if not 0 <= self.pool <= 2 or (self.out_int32 and (self.relu or self.pool)):
+            return CFG_POOL_MODE
+        need = 2 if self.pool_mode else 1
+        if self.conv_h < need or self.conv_w < need:
+            return CFG_EMPTY_OUTPUT
+        if self.input_words(build) > build.ibuf_depth:
+            return CFG_INPUT_FIT
+        if not self.is_pool_op:
+            if self.wbase + self.weight_words(build) > build.wbuf_depth:
+                return CFG_WEIGHT_FIT
+            if self.pbase + self.out_c > build.pbuf_depth:
+                return CFG_PARAM_FIT
+        return CFG_OK
+
+
+# ---------------------------------------------------------------------------------------
+# Packers
+# ---------------------------------------------------------------------------------------
+def _pad_to_beat(b: np.ndarray) -> np.ndarray:
+    n = (-len(b)) % STREAM_BYTES
+    return np.concatenate([b, np.zeros(n, np.uint8)]) if n else b
+
+
+def _as_int(a, name: str, lo: int, hi: int) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iu":
+        if not np.all(np.asarray(arr) == np.round(arr)):
+            raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"{name} has values outside [{lo}, {hi}]")
+    return arr.astype(np.int64)
+
+
+def pack_params(bias, mult, shift) -> np.ndarray:
+    """Section P: two beats per output channel (bias|M, then shift), as uint8 bytes.
+
+    Parameters
+    ----------
+    bias, mult : array of int32, shape (C,)
+    shift : array of int, shape (C,); the requant shift k = 31 + shift must be 1..62.
+    """
+    bias = _as_int(bias, "bias", -(2**31), 2**31 - 1).reshape(-1)
+    mult = _as_int(mult, "mult", -(2**31), 2**31 - 1).reshape(-1)
+    shift = _as_int(shift, "shift", -30, 31).reshape(-1)
+    if not len(bias) == len(mult) == len(shift):
+        raise ValueError(f"bias, mult and shift differ in length: {len(bias)}, {len(mult)}, {len(shift)}")
+    words = np.zeros((len(bias), 4), dtype="<u4")
+    words[:, 0] = bias.astype(np.int32).view(np.uint32)
+    words[:, 1] = mult.astype(np.int32).view(np.uint32)
+    words[:, 2] = shift.astype(np.int8).view(np.uint8).astype(np.uint32)
+    return words.view(np.uint8).reshape(-1).copy()
+
+
+def pack_weights(w, p_oc: int, p_ic: int) -> np.ndarray:
+    """Section W: weight words in (group, ky, kx, icg) order, byte ``o*P_IC + i``.
+
+    Parameters
+    ----------
+    w : int8 array (O, I, K, K), or (O, I) for LINEAR
+    p_oc, p_ic : MAC array size of the build
+    """
+    w = _as_int(w, "weights", -128, 127)
+    if w.ndim == 2:
+        w = w[:, :, None, None]
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        raise ValueError(f"weights must be (O, I, K, K) or (O, I), got shape {w.shape}")
+    o, i, k, _ = w.shape
+    nog, icg = _ceil_div(o, p_oc), _ceil_div(i, p_ic)
+    wp = np.zeros((nog * p_oc, icg * p_ic, k, k), np.int8)
+    wp[:o, :i] = w
+    wp = wp.reshape(nog, p_oc, icg, p_ic, k, k).transpose(0, 4, 5, 2, 1, 3)
+    return np.ascontiguousarray(wp).view(np.uint8).reshape(-1)
+
+
+def pack_input(x, p_ic: int) -> np.ndarray:
+    """Section I: the map in HWC order, channels padded to a multiple of P_IC (unpadded).
+
+    Parameters
+    ----------
+    x : int8 array (C, H, W), or (F,) for LINEAR
+    """
+    x = _as_int(x, "input", -128, 127)
+    if x.ndim == 1:
+        x = x[:, None, None]
+    if x.ndim != 3:
+        raise ValueError(f"input must be (C, H, W) or (F,), got shape {x.shape}")
+    c, h, w = x.shape
+    icg = _ceil_div(c, p_ic)
+    xp = np.zeros((h, w, icg * p_ic), np.int8)
+    xp[:, :, :c] = x.transpose(1, 2, 0)
+    return xp.view(np.uint8).reshape(-1)
+
+
+def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) -> np.ndarray:
+    """The whole input stream of one job: sections P, W, I, each padded to whole beats.
+
+    Parameters
+    ----------
+    cfg, build : the job and the engine it runs on
+    params : (bias, mult, shift) for the job's OUT_C channels; needed with LOAD_PARAMS
+    weights : int8 (OUT_C, IN_C, K, K) or (OUT_C, IN_C); needed with LOAD_WEIGHTS
+    x : int8 (IN_C, IN_H, IN_W) or (IN_C,)
+
+    Returns
+    -------
+    ndarray of uint8, ``cfg.in_beats(build) * 8`` bytes
+    """
+    parts = []
+    if cfg.param_beats():
+        if params is None:
+            raise ValueError("the job has LOAD_PARAMS = 1: pass params=(bias, mult, shift)")
+        p = pack_params(*params)
+        if len(p) != 16 * cfg.out_c:
+            raise ValueError(f"params hold {len(p) // 16} channels, the job has OUT_C = {cfg.out_c}")
+        parts.append(p)
+    if cfg.weight_beats(build):
+        if weights is None:
+            raise ValueError("the job has LOAD_WEIGHTS = 1: pass weights")
+        wa = np.asarray(weights)
+        k = cfg.eff_kernel
+        want = (cfg.out_c, cfg.in_c) + ((k, k) if wa.ndim == 4 else ())
+        if wa.shape != want:
+            raise ValueError(f"weights have shape {wa.shape}, the job needs {want}")
+        parts.append(_pad_to_beat(pack_weights(wa, build.p_oc, build.p_ic)))
+    if x is None:
+        raise ValueError("every job needs its input x")
+    xa = np.asarray(x)
+    want = (cfg.in_c,) if xa.ndim == 1 else (cfg.in_c, cfg.in_h, cfg.in_w)
+    if xa.shape != want or (xa.ndim == 1 and (cfg.in_h, cfg.in_w) != (1, 1)):
+        raise ValueError(f"input has shape {xa.shape}, the job needs {(cfg.in_c, cfg.in_h, cfg.in_w)}")
+    parts.append(_pad_to_beat(pack_input(xa, build.p_ic)))
+    out = np.concatenate(parts)
+    assert len(out) == cfg.in_beats(build) * STREAM_BYTES
+    return out
+
+
+def unpack_output(buf, cfg: JobConfig) -> np.ndarray:
+    """The output stream of a job as (OUT_C, OUT_H, OUT_W), int8 or (OUT_INT32) int32.
+
+    ``buf`` holds at least the job's values (bytes, or any array viewed as bytes); the
+    padding of the last beat is ignored.
+    """
+    b = np.asarray(buf)
+    b = np.ascontiguousarray(b).view(np.uint8).reshape(-1)
+    n = cfg.out_values()
+    size = 4 if cfg.out_int32 else 1
+    if len(b) < n * size:
+        raise ValueError(f"output holds {len(b)} bytes, the job produces {n * size}")
+    vals = b[: n * size].view("<i4" if cfg.out_int32 else np.int8)
+    return (
+        vals.reshape(cfg.out_h, cfg.out_w, cfg.out_c)
+        .transpose(2, 0, 1)
+        .astype(np.int32 if cfg.out_int32 else np.int8)
+    )
