@@ -1,0 +1,35 @@
+"""Entry point of the simulator process: ``python -m rtlcnn.mock.launch <json>``.
+
+Runs the already built ``rtlcnn_top`` model under cocotb with :mod:`rtlcnn.mock.server`
+as the test module. :class:`rtlcnn.mock.MockOverlay` starts this in its own process
+group and talks to it over a Unix socket; nothing here is meant to be run by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv=None) -> int:
+    args = json.loads((argv or sys.argv)[1])
+    from cocotb_tools.runner import get_runner
+
+    from rtlcnn.toolchain import setup_env
+
+    setup_env()
+    runner = get_runner(args["sim"])
+    runner.test(
+        test_module="rtlcnn.mock.server",
+        hdl_toplevel=args["toplevel"],
+        hdl_toplevel_lang="verilog",
+        build_dir=args["build_dir"],
+        test_dir=args["test_dir"],
+        extra_env={"RTLCNN_MOCK_CONFIG": json.dumps(args["config"]),
+                   "COCOTB_RESOLVE_X": "ZEROS"},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

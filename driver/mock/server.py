@@ -1,0 +1,432 @@
+"""The simulator side of the mock board: a cocotb test that serves register requests.
+
+This module runs inside the simulator process (cocotb imports it as the test module;
+:mod:`rtlcnn.mock.overlay` starts that process). It owns:
+
+- the clock and reset of ``rtlcnn_top``;
+- a lean AXI4-Lite master on ``s_axi_ctrl_*`` for the engine's registers;
+- a register-level model of the Xilinx AXI DMA in simple mode (PG021), whose MM2S
+  channel drives ``s_axis_*`` from DDR and whose S2MM channel writes ``m_axis_*`` into
+  DDR;
+- DDR, a file in shared memory that the user's process maps too.
+
+Requests come over a Unix socket (see :mod:`rtlcnn.mock.protocol`). When nothing is in
+flight the server blocks on the socket and simulated time stands still. When a DMA
+transfer is in flight, a read of a status register (the engine's STATUS, or the status
+of a busy DMA channel) lets the simulation run until some transfer ends or errs, or for
+at most ``chunk_cycles``, before it answers: a poll loop of the driver then costs a few
+socket round trips per job instead of one per clock cycle.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import socket
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
+
+from rtlcnn.mock import protocol as P
+
+# PG021 simple-mode register offsets inside one channel (MM2S at 0x00, S2MM at 0x30)
+DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
+CR_RS, CR_RESET = 0x1, 0x4
+SR_HALTED, SR_IDLE = 0x1, 0x2
+SR_INTERR, SR_SLVERR, SR_DECERR = 0x10, 0x20, 0x40
+SR_IOC_IRQ, SR_ERR_IRQ = 0x1000, 0x4000
+SR_IRQ_MASK = 0x7000
+ENGINE_STATUS = 0x44
+
+
+class AxiLiteMaster:
+    """A minimal AXI4-Lite master: one access at a time, no pipelining."""
+
+    def __init__(self, dut, clk, prefix="s_axi_ctrl"):
+        g = lambda n: getattr(dut, f"{prefix}_{n}")  # noqa: E731
+        self.clk = clk
+        self.awaddr, self.awvalid, self.awready = g("awaddr"), g("awvalid"), g("awready")
+        self.wdata, self.wstrb, self.wvalid, self.wready = g("wdata"), g("wstrb"), g("wvalid"), g("wready")
+        self.bvalid, self.bready, self.bresp = g("bvalid"), g("bready"), g("bresp")
+        self.araddr, self.arvalid, self.arready = g("araddr"), g("arvalid"), g("arready")
+        self.rdata, self.rvalid, self.rready, self.rresp = g("rdata"), g("rvalid"), g("rready"), g("rresp")
+        for n in ("awprot", "arprot"):
+            if hasattr(dut, f"{prefix}_{n}"):
+                g(n).value = 0
+        self.awvalid.value = 0
+        self.wvalid.value = 0
+        self.arvalid.value = 0
+        self.bready.value = 0
+        self.rready.value = 0
+        self.wstrb.value = 0xF
+        self.mask = (1 << len(self.awaddr)) - 1
+
+    async def write(self, addr: int, value: int, limit: int = 1000) -> None:
+        self.awaddr.value = addr & self.mask
+        self.wdata.value = value & 0xFFFFFFFF
+        self.awvalid.value = 1
+        self.wvalid.value = 1
+        self.bready.value = 1
+        aw = w = False
+        edge = RisingEdge(self.clk)
+        for _ in range(limit):
+            await edge
+            if not aw and self.awready.value:
+                aw = True
+                self.awvalid.value = 0
+            if not w and self.wready.value:
+                w = True
+                self.wvalid.value = 0
+            if self.bvalid.value:
+                self.bready.value = 0
+                return
+        self.awvalid.value = 0
+        self.wvalid.value = 0
+        self.bready.value = 0
+        raise TimeoutError(f"AXI-lite write to 0x{addr:03x} got no response in {limit} cycles")
+
+    async def read(self, addr: int, limit: int = 1000) -> int:
+        self.araddr.value = addr & self.mask
+        self.arvalid.value = 1
+        self.rready.value = 1
+        ar = False
+        edge = RisingEdge(self.clk)
+        for _ in range(limit):
+            await edge
+            if not ar and self.arready.value:
+                ar = True
+                self.arvalid.value = 0
+            if self.rvalid.value:
+                self.rready.value = 0
+                return int(self.rdata.value)
+        self.arvalid.value = 0
+        self.rready.value = 0
+        raise TimeoutError(f"AXI-lite read of 0x{addr:03x} got no response in {limit} cycles")
+
+
+class DmaChannel:
+    """One channel of the AXI DMA in simple mode: its registers and its transfer task."""
+
+    def __init__(self, board, name):
+        self.board = board
+        self.name = name
+        self.task = None
+        self.reset()
+
+    def reset(self):
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.task = None
+        self.cr = 0x00010000  # IRQThreshold reset value 1
+        self.sr = SR_HALTED
+        self.addr = 0
+        self.length = 0
+        self.active = False
+
+    def read(self, off):
+        if off == DMACR:
+            return self.cr
+        if off == DMASR:
+            return self.sr
+        if off == ADDR:
+            return self.addr & 0xFFFFFFFF
+        if off == ADDR_MSB:
+            return self.addr >> 32
+        if off == LENGTH:
+            return self.length
+        return 0
+
+    def write(self, off, value):
+        if off == DMACR:
+            if value & CR_RESET:
+                self.board.reset_dma()
+                return
+            self.cr = value & ~CR_RESET
+            if value & CR_RS:
+                if not self.sr & (SR_INTERR | SR_SLVERR | SR_DECERR):
+                    self.sr &= ~SR_HALTED
+            else:
+                # Stopping takes effect when the channel is idle (PG021); an active
+                # transfer keeps the channel running.
+                if not self.active:
+                    self.sr |= SR_HALTED
+        elif off == DMASR:
+            self.sr &= ~(value & SR_IRQ_MASK)
+        elif off == ADDR:
+            self.addr = (self.addr & ~0xFFFFFFFF) | value
+        elif off == ADDR_MSB:
+            self.addr = (self.addr & 0xFFFFFFFF) | (value << 32)
+        elif off == LENGTH:
+            self.length = value & self.board.length_mask
+            if self.sr & SR_HALTED or self.active:
+                return  # ignored, as on hardware when not running or busy
+            if self.length == 0:
+                self.fail(SR_INTERR)
+                return
+            lo, hi = self.board.ddr_base, self.board.ddr_base + self.board.ddr_size
+            if not (lo <= self.addr and self.addr + self.length <= hi):
+                self.fail(SR_DECERR)
+                return
+            self.sr &= ~SR_IDLE
+            self.active = True
+            self.task = cocotb.start_soon(self.run())
+
+    def fail(self, bit):
+        self.sr = (self.sr | bit | SR_HALTED | SR_ERR_IRQ) & ~SR_IDLE
+        self.cr &= ~CR_RS
+        self.active = False
+        self.board.progress.set()
+
+    def finish(self):
+        self.sr |= SR_IDLE | SR_IOC_IRQ
+        self.active = False
+        if not self.cr & CR_RS:
+            self.sr |= SR_HALTED
+        self.board.progress.set()
+
+
+class Mm2sChannel(DmaChannel):
+    """Memory to stream: reads DDR and drives ``s_axis_*`` of the engine."""
+
+    async def run(self):
+        b = self.board
+        dut = b.dut
+        off = self.addr - b.ddr_base
+        n = self.length
+        data = bytes(b.ddr[off:off + n])
+        nbeats = (n + 7) // 8
+        words = [int.from_bytes(data[i * 8:i * 8 + 8], "little") for i in range(nbeats)]
+        tail = n - (nbeats - 1) * 8
+        stop_after = b.take_fault("mm2s_truncate")
+        tdata, tvalid, tlast, tkeep, tready = (dut.s_axis_tdata, dut.s_axis_tvalid,
+                                               dut.s_axis_tlast, dut.s_axis_tkeep,
+                                               dut.s_axis_tready)
+        edge = RisingEdge(b.clk)
+        tkeep.value = 0xFF
+        try:
+            for i, word in enumerate(words):
+                if stop_after is not None and i >= stop_after:
+                    tvalid.value = 0
+                    return  # a stalled stream: the channel stays busy until reset
+                tdata.value = word
+                tvalid.value = 1
+                if i == nbeats - 1:
+                    tlast.value = 1
+                    tkeep.value = (1 << tail) - 1
+                while True:
+                    await edge
+                    if tready.value:
+                        break
+                    await ReadOnly()
+                    if not tready.value:
+                        await RisingEdge(tready)
+                    await edge  # the beat moves at the next edge (tready is high)
+                    break
+            tvalid.value = 0
+            tlast.value = 0
+            tkeep.value = 0xFF
+            b.beats_in += nbeats
+            self.finish()
+        except BaseException:
+            tvalid.value = 0
+            tlast.value = 0
+            raise
+
+
+class S2mmChannel(DmaChannel):
+    """Stream to memory: accepts ``m_axis_*`` of the engine and writes DDR."""
+
+    async def run(self):
+        b = self.board
+        dut = b.dut
+        off = self.addr - b.ddr_base
+        limit = self.length
+        ddr = b.ddr
+        tdata, tvalid, tlast, tready = dut.m_axis_tdata, dut.m_axis_tvalid, dut.m_axis_tlast, dut.m_axis_tready
+        edge = RisingEdge(b.clk)
+        got = 0
+        tready.value = 1
+        try:
+            while True:
+                await edge
+                if not tvalid.value:
+                    await ReadOnly()
+                    if not tvalid.value:
+                        await RisingEdge(tvalid)
+                    continue
+                # a beat moved at this edge (tready was high)
+                word = int(tdata.value).to_bytes(8, "little")
+                last = bool(tlast.value)
+                take = min(8, limit - got)
+                if take > 0:
+                    ddr[off + got:off + got + take] = word[:take]
+                got += 8
+                b.beats_out += 1
+                if got > limit:
+                    # the packet is longer than the buffer: DMAIntErr, channel halts
+                    tready.value = 0
+                    self.length = limit
+                    self.fail(SR_INTERR)
+                    return
+                if last:
+                    tready.value = 0
+                    self.length = min(got, limit)
+                    self.finish()
+                    return
+        except BaseException:
+            tready.value = 0
+            raise
+
+
+class Board:
+    """Everything on the simulated board except the user's CPU."""
+
+    def __init__(self, dut, cfg):
+        self.dut = dut
+        self.cfg = cfg
+        self.clk = dut.aclk
+        self.period = int(cfg["period_ps"])  # even, so half periods are whole ps
+        self.ddr_base = int(cfg["ddr_base"])
+        self.ddr_size = int(cfg["ddr_size"])
+        self.engine_base = int(cfg["engine_base"])
+        self.engine_range = int(cfg["engine_range"])
+        self.dma_base = int(cfg["dma_base"])
+        self.dma_range = int(cfg["dma_range"])
+        self.chunk = int(cfg.get("chunk_cycles", 20000))
+        self.length_mask = (1 << int(cfg.get("dma_length_width", 26))) - 1
+        fd = os.open(cfg["ddr_path"], os.O_RDWR)
+        self.ddr = mmap.mmap(fd, self.ddr_size)
+        os.close(fd)
+        self.progress = Event()
+        self.faults = {}
+        self.beats_in = 0
+        self.beats_out = 0
+        self.mm2s = Mm2sChannel(self, "mm2s")
+        self.s2mm = S2mmChannel(self, "s2mm")
+        self.axil = AxiLiteMaster(dut, self.clk)
+        dut.s_axis_tvalid.value = 0
+        dut.s_axis_tlast.value = 0
+        dut.s_axis_tkeep.value = 0xFF
+        dut.s_axis_tdata.value = 0
+        dut.m_axis_tready.value = 0
+
+    def take_fault(self, name):
+        return self.faults.pop(name, None)
+
+    def reset_dma(self):
+        self.mm2s.reset()
+        self.s2mm.reset()
+        self.dut.s_axis_tvalid.value = 0
+        self.dut.s_axis_tlast.value = 0
+        self.dut.m_axis_tready.value = 0
+
+    def cycles(self) -> int:
+        return int(get_sim_time("ps")) // self.period
+
+    def busy(self) -> bool:
+        return self.mm2s.active or self.s2mm.active
+
+    async def wait_progress(self):
+        """Let time pass until a transfer ends or errs, or for at most one chunk."""
+        self.progress.clear()
+        await First(Timer(self.chunk * self.period, "ps"), self.progress.wait())
+        await Timer(16 * self.period, "ps")  # let the engine settle after the last beat
+
+    async def read(self, addr: int, n: int) -> bytes:
+        out = bytearray()
+        for a in range(addr, addr + n, 4):
+            out += (await self.read_word(a)).to_bytes(4, "little")
+        return bytes(out[:n])
+
+    async def read_word(self, addr: int) -> int:
+        if self.dma_base <= addr < self.dma_base + self.dma_range:
+            off = addr - self.dma_base
+            ch = self.s2mm if off >= 0x30 else self.mm2s
+            if off % 0x30 == DMASR and ch.active:
+                await self.wait_progress()
+            else:
+                await Timer(2 * self.period, "ps")
+            return ch.read(off % 0x30 if off < 0x60 else -1)
+        if self.engine_base <= addr < self.engine_base + self.engine_range:
+            off = addr - self.engine_base
+            if off == ENGINE_STATUS and self.busy():
+                await self.wait_progress()
+            return await self.axil.read(off)
+        raise ValueError(f"read of unmapped address 0x{addr:x}")
+
+    async def write(self, addr: int, data: bytes) -> None:
+        for i in range(0, len(data), 4):
+            await self.write_word(addr + i, int.from_bytes(data[i:i + 4].ljust(4, b"\0"), "little"))
+
+    async def write_word(self, addr: int, value: int) -> None:
+        if self.dma_base <= addr < self.dma_base + self.dma_range:
+            off = addr - self.dma_base
+            if off < 0x60:
+                ch = self.s2mm if off >= 0x30 else self.mm2s
+                ch.write(off % 0x30, value)
+            await Timer(2 * self.period, "ps")
+            return
+        if self.engine_base <= addr < self.engine_base + self.engine_range:
+            await self.axil.write(addr - self.engine_base, value)
+            return
+        raise ValueError(f"write to unmapped address 0x{addr:x}")
+
+    async def control(self, req: dict) -> dict:
+        cmd = req.get("cmd")
+        if cmd == "fault":
+            self.faults[req["name"]] = req.get("value")
+            return {}
+        if cmd == "run":
+            await Timer(int(req["cycles"]) * self.period, "ps")
+            return {}
+        if cmd == "stats":
+            return {"cycles": self.cycles(), "beats_in": self.beats_in, "beats_out": self.beats_out,
+                    "mm2s_active": self.mm2s.active, "s2mm_active": self.s2mm.active}
+        raise ValueError(f"unknown control command {cmd!r}")
+
+
+@cocotb.test()
+async def serve(dut):
+    """Serve register requests from the user's process until it says stop or goes away."""
+    cfg = json.loads(os.environ["RTLCNN_MOCK_CONFIG"])
+    board = Board(dut, cfg)
+    Clock(dut.aclk, board.period, unit="ps").start()
+    dut.aresetn.value = 0
+    await Timer(16 * board.period, "ps")
+    await RisingEdge(dut.aclk)
+    dut.aresetn.value = 1
+    await Timer(4 * board.period, "ps")
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(cfg["socket"])
+    sock.sendall(P.REP.pack(P.ST_OK, 0))  # ready
+    while True:
+        try:
+            op, addr, n = P.REQ.unpack(P.recv_exact(sock, P.REQ.size))
+            payload = P.recv_exact(sock, n) if op in (P.OP_WRITE, P.OP_CONTROL) else b""
+        except ConnectionError:
+            break  # the user's process went away: end the simulation
+        try:
+            if op == P.OP_READ:
+                reply = await board.read(addr, n)
+            elif op == P.OP_WRITE:
+                await board.write(addr, payload)
+                reply = b""
+            elif op == P.OP_CYCLES:
+                reply = board.cycles().to_bytes(8, "little")
+            elif op == P.OP_CONTROL:
+                reply = json.dumps(await board.control(json.loads(payload))).encode()
+            elif op == P.OP_STOP:
+                sock.sendall(P.REP.pack(P.ST_OK, 0))
+                break
+            else:
+                raise ValueError(f"unknown request {op}")
+            sock.sendall(P.REP.pack(P.ST_OK, len(reply)) + reply)
+        except Exception as exc:  # report to the user, keep serving
+            msg = f"{type(exc).__name__}: {exc}".encode()
+            sock.sendall(P.REP.pack(P.ST_ERROR, len(msg)) + msg)
+    sock.close()
+    board.reset_dma()
