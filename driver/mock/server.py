@@ -245,7 +245,8 @@ class S2mmChannel(DmaChannel):
         off = self.addr - b.ddr_base
         limit = self.length
         ddr = b.ddr
-        tdata, tvalid, tlast, tready = dut.m_axis_tdata, dut.m_axis_tvalid, dut.m_axis_tlast, dut.m_axis_tready
+        tdata, tvalid, tlast = dut.m_axis_tdata, dut.m_axis_tvalid, dut.m_axis_tlast
+        tready = dut.m_axis_tready
         edge = RisingEdge(b.clk)
         got = 0
         tready.value = 1

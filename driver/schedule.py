@@ -1,0 +1,483 @@
+"""Scheduling a program onto the engine: jobs that fit the on-chip buffers (pure numpy).
+
+:func:`plan` turns a :class:`rtlcnn.Program` and an engine :class:`rtlcnn.stream.Build`
+into a :class:`Plan`: per op, the output-channel slices whose weights fit the weight
+buffer, the row bands (with their halo) whose input fits the input buffer, where each
+layer's weights and parameters live (WBASE/PBASE) and whether a layer with few input
+channels runs "unfolded" (the host does im2col, the engine a 1x1 conv) because that
+costs fewer cycles. :func:`execute` runs a plan on anything with a
+``run_job(cfg, stream) -> bytes`` method: the accelerator on a board or the mock board,
+or :class:`EngineModel`, a numpy model of the engine used to test the tiling without a
+simulator.
+
+Order of work in a batch: layer by layer; within a layer, slice by slice and image by
+image, so a slice's weights go over the stream once per batch (with LOAD_* = 1 on its
+first job only). When every layer's weights and parameters fit on chip together, each
+layer gets its own WBASE/PBASE and the weights are sent once per network and stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import stream as S
+from .errors import LayerNotSupported
+from .program import Program
+
+__all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "EngineModel", "Residency",
+           "im2col"]
+
+JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-int(a) // int(b))
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Output channels [oc0, oc1) of a layer, their weights at ``wbase``, params at ``pbase``."""
+
+    oc0: int
+    oc1: int
+    wbase: int
+    pbase: int
+    words: int
+
+
+@dataclass(frozen=True)
+class Band:
+    """Input rows [r0, r1) of the layer's input map producing output rows [o0, o1)."""
+
+    r0: int
+    r1: int
+    pad_top: int
+    pad_bottom: int
+    o0: int
+    o1: int
+
+
+@dataclass
+class LayerPlan:
+    """How one op of the program runs on the engine."""
+
+    index: int
+    kind: str
+    name: str
+    in_shape: tuple          # the op's input (C, H, W) or (F,)
+    out_shape: tuple         # the op's output
+    opcode: int
+    unfold: bool             # conv run as host im2col + 1x1 conv
+    engine_in: tuple         # (C, H, W) of the map the engine sees (after unfold)
+    kernel: int
+    stride: int
+    pad: int                 # symmetric, left/right on every band
+    relu: bool
+    pool: int
+    out_int32: bool
+    slices: list
+    bands: list
+    weight: Optional[np.ndarray] = None   # as the engine sees it (unfolded: (O, C*K*K, 1, 1))
+    bias: Optional[np.ndarray] = None
+    mult: Optional[np.ndarray] = None
+    shift: Optional[np.ndarray] = None
+    est_cycles: int = 0      # cost-model cycles per image
+
+    def config(self, sl: Slice, band: Optional[Band], load: bool) -> S.JobConfig:
+        """The JobConfig of one job of this layer."""
+        if self.opcode == S.OPCODE_LINEAR:
+            return S.JobConfig.linear(self.engine_in[0], sl.oc1 - sl.oc0, relu=self.relu,
+                                      out_int32=self.out_int32, load_params=load,
+                                      load_weights=load, wbase=sl.wbase, pbase=sl.pbase)
+        c, _, w = self.engine_in
+        if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
+            cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, w)
+            return cfg.replace(in_h=band.r1 - band.r0)
+        return S.JobConfig(
+            op=S.OPCODE_CONV, relu=self.relu, pool=self.pool, out_int32=self.out_int32,
+            load_params=load, load_weights=load, in_c=c, in_h=band.r1 - band.r0, in_w=w,
+            out_c=sl.oc1 - sl.oc0, kernel=self.kernel, stride=self.stride,
+            pad=(band.pad_top, band.pad_bottom, self.pad, self.pad),
+            wbase=sl.wbase, pbase=sl.pbase)
+
+    @property
+    def has_weights(self) -> bool:
+        return self.opcode in (S.OPCODE_CONV, S.OPCODE_LINEAR)
+
+    @property
+    def jobs_per_image(self) -> int:
+        return len(self.slices) * len(self.bands)
+
+
+@dataclass
+class Plan:
+    """A program scheduled for one engine build."""
+
+    program: Program
+    build: S.Build
+    layers: list
+    all_resident: bool       # every layer's weights stay on chip together
+
+    def jobs_per_image(self) -> int:
+        return sum(lp.jobs_per_image for lp in self.layers)
+
+    def est_cycles(self, batch: int = 1) -> int:
+        """Cost-model cycles for a batch (weights counted once per batch)."""
+        return sum(lp.est_cycles for lp in self.layers) * batch + sum(
+            _weight_beats(lp, self.build) for lp in self.layers)
+
+    def summary(self) -> str:
+        lines = [f"plan for P_OC={self.build.p_oc} P_IC={self.build.p_ic} WBUF={self.build.wbuf_depth} "
+                 f"IBUF={self.build.ibuf_depth} PBUF={self.build.pbuf_depth}; weights "
+                 f"{'resident across batches' if self.all_resident else 'loaded per batch'}"]
+        for lp in self.layers:
+            lines.append(
+                f"  {lp.index:2d} {lp.name or lp.kind:12s} {S.OPCODE_NAMES[lp.opcode]:7s}"
+                f"{' unfolded' if lp.unfold else '         '} slices {len(lp.slices):3d} bands "
+                f"{len(lp.bands):3d} ~{lp.est_cycles:,d} cycles/image")
+        return "\n".join(lines)
+
+
+def _weight_beats(lp: LayerPlan, build: S.Build) -> int:
+    return sum(2 * (s.oc1 - s.oc0) + s.words * build.p_oc * build.p_ic // 8 for s in lp.slices)
+
+
+# --------------------------------------------------------------------------- planning
+def _bands(h: int, w: int, c: int, k: int, s: int, p: int, pooled: bool, ibuf: int,
+           p_ic: int, where: str) -> list:
+    """Row bands of a conv (or pool, k=s=2 with ``pooled=False``) whose input fits IBUF."""
+    icg = _cdiv(c, p_ic)
+    conv_rows = (h + 2 * p - k) // s + 1
+    used = conv_rows // 2 * 2 if pooled else conv_rows
+    max_in_rows = ibuf // (w * icg) if w * icg else 0
+    if max_in_rows < k + (s if pooled else 0):
+        raise LayerNotSupported(
+            f"{where}: one row band ({k + (s if pooled else 0)} input rows of {w} columns x "
+            f"{icg} channel groups) does not fit the input buffer of {ibuf} words; "
+            "use a build with a larger IBUF_DEPTH or a narrower input")
+    n_max = (max_in_rows - k) // s + 1
+    if pooled:
+        n_max -= n_max % 2
+    n_bands = _cdiv(used, n_max)
+    step = 2 if pooled else 1
+    base, extra = divmod(used // step, n_bands)
+    bands, c0 = [], 0
+    for i in range(n_bands):
+        n = (base + (1 if i < extra else 0)) * step
+        top = c0 * s - p
+        bottom = (c0 + n - 1) * s + k - p
+        r0, r1 = max(0, top), min(h, bottom)
+        o0, o1 = (c0 // 2, (c0 + n) // 2) if pooled else (c0, c0 + n)
+        bands.append(Band(r0, r1, r0 - top, bottom - r1, o0, o1))
+        c0 += n
+    return bands
+
+
+def _slices(out_c: int, words_per_group: int, build: S.Build, wbase: int, pbase: int,
+            wroom: int, proom: int, where: str) -> list:
+    per = min(wroom // words_per_group if words_per_group else 10**9, proom // build.p_oc)
+    if per < 1:
+        raise LayerNotSupported(
+            f"{where}: the weights of one group of {build.p_oc} output channels "
+            f"({words_per_group} words) do not fit the weight buffer ({wroom} of "
+            f"{build.wbuf_depth} words free) or its parameters the parameter buffer; use a "
+            "build with a larger WBUF_DEPTH, or a smaller layer")
+    ngroups = _cdiv(out_c, build.p_oc)
+    per = min(per, ngroups)
+    n_slices = _cdiv(ngroups, per)
+    base, extra = divmod(ngroups, n_slices)
+    out, g0 = [], 0
+    for i in range(n_slices):
+        g = base + (1 if i < extra else 0)
+        oc0, oc1 = g0 * build.p_oc, min(out_c, (g0 + g) * build.p_oc)
+        out.append(Slice(oc0, oc1, wbase, pbase, g * words_per_group))  # slices share a place
+        g0 += g
+    return out
+
+
+def _job_cost(cfg: S.JobConfig, build: S.Build, load: bool) -> int:
+    c = cfg if load else cfg.replace(load_params=False, load_weights=False)
+    return c.in_beats(build) + cfg.mac_steps(build) + cfg.out_beats() + JOB_OVERHEAD_CYCLES
+
+
+def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold: bool,
+           wbase: int, pbase: int, wroom: int, proom: int) -> LayerPlan:
+    where = f"op {i} ({op.name or op.kind})"
+    if op.kind in ("maxpool", "avgpool"):
+        c, h, w = in_shape
+        opcode = S.OPCODE_MAXPOOL if op.kind == "maxpool" else S.OPCODE_AVGPOOL
+        bands = _bands(h, w, c, 2, 2, 0, False, build.ibuf_depth, build.p_ic, where)
+        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, opcode, False, (c, h, w), 1, 1, 0,
+                       False, 0, False, [Slice(0, c, 0, 0, 0)], bands)
+    elif op.kind == "linear":
+        f = int(np.prod(in_shape))
+        icg = _cdiv(f, build.p_ic)
+        if icg > build.ibuf_depth:
+            raise LayerNotSupported(
+                f"{where}: {f} input features need {icg} input-buffer words, the engine has "
+                f"{build.ibuf_depth}")
+        slices = _slices(op.weight.shape[0], icg, build, wbase, pbase, wroom, proom, where)
+        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_LINEAR, False, (f, 1, 1),
+                       1, 1, 0, op.relu, 0, op.out_int32, slices, [Band(0, 1, 0, 0, 0, 1)],
+                       weight=op.weight.reshape(op.weight.shape[0], -1), bias=op.bias,
+                       mult=op.mult, shift=op.shift)
+    elif op.kind == "conv2d":
+        o, c, k, _ = op.weight.shape
+        _, h, w = in_shape
+        s, p = int(op.stride), int(op.padding)
+        if k > build.max_kernel:
+            raise LayerNotSupported(f"{where}: kernel {k}x{k} is larger than the engine's "
+                                    f"MAX_KERNEL {build.max_kernel}")
+        if s not in (1, 2):
+            raise LayerNotSupported(f"{where}: stride {s}; the engine supports 1 and 2")
+        if p >= k:
+            raise LayerNotSupported(f"{where}: padding {p} >= kernel {k}; the engine needs pad < K")
+        pool = {None: S.POOL_NONE, "max": S.POOL_MAX, "avg": S.POOL_AVG}[op.pool]
+        if unfold:
+            oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            eng_in, kk, ss, pp = (c * k * k, oh, ow), 1, 1, 0
+            weight = op.weight.reshape(o, c * k * k, 1, 1)
+        else:
+            eng_in, kk, ss, pp = (c, h, w), k, s, p
+            weight = op.weight
+        icg = _cdiv(eng_in[0], build.p_ic)
+        slices = _slices(o, kk * kk * icg, build, wbase, pbase, wroom, proom, where)
+        bands = _bands(eng_in[1], eng_in[2], eng_in[0], kk, ss, pp, pool != S.POOL_NONE,
+                       build.ibuf_depth, build.p_ic, where)
+        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_CONV, unfold, eng_in,
+                       kk, ss, pp, op.relu, pool, op.out_int32, slices, bands, weight=weight,
+                       bias=op.bias, mult=op.mult, shift=op.shift)
+    else:
+        raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
+    lp.est_cycles = sum(_job_cost(lp.config(sl, b, False), build, False)
+                        for sl in lp.slices for b in lp.bands)
+    return lp
+
+
+def _words(lp: LayerPlan) -> int:
+    return sum(s.words for s in lp.slices)
+
+
+def plan(program: Program, build: S.Build, unfold: Optional[bool] = None) -> Plan:
+    """Schedule ``program`` for ``build``.
+
+    Parameters
+    ----------
+    unfold : bool, optional
+        None (default): unfold a conv layer when the cost model says it is cheaper;
+        True/False: force it on/off for every conv layer where it is possible.
+
+    Raises
+    ------
+    LayerNotSupported
+        An op the engine cannot run with this build, naming the op and the limit.
+    """
+    program.check()
+    shapes = [tuple(program.input_shape)] + [tuple(s) for s in program.shapes()]
+    big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
+
+    def best(i, op, ins, outs, wbase, pbase, wroom, proom):
+        foldable = op.kind == "conv2d" and op.weight.shape[2] > 1
+        cands = [False]
+        if foldable and unfold is None:
+            cands = [False, True]
+        elif foldable and unfold:
+            cands = [True, False]
+        options, err = [], None
+        for u in cands:
+            try:
+                options.append(_layer(i, op, ins, outs, build, u, wbase, pbase, wroom, proom))
+            except LayerNotSupported as e:
+                err = err or e
+        if not options:
+            raise err
+        if unfold:
+            return options[0]
+        return min(options, key=lambda lp: (lp.est_cycles, lp.unfold))
+
+    # first try: every layer at its own place, all resident
+    layers, wbase, pbase, resident = [], 0, 0, True
+    try:
+        for i, op in enumerate(program.ops):
+            lp = best(i, op, shapes[i], shapes[i + 1], 0, 0, **big)
+            if lp.has_weights:
+                if len(lp.slices) > 1 or wbase + _words(lp) > build.wbuf_depth or \
+                        pbase + lp.slices[-1].oc1 > build.pbuf_depth:
+                    raise LayerNotSupported("does not fit together")
+                sl = lp.slices[0]
+                lp.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
+                wbase += _words(lp)
+                pbase += lp.slices[-1].oc1
+            layers.append(lp)
+    except LayerNotSupported:
+        resident = False
+    if not resident:
+        layers = [best(i, op, shapes[i], shapes[i + 1], 0, 0, **big)
+                  for i, op in enumerate(program.ops)]
+    return Plan(program, build, layers, resident)
+
+
+# --------------------------------------------------------------------------- execution
+def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
+    """(N, C, H, W) int8 -> (N, C*K*K, OH, OW): channel ``c*K*K + ky*K + kx``."""
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    xp[:, :, p:p + h, p:p + w] = x
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = win[:, :, :(oh - 1) * s + 1:s, :(ow - 1) * s + 1:s]  # (N, C, OH, OW, K, K)
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, oh, ow))
+
+
+class Residency:
+    """What the engine's weight and parameter buffers hold: key -> (wbase, words, pbase, n)."""
+
+    def __init__(self):
+        self.held = {}
+
+    def has(self, key) -> bool:
+        return key in self.held
+
+    def store(self, key, sl: Slice) -> None:
+        w0, w1, p0, p1 = sl.wbase, sl.wbase + sl.words, sl.pbase, sl.pbase + (sl.oc1 - sl.oc0)
+        for k, (a0, a1, b0, b1) in list(self.held.items()):
+            if a0 < w1 and w0 < a1 or b0 < p1 and p0 < b1:
+                del self.held[k]
+        self.held[key] = (w0, w1, p0, p1)
+
+    def clear(self) -> None:
+        self.held.clear()
+
+
+@dataclass
+class JobRecord:
+    """What happened in one job (for profiles)."""
+
+    layer: int
+    image: int
+    cfg: S.JobConfig
+    cycles: dict = field(default_factory=dict)
+
+
+def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
+            on_job=None) -> list:
+    """Run the plan on a batch of int8 inputs (N, C, H, W); return every op's raw output.
+
+    ``engine.run_job(cfg, stream) -> bytes`` runs one job. ``residency`` tracks what the
+    engine holds; ``net_key`` names this network's weights in it. ``on_job(record, raw)``
+    is called after every job (profiling).
+    """
+    build = pl.build
+    outs = []
+    x = xq
+    n = x.shape[0]
+    for lp in pl.layers if layers is None else layers:
+        op = pl.program.ops[lp.index]
+        if lp.opcode == S.OPCODE_LINEAR:
+            xin = x.reshape(n, -1)
+        elif lp.unfold:
+            xin = im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
+        else:
+            xin = x
+        dtype = np.int32 if lp.out_int32 else np.int8
+        y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
+        for si, sl in enumerate(lp.slices):
+            key = (net_key, lp.index, si)
+            params = weights = None
+            if lp.has_weights:
+                params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
+                weights = lp.weight[sl.oc0:sl.oc1]
+            for img in range(n):
+                for band in lp.bands:
+                    load = lp.has_weights and not residency.has(key)
+                    cfg = lp.config(sl, band, load)
+                    if lp.opcode == S.OPCODE_LINEAR:
+                        xb = xin[img]
+                    else:
+                        xb = xin[img, :, band.r0:band.r1]
+                    st = S.job_stream(cfg, build, params if load else None,
+                                      weights if load else None, xb)
+                    raw = engine.run_job(cfg, st)
+                    if load:
+                        residency.store(key, sl)
+                    res = S.unpack_output(raw, cfg)
+                    if lp.opcode == S.OPCODE_LINEAR:
+                        y[img, sl.oc0:sl.oc1] = res.reshape(-1)
+                    else:
+                        y[img, sl.oc0:sl.oc1, band.o0:band.o1] = res
+                    if on_job is not None:
+                        on_job(JobRecord(lp.index, img, cfg), raw)
+        outs.append(y)
+        x = y
+    return outs
+
+
+# --------------------------------------------------------------------------- engine model
+class EngineModel:
+    """A numpy model of the engine at the job level: decodes each job's input stream as
+    ``docs/stream_format.md`` defines it, keeps the weight and parameter buffers between
+    jobs, checks the configuration as the hardware does, and computes with the reference
+    per-op functions. For testing schedules and packing without a simulator."""
+
+    def __init__(self, build: S.Build):
+        self.build = build
+        self.wbuf = np.zeros((build.wbuf_depth, build.p_oc * build.p_ic), np.int8)
+        self.wvalid = np.zeros(build.wbuf_depth, bool)
+        self.pbuf = np.zeros((build.pbuf_depth, 3), np.int64)
+        self.pvalid = np.zeros(build.pbuf_depth, bool)
+        self.jobs = 0
+        self.beats_in = 0
+
+    def run_job(self, cfg: S.JobConfig, stream) -> bytes:
+        from . import reference as R
+
+        b = self.build
+        code = cfg.check(b)
+        if code:
+            raise ValueError(f"engine model: CONFIG_ERR {code}: {S.config_error_text(code)}")
+        data = np.asarray(stream, np.uint8).reshape(-1)
+        if len(data) != cfg.in_beats(b) * 8:
+            raise ValueError(f"engine model: stream has {len(data)} bytes, the job needs "
+                             f"{cfg.in_beats(b) * 8}")
+        self.jobs += 1
+        self.beats_in += len(data) // 8
+        pos = 0
+        k = cfg.eff_kernel
+        icg, nog = cfg.icg(b), cfg.nog(b)
+        if cfg.param_beats():
+            words = data[pos:pos + 16 * cfg.out_c].view("<i4").reshape(cfg.out_c, 4)
+            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 0] = words[:, 0]
+            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 1] = words[:, 1]
+            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 2] = words[:, 2].astype(np.uint8).view(np.int8)
+            self.pvalid[cfg.pbase:cfg.pbase + cfg.out_c] = True
+            pos += 16 * cfg.out_c
+        if cfg.weight_beats(b):
+            nw = cfg.weight_words(b)
+            self.wbuf[cfg.wbase:cfg.wbase + nw] = data[pos:pos + nw * b.p_oc * b.p_ic].view(
+                np.int8).reshape(nw, -1)
+            self.wvalid[cfg.wbase:cfg.wbase + nw] = True
+            pos += cfg.weight_beats(b) * 8
+        xs = data[pos:pos + cfg.in_h * cfg.in_w * icg * b.p_ic].view(np.int8)
+        x = xs.reshape(cfg.in_h, cfg.in_w, icg * b.p_ic)[:, :, :cfg.in_c].transpose(2, 0, 1)[None]
+        if cfg.is_pool_op:
+            y = R.pool2d_int(x, cfg.pool_mode)
+        else:
+            nw = cfg.weight_words(b)
+            if not self.wvalid[cfg.wbase:cfg.wbase + nw].all() or \
+                    not self.pvalid[cfg.pbase:cfg.pbase + cfg.out_c].all():
+                raise ValueError("engine model: the job uses weights or parameters never loaded")
+            wq = self.wbuf[cfg.wbase:cfg.wbase + nw].reshape(nog, k, k, icg, b.p_oc, b.p_ic)
+            w = wq.transpose(0, 4, 3, 5, 1, 2).reshape(nog * b.p_oc, icg * b.p_ic, k, k)
+            w = w[:cfg.out_c, :cfg.in_c]
+            p = self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c]
+            pool = {S.POOL_NONE: None, S.POOL_MAX: "max", S.POOL_AVG: "avg"}[cfg.pool]
+            y = R.conv2d_int(x, w, p[:, 0], p[:, 1], p[:, 2], cfg.stride, cfg.pad, cfg.relu,
+                             pool, cfg.out_int32)
+        vals = y[0].transpose(1, 2, 0).reshape(-1)
+        raw = vals.astype("<i4" if cfg.out_int32 else np.int8).view(np.uint8)
+        out = np.zeros(cfg.out_beats() * 8, np.uint8)
+        out[:len(raw)] = raw
+        return out.tobytes()
