@@ -1,0 +1,682 @@
+# SPDX-License-Identifier: Apache-2.0
+# A recording stand-in for the Vivado Tcl commands the rtlcnn overlay scripts use.
+#
+# Nothing is built: each command is logged (one JSON object per line) and a model of the
+# project and block design is kept, so tests/overlay can check the design the scripts
+# describe. The model knows the pins of the Xilinx IPs the overlay uses (some exist only
+# when the IP is configured to have them, as in Vivado), and takes a module reference's
+# interfaces from the RTL read with read_verilog, so a misspelt pin, a missing port on the
+# RTL top, a port used before it is enabled or a pin driven by two nets is an error here.
+# Commands it does not know are errors too.
+#
+#   source mock_vivado.tcl
+#   mock::configure log.jsonl 2024.1
+#   ... source the project or block-design Tcl ...
+#   mock::dump_state state.json
+
+namespace eval mock {
+    variable logfile ""
+    variable version "2024.1"
+    variable project ""
+    variable props [dict create]      ;# object -> {property value ...}
+    variable files {}                 ;# {kind path} pairs in read order
+    variable modules [dict create]    ;# module name -> {ports {...} file path}
+    variable design ""
+    variable cells [dict create]      ;# cell name -> {kind ip|module vlnv ... module ...}
+    variable intf_nets {}             ;# {a b} pairs
+    variable nets {}                  ;# lists of pins
+    variable pin_net [dict create]    ;# pin -> net index
+    variable intf_used [dict create]  ;# intf pin -> 1
+    variable addrs {}                 ;# {space seg offset range}
+    variable bare_assign 0
+    variable validated 0
+    variable saved 0
+    variable wrapper ""
+    variable automation {}
+    variable sourced {}
+}
+
+proc mock::configure {logpath vivado_version} {
+    variable logfile
+    variable version
+    set logfile $logpath
+    set version $vivado_version
+    set f [open $logfile w]
+    close $f
+}
+
+# ---------------------------------------------------------------------------- JSON output
+proc mock::jstr {s} {
+    set out [string map [list \\ \\\\ \" \\\" \n \\n \r \\r \t \\t] $s]
+    return "\"$out\""
+}
+proc mock::jlist {items} {
+    set parts {}
+    foreach x $items {
+        lappend parts [jstr $x]
+    }
+    return "\[[join $parts ,]\]"
+}
+proc mock::jdict {d} {
+    set parts {}
+    dict for {k v} $d {
+        lappend parts "[jstr $k]:[jstr $v]"
+    }
+    return "\{[join $parts ,]\}"
+}
+
+proc mock::log {cmd args} {
+    variable logfile
+    if {$logfile eq ""} {
+        return
+    }
+    set f [open $logfile a]
+    puts $f "\{\"cmd\":[jstr $cmd],\"args\":[jlist $args]\}"
+    close $f
+}
+
+proc mock::fail {msg} {
+    log MOCK_ERROR $msg
+    error "mock Vivado: $msg"
+}
+
+# ---------------------------------------------------------------------------- IP knowledge
+# Each entry: a list of {kind name condition}; kind intf|pin|space|seg; condition is "" or
+# {PROPERTY value} that the cell must have been given (CONFIG.<PROPERTY>) for it to exist.
+proc mock::ip_pins {vlnv cell} {
+    set base [join [lrange [split $vlnv :] 0 2] :]
+    set out {}
+    switch -- $base {
+        xilinx.com:ip:processing_system7 {
+            foreach p {M_AXI_GP0 M_AXI_GP1} {
+                lappend out [list intf $p [list PCW_USE_$p 1]]
+                lappend out [list pin ${p}_ACLK [list PCW_USE_$p 1]]
+            }
+            foreach p {S_AXI_HP0 S_AXI_HP1 S_AXI_HP2 S_AXI_HP3 S_AXI_GP0 S_AXI_GP1 S_AXI_ACP} {
+                lappend out [list intf $p [list PCW_USE_$p 1]]
+                lappend out [list pin ${p}_ACLK [list PCW_USE_$p 1]]
+            }
+            foreach hp {0 1 2 3} {
+                foreach s {DDR_LOWOCM HIGH_OCM} {
+                    lappend out [list seg S_AXI_HP$hp/HP${hp}_$s [list PCW_USE_S_AXI_HP$hp 1]]
+                }
+            }
+            foreach i {0 1 2 3} {
+                lappend out [list pin FCLK_CLK$i [list PCW_EN_CLK${i}_PORT 1]]
+                lappend out [list pin FCLK_RESET${i}_N [list PCW_EN_RST${i}_PORT 1]]
+            }
+            lappend out {intf DDR ""} {intf FIXED_IO ""} {space Data ""}
+        }
+        xilinx.com:ip:zynq_ultra_ps_e {
+            foreach {p n clk} {M_AXI_HPM0_FPD 0 maxihpm0_fpd_aclk M_AXI_HPM1_FPD 1 maxihpm1_fpd_aclk
+                               M_AXI_HPM0_LPD 2 maxihpm0_lpd_aclk} {
+                lappend out [list intf $p [list PSU__USE__M_AXI_GP$n 1]]
+                lappend out [list pin $clk [list PSU__USE__M_AXI_GP$n 1]]
+            }
+            foreach {p n clk} {S_AXI_HPC0_FPD 0 saxihpc0_fpd_aclk S_AXI_HPC1_FPD 1 saxihpc1_fpd_aclk
+                               S_AXI_HP0_FPD 2 saxihp0_fpd_aclk S_AXI_HP1_FPD 3 saxihp1_fpd_aclk
+                               S_AXI_HP2_FPD 4 saxihp2_fpd_aclk S_AXI_HP3_FPD 5 saxihp3_fpd_aclk} {
+                lappend out [list intf $p [list PSU__USE__S_AXI_GP$n 1]]
+                lappend out [list pin $clk [list PSU__USE__S_AXI_GP$n 1]]
+            }
+            foreach s {HP0_DDR_LOW HP0_DDR_HIGH HP0_LPS_OCM HP0_QSPI} {
+                lappend out [list seg SAXIGP2/$s {PSU__USE__S_AXI_GP2 1}]
+            }
+            foreach i {0 1 2 3} {
+                lappend out [list pin pl_clk$i [list PSU__FPGA_PL${i}_ENABLE 1]]
+            }
+            lappend out {pin pl_resetn0 ""} {space Data ""}
+        }
+        xilinx.com:ip:axi_dma {
+            lappend out {intf S_AXI_LITE ""} {intf M_AXI_MM2S ""} {intf M_AXI_S2MM ""}
+            lappend out {intf M_AXIS_MM2S ""} {intf S_AXIS_S2MM ""}
+            lappend out {intf M_AXI_SG {c_include_sg 1}} {pin m_axi_sg_aclk {c_include_sg 1}}
+            lappend out {pin s_axi_lite_aclk ""} {pin m_axi_mm2s_aclk ""} {pin m_axi_s2mm_aclk ""}
+            lappend out {pin axi_resetn ""} {pin mm2s_introut ""} {pin s2mm_introut ""}
+            lappend out {space Data_MM2S ""} {space Data_S2MM ""} {space Data_SG {c_include_sg 1}}
+            lappend out {seg S_AXI_LITE/Reg ""}
+        }
+        xilinx.com:ip:smartconnect {
+            set nsi [cellprop $cell NUM_SI 1]
+            set nmi [cellprop $cell NUM_MI 1]
+            for {set i 0} {$i < $nsi} {incr i} {
+                lappend out [list intf [format S%02d_AXI $i] ""]
+            }
+            for {set i 0} {$i < $nmi} {incr i} {
+                lappend out [list intf [format M%02d_AXI $i] ""]
+            }
+            lappend out {pin aclk ""} {pin aresetn ""}
+        }
+        xilinx.com:ip:proc_sys_reset {
+            foreach p {slowest_sync_clk ext_reset_in aux_reset_in mb_debug_sys_rst dcm_locked
+                       mb_reset bus_struct_reset peripheral_reset interconnect_aresetn
+                       peripheral_aresetn} {
+                lappend out [list pin $p ""]
+            }
+        }
+        default {
+            fail "no pin list for IP $vlnv (add it to mock_vivado.tcl)"
+        }
+    }
+    return $out
+}
+
+# Interfaces of a module reference, inferred from its ports as Vivado does for the
+# standard names: <prefix>_tdata... is AXI4-Stream, <prefix>_awaddr... memory mapped.
+proc mock::module_pins {module} {
+    variable modules
+    set ports [dict get $modules $module ports]
+    set out {}
+    set claimed {}
+    foreach p $ports {
+        if {[regexp {^(.+)_tdata$} $p -> pre]} {
+            foreach need {tdata tvalid tready} {
+                if {[lsearch -exact $ports ${pre}_$need] < 0} {
+                    fail "module $module: stream $pre lacks port ${pre}_$need"
+                }
+            }
+            lappend out [list intf $pre ""]
+            lappend claimed $pre
+        } elseif {[regexp {^(.+)_awaddr$} $p -> pre]} {
+            foreach need {awvalid awready wdata wstrb wvalid wready bresp bvalid bready
+                          araddr arvalid arready rdata rresp rvalid rready} {
+                if {[lsearch -exact $ports ${pre}_$need] < 0} {
+                    fail "module $module: AXI interface $pre lacks port ${pre}_$need"
+                }
+            }
+            lappend out [list intf $pre ""] [list seg $pre/reg0 ""]
+            lappend claimed $pre
+        }
+    }
+    foreach p $ports {
+        set mine 0
+        foreach pre $claimed {
+            if {[string first ${pre}_ $p] == 0} {
+                set mine 1
+            }
+        }
+        if {!$mine} {
+            lappend out [list pin $p ""]
+        }
+    }
+    return $out
+}
+
+proc mock::cellprop {cell name default} {
+    variable props
+    set key cell:$cell
+    if {[dict exists $props $key CONFIG.$name]} {
+        return [dict get $props $key CONFIG.$name]
+    }
+    return $default
+}
+
+# The existing objects of one kind on a cell, honouring each one's enabling condition.
+proc mock::objects {cell kind} {
+    variable cells
+    if {![dict exists $cells $cell]} {
+        fail "no cell '$cell' in the block design"
+    }
+    set c [dict get $cells $cell]
+    if {[dict get $c kind] eq "module"} {
+        set table [module_pins [dict get $c module]]
+    } else {
+        set table [ip_pins [dict get $c vlnv] $cell]
+    }
+    set out {}
+    foreach entry $table {
+        lassign $entry k name cond
+        if {$k ne $kind} {
+            continue
+        }
+        if {$cond ne ""} {
+            lassign $cond prop want
+            if {[cellprop $cell $prop ""] ne $want} {
+                continue
+            }
+        }
+        lappend out $name
+    }
+    return $out
+}
+
+# Resolve "cell/name" (leading slash optional) against a kind; glob patterns allowed.
+proc mock::lookup {kind path quiet} {
+    set path [string trimleft $path /]
+    set cell [lindex [split $path /] 0]
+    set rest [join [lrange [split $path /] 1 end] /]
+    set found {}
+    foreach name [objects $cell $kind] {
+        if {[string match $rest $name]} {
+            lappend found /$cell/$name
+        }
+    }
+    if {[llength $found] == 0 && !$quiet} {
+        fail "no $kind '$rest' on cell '$cell' (it has: [join [objects $cell $kind] {, }])"
+    }
+    return $found
+}
+
+# ---------------------------------------------------------------------------- option parsing
+# Split args into a dict of -options (those in $valued take a value) and the positionals.
+proc mock::opts {argv valued} {
+    set o [dict create]
+    set pos {}
+    for {set i 0} {$i < [llength $argv]} {incr i} {
+        set a [lindex $argv $i]
+        if {[string index $a 0] eq "-" && ![string is double -strict $a]} {
+            if {[lsearch -exact $valued $a] >= 0} {
+                incr i
+                dict set o $a [lindex $argv $i]
+            } else {
+                dict set o $a 1
+            }
+        } else {
+            lappend pos $a
+        }
+    }
+    return [list $o $pos]
+}
+
+# ---------------------------------------------------------------------------- commands
+proc version {args} {
+    mock::log version {*}$args
+    return $mock::version
+}
+
+proc set_param {args} {
+    mock::log set_param {*}$args
+}
+
+proc create_project {args} {
+    mock::log create_project {*}$args
+    lassign [mock::opts $args {-part}] o pos
+    set mock::project [lindex $pos 0]
+    if {[dict exists $o -part]} {
+        dict set mock::props project:$mock::project PART [dict get $o -part]
+    }
+    return $mock::project
+}
+
+proc current_project {args} {
+    if {$mock::project eq ""} {
+        mock::fail "current_project: no project open"
+    }
+    return project:$mock::project
+}
+
+proc get_projects {args} {
+    if {$mock::project eq ""} {
+        return {}
+    }
+    return [list project:$mock::project]
+}
+
+proc get_filesets {args} {
+    return [lmap f $args {string cat fileset: $f}]
+}
+
+proc current_fileset {args} {
+    return fileset:sources_1
+}
+
+proc get_runs {args} {
+    return [lmap r $args {string cat run: $r}]
+}
+
+proc list_property {obj args} {
+    return {}
+}
+
+proc set_property {args} {
+    mock::log set_property {*}$args
+    if {[lindex $args 0] eq "-dict"} {
+        set pairs [lindex $args 1]
+        set objs [lindex $args 2]
+    } else {
+        set pairs [lrange $args 0 1]
+        set objs [lindex $args 2]
+    }
+    if {[llength $objs] == 0} {
+        mock::fail "set_property $args: no object"
+    }
+    foreach obj $objs {
+        foreach {k v} $pairs {
+            # Vivado property names are case-insensitive; keep CONFIG.* as written.
+            if {![string match CONFIG.* $k]} {
+                set k [string toupper $k]
+            }
+            dict set mock::props $obj $k $v
+        }
+    }
+}
+
+proc get_property {name obj} {
+    if {![string match CONFIG.* $name]} {
+        set name [string toupper $name]
+    }
+    if {[dict exists $mock::props $obj $name]} {
+        return [dict get $mock::props $obj $name]
+    }
+    mock::fail "get_property $name $obj: not set"
+}
+
+proc mock::read_file {kind args} {
+    mock::log $kind {*}$args
+    lassign [mock::opts $args {-library}] o pos
+    foreach path $pos {
+        if {![file exists $path]} {
+            mock::fail "$kind: no file $path"
+        }
+        lappend mock::files [list $kind $path]
+        if {$kind eq "read_verilog"} {
+            mock::parse_verilog $path
+        }
+    }
+}
+proc read_verilog {args} { mock::read_file read_verilog {*}$args }
+proc read_vhdl {args} { mock::read_file read_vhdl {*}$args }
+proc read_xdc {args} { mock::read_file read_xdc {*}$args }
+proc read_mem {args} { mock::read_file read_mem {*}$args }
+
+# Record every module's ANSI port names.
+proc mock::parse_verilog {path} {
+    set f [open $path r]
+    set text [read $f]
+    close $f
+    regsub -all {//[^\n]*} $text {} text
+    regsub -all {/\*.*?\*/} $text {} text
+    foreach {all name} [regexp -all -inline {\mmodule\s+(\w+)} $text] {
+        set start [string first $all $text]
+        # the header runs to the first ");" after the port list opens
+        set hdr_end [string first ");" $text $start]
+        set header [string range $text $start $hdr_end]
+        set ports {}
+        foreach {m dir name2} [regexp -all -inline \
+                {\m(input|output|inout)\M(?:\s+(?:wire|reg|signed|logic))*\s*(?:\[[^\]]*\])?\s*(\w+)} $header] {
+            lappend ports $name2
+        }
+        dict set mock::modules $name [dict create ports $ports file $path]
+    }
+}
+
+# The real `source`, logged, so the order of reads and sources can be checked.
+rename source mock::real_source
+proc source {args} {
+    mock::log source {*}$args
+    lappend mock::sourced [lindex $args end]
+    uplevel 1 [list mock::real_source {*}$args]
+}
+
+proc update_compile_order {args} { mock::log update_compile_order {*}$args }
+proc report_ip_status {args} { mock::log report_ip_status {*}$args }
+
+proc get_board_parts {args} {
+    mock::log get_board_parts {*}$args
+    return [lindex $args end]
+}
+
+proc create_bd_design {name} {
+    mock::log create_bd_design $name
+    if {$mock::project eq ""} {
+        mock::fail "create_bd_design: no project open"
+    }
+    set mock::design $name
+    return $name
+}
+
+proc current_bd_design {args} {
+    mock::log current_bd_design {*}$args
+    if {[llength $args] && [lindex $args 0] ne $mock::design} {
+        mock::fail "current_bd_design [lindex $args 0]: no such design"
+    }
+    return $mock::design
+}
+
+proc create_bd_cell {args} {
+    mock::log create_bd_cell {*}$args
+    lassign [mock::opts $args {-type -vlnv -reference}] o pos
+    set name [lindex $pos 0]
+    if {$mock::design eq ""} {
+        mock::fail "create_bd_cell $name: no block design"
+    }
+    if {[dict exists $mock::cells $name]} {
+        mock::fail "create_bd_cell: cell $name exists"
+    }
+    switch -- [dict get $o -type] {
+        ip {
+            dict set mock::cells $name [dict create kind ip vlnv [dict get $o -vlnv]]
+            mock::ip_pins [dict get $o -vlnv] $name
+        }
+        module {
+            set module [dict get $o -reference]
+            if {![dict exists $mock::modules $module]} {
+                mock::fail "create_bd_cell -reference $module: no such module in the project sources (read: [join [dict keys $mock::modules] {, }])"
+            }
+            dict set mock::cells $name [dict create kind module module $module \
+                vlnv xilinx.com:module_ref:$module:1.0]
+        }
+        default {
+            mock::fail "create_bd_cell: unsupported -type [dict get $o -type]"
+        }
+    }
+    return cell:$name
+}
+
+proc mock::cellname {obj} {
+    set obj [string trimleft $obj /]
+    if {[string match cell:* $obj]} {
+        set obj [string range $obj 5 end]
+    }
+    return $obj
+}
+
+proc get_bd_cells {args} {
+    lassign [mock::opts $args {-filter -of_objects}] o pos
+    if {[llength $pos] == 0} {
+        return [lmap c [dict keys $mock::cells] {string cat cell: $c}]
+    }
+    set out {}
+    foreach p $pos {
+        set c [mock::cellname $p]
+        if {[dict exists $mock::cells $c]} {
+            lappend out cell:$c
+        } elseif {![dict exists $o -quiet]} {
+            mock::fail "get_bd_cells $p: no such cell"
+        }
+    }
+    return $out
+}
+
+proc get_bd_pins {args} {
+    lassign [mock::opts $args {}] o pos
+    set out {}
+    foreach p $pos { lappend out {*}[mock::lookup pin $p [dict exists $o -quiet]] }
+    return $out
+}
+
+proc get_bd_intf_pins {args} {
+    lassign [mock::opts $args {}] o pos
+    set out {}
+    foreach p $pos { lappend out {*}[mock::lookup intf $p [dict exists $o -quiet]] }
+    return $out
+}
+
+proc get_bd_addr_spaces {args} {
+    lassign [mock::opts $args {}] o pos
+    set out {}
+    foreach p $pos { lappend out {*}[mock::lookup space $p [dict exists $o -quiet]] }
+    return $out
+}
+
+proc get_bd_addr_segs {args} {
+    lassign [mock::opts $args {-of_objects}] o pos
+    set out {}
+    foreach p $pos { lappend out {*}[mock::lookup seg $p [dict exists $o -quiet]] }
+    return $out
+}
+
+proc apply_bd_automation {args} {
+    mock::log apply_bd_automation {*}$args
+    lassign [mock::opts $args {-rule -config}] o pos
+    foreach c $pos {
+        set c [mock::cellname $c]
+        if {![dict exists $mock::cells $c]} {
+            mock::fail "apply_bd_automation: no cell $c"
+        }
+        lappend mock::automation [list [dict get $o -rule] $c [dict get $o -config]]
+    }
+}
+
+proc connect_bd_intf_net {args} {
+    mock::log connect_bd_intf_net {*}$args
+    lassign [mock::opts $args {-intf_net}] o pos
+    if {[llength $pos] != 2 || [llength [lindex $pos 0]] != 1 || [llength [lindex $pos 1]] != 1} {
+        mock::fail "connect_bd_intf_net needs exactly two interface pins, got: $pos"
+    }
+    foreach p $pos {
+        if {[dict exists $mock::intf_used $p]} {
+            mock::fail "connect_bd_intf_net: $p is already connected"
+        }
+        dict set mock::intf_used $p 1
+    }
+    lappend mock::intf_nets $pos
+}
+
+proc connect_bd_net {args} {
+    mock::log connect_bd_net {*}$args
+    lassign [mock::opts $args {-net}] o pos
+    set pins {}
+    foreach p $pos {
+        lappend pins {*}$p
+    }
+    if {[llength $pins] < 2} {
+        mock::fail "connect_bd_net needs at least two pins, got: $pos"
+    }
+    set idx [llength $mock::nets]
+    foreach p $pins {
+        if {[dict exists $mock::pin_net $p]} {
+            mock::fail "connect_bd_net: $p is already on another net"
+        }
+        dict set mock::pin_net $p $idx
+    }
+    lappend mock::nets $pins
+}
+
+proc assign_bd_address {args} {
+    mock::log assign_bd_address {*}$args
+    lassign [mock::opts $args {-offset -range -target_address_space -with_name}] o pos
+    if {[llength $pos] == 0} {
+        set mock::bare_assign 1
+        return
+    }
+    foreach k {-offset -range -target_address_space} {
+        if {![dict exists $o $k] || [llength [dict get $o $k]] != 1} {
+            mock::fail "assign_bd_address $args: $k must name exactly one value"
+        }
+    }
+    foreach seg [concat {*}$pos] {
+        lappend mock::addrs [list [dict get $o -target_address_space] $seg \
+            [dict get $o -offset] [dict get $o -range]]
+    }
+}
+
+proc validate_bd_design {args} {
+    mock::log validate_bd_design {*}$args
+    set mock::validated 1
+}
+
+proc save_bd_design {args} {
+    mock::log save_bd_design {*}$args
+    set mock::saved 1
+}
+
+proc get_files {args} {
+    mock::log get_files {*}$args
+    lassign [mock::opts $args {-of_objects -filter}] o pos
+    set pat [lindex $pos 0]
+    if {$mock::design ne "" && [string match $pat $mock::design.bd]} {
+        return [list bdfile:$mock::design.bd]
+    }
+    if {[dict exists $o -quiet]} {
+        return {}
+    }
+    mock::fail "get_files $pat: no such file"
+}
+
+proc generate_target {args} {
+    mock::log generate_target {*}$args
+    if {![string match bdfile:* [lindex $args end]]} {
+        mock::fail "generate_target [lindex $args end]: not a block design file"
+    }
+}
+
+proc make_wrapper {args} {
+    mock::log make_wrapper {*}$args
+    lassign [mock::opts $args {-files}] o pos
+    if {![string match bdfile:* [dict get $o -files]]} {
+        mock::fail "make_wrapper: -files must be a block design file"
+    }
+    set mock::wrapper ${mock::design}_wrapper
+    return $mock::project.gen/sources_1/bd/$mock::design/hdl/${mock::design}_wrapper.v
+}
+
+proc add_files {args} {
+    mock::log add_files {*}$args
+    lassign [mock::opts $args {-fileset}] o pos
+    foreach p $pos {
+        lappend mock::files [list add_files $p]
+    }
+}
+
+# Anything else is an error, so a new Vivado command in the scripts gets a stand-in here.
+proc unknown {args} {
+    mock::fail "command not modelled: [lindex $args 0] (args: [lrange $args 1 end])"
+}
+
+# ---------------------------------------------------------------------------- state dump
+proc mock::dump_state {path} {
+    variable cells
+    variable props
+    set parts {}
+    lappend parts "\"project\":[jstr $mock::project]"
+    set pd [dict create]
+    if {$mock::project ne "" && [dict exists $props project:$mock::project]} {
+        set pd [dict get $props project:$mock::project]
+    }
+    lappend parts "\"project_props\":[jdict $pd]"
+    set fs [dict create]
+    if {[dict exists $props fileset:sources_1]} {
+        set fs [dict get $props fileset:sources_1]
+    }
+    lappend parts "\"fileset_props\":[jdict $fs]"
+    lappend parts "\"files\":\[[join [lmap f $mock::files {jlist $f}] ,]\]"
+    lappend parts "\"sourced\":[jlist $mock::sourced]"
+    lappend parts "\"design\":[jstr $mock::design]"
+    set cl {}
+    dict for {name c} $cells {
+        set cp [dict create]
+        if {[dict exists $props cell:$name]} {
+            set cp [dict get $props cell:$name]
+        }
+        set mod [expr {[dict exists $c module] ? [dict get $c module] : ""}]
+        lappend cl "[jstr $name]:\{\"kind\":[jstr [dict get $c kind]],\"vlnv\":[jstr [dict get $c vlnv]],\"module\":[jstr $mod],\"props\":[jdict $cp]\}"
+    }
+    lappend parts "\"cells\":\{[join $cl ,]\}"
+    set md {}
+    dict for {name m} $mock::modules {
+        lappend md "[jstr $name]:[jlist [dict get $m ports]]"
+    }
+    lappend parts "\"modules\":\{[join $md ,]\}"
+    lappend parts "\"intf_nets\":\[[join [lmap n $mock::intf_nets {jlist $n}] ,]\]"
+    lappend parts "\"nets\":\[[join [lmap n $mock::nets {jlist $n}] ,]\]"
+    lappend parts "\"addrs\":\[[join [lmap a $mock::addrs {jlist $a}] ,]\]"
+    lappend parts "\"automation\":\[[join [lmap a $mock::automation {jlist $a}] ,]\]"
+    lappend parts "\"bare_assign\":$mock::bare_assign"
+    lappend parts "\"validated\":$mock::validated"
+    lappend parts "\"saved\":$mock::saved"
+    lappend parts "\"wrapper\":[jstr $mock::wrapper]"
+    set f [open $path w]
+    puts $f "\{[join $parts ,]\}"
+    close $f
+}

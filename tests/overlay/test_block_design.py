@@ -1,0 +1,316 @@
+"""The block-design Tcl, run under a recording mock Vivado, builds the design the driver and
+the mock board expect: every value checked here comes from driver/overlay_spec.txt."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import defaultdict
+
+import pytest
+from conftest import BOARDS, ROOT, bd_body, run_mock, tcl_quote
+
+from rtlcnn import ip, overlay_spec
+from rtlcnn.errors import AcceleratorError
+
+# What the PS families call the things the Tcl must set. `window` is the address range the
+# control master port reaches (Zynq-7000 M_AXI_GP0; UltraScale+ M_AXI_HPM0_FPD).
+PS_FAMILY = {
+    "xilinx.com:ip:processing_system7": {
+        "rule": "xilinx.com:bd_rule:processing_system7",
+        "freq": "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ",
+        "enable": {"CONFIG.PCW_USE_M_AXI_GP0": "1", "CONFIG.PCW_USE_S_AXI_HP0": "1"},
+        "ctrl_port": "M_AXI_GP0",
+        "data_port": "S_AXI_HP0",
+        "window": (0x4000_0000, 0x8000_0000),
+    },
+    "xilinx.com:ip:zynq_ultra_ps_e": {
+        "rule": "xilinx.com:bd_rule:zynq_ultra_ps_e",
+        "freq": "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ",
+        "enable": {"CONFIG.PSU__USE__M_AXI_GP0": "1", "CONFIG.PSU__USE__S_AXI_GP2": "1"},
+        "ctrl_port": "M_AXI_HPM0_FPD",
+        "data_port": "S_AXI_HP0_FPD",
+        "window": (0xA000_0000, 0xB000_0000),
+    },
+}
+
+INTERCONNECT_VLNV = "xilinx.com:ip:smartconnect"
+
+
+@pytest.fixture(scope="module", params=BOARDS)
+def design(request, tclsh, spec, rtl_files, tmp_path_factory):
+    board = request.param
+    b = spec.board(board)
+    rc, out, state, log = run_mock(
+        tclsh, tmp_path_factory.mktemp(board), bd_body(board, rtl_files, b.part)
+    )
+    assert rc == 0, f"block design Tcl failed under the mock Vivado:\n{out}"
+    return board, b, state, log
+
+
+def family(vlnv: str) -> dict:
+    return PS_FAMILY[vlnv.rsplit(":", 1)[0]]
+
+
+def reach(state, start: str) -> set:
+    """Interface pins reachable from `start` over interface nets and through interconnects."""
+    adj = defaultdict(set)
+    for a, c in state["intf_nets"]:
+        adj[a].add(c)
+        adj[c].add(a)
+    by_cell = defaultdict(set)
+    for pin in adj:
+        by_cell[pin.split("/")[1]].add(pin)
+    ics = {n for n, c in state["cells"].items() if c["vlnv"].startswith(INTERCONNECT_VLNV)}
+    seen, todo = {start}, [start]
+    while todo:
+        pin = todo.pop()
+        nxt = set(adj[pin])
+        cell = pin.split("/")[1]
+        if cell in ics:
+            nxt |= by_cell[cell]
+        for n in nxt - seen:
+            seen.add(n)
+            todo.append(n)
+    return seen
+
+
+def net_of(state, pin: str) -> set:
+    for net in state["nets"]:
+        if pin in net:
+            return set(net)
+    raise AssertionError(f"{pin} is on no net")
+
+
+def test_cells_and_names(design, spec):
+    board, b, st, _ = design
+    cells = st["cells"]
+    acc, dma = cells[spec.accel_name], cells[spec.dma_name]
+    assert acc["kind"] == "module" and acc["module"] == spec.accel_module
+    assert acc["vlnv"] == spec.accel_vlnv == f"xilinx.com:module_ref:{spec.accel_module}:1.0"
+    assert dma["kind"] == "ip" and dma["vlnv"] == spec.dma_vlnv
+    assert cells[b.ps["name"]]["vlnv"] == b.ps["vlnv"]
+    assert st["design"] == spec.design_name
+    assert st["project_props"]["PART"] == b.part
+
+
+def test_engine_parameters(design, spec):
+    board, b, st, _ = design
+    props = st["cells"][spec.accel_name]["props"]
+    assert b.engine, "the description gives no engine parameters"
+    assert {k: int(props[f"CONFIG.{k}"]) for k in b.engine} == b.engine
+    # and the RTL top (or its stand-in) has every one of them as a parameter
+    assert set(st["modules"]) >= {spec.accel_module}
+
+
+def test_dma_simple_mode_and_widths(design, spec):
+    _, _, st, _ = design
+    p = st["cells"][spec.dma_name]["props"]
+    assert p["CONFIG.c_include_sg"] == "0", "the driver uses the DMA in simple mode"
+    assert not spec.dma_include_sg
+    assert int(p["CONFIG.c_sg_length_width"]) == spec.dma_length_bits
+    assert 23 <= spec.dma_length_bits <= 26, "PG021 allows 8..26; below 23 (8 MiB) jobs would not fit"
+    assert int(p["CONFIG.c_m_axis_mm2s_tdata_width"]) == spec.dma_stream_bits == 64
+    assert int(p["CONFIG.c_s_axis_s2mm_tdata_width"]) == spec.dma_stream_bits
+    assert int(p["CONFIG.c_m_axi_mm2s_data_width"]) == spec.dma_mm_bits
+    assert int(p["CONFIG.c_m_axi_s2mm_data_width"]) == spec.dma_mm_bits
+    assert int(p["CONFIG.c_addr_width"]) == spec.dma_addr_bits
+
+
+def test_streams(design, spec):
+    _, _, st, _ = design
+    nets = {frozenset(n) for n in st["intf_nets"]}
+    acc, dma = spec.accel_name, spec.dma_name
+    assert frozenset({f"/{dma}/M_AXIS_MM2S", f"/{acc}/{spec.raw['accel.in_intf']}"}) in nets
+    assert frozenset({f"/{acc}/{spec.raw['accel.out_intf']}", f"/{dma}/S_AXIS_S2MM"}) in nets
+
+
+def test_control_on_gp_port_data_on_hp0(design, spec):
+    _, b, st, _ = design
+    fam = family(b.ps["vlnv"])
+    ps, acc, dma = b.ps["name"], spec.accel_name, spec.dma_name
+    assert b.ps["ctrl_port"] == fam["ctrl_port"] and b.ps["data_port"] == fam["data_port"]
+    for k, v in fam["enable"].items():
+        assert st["cells"][ps]["props"].get(k) == v, f"{ps}: {k} must be {v}"
+    ctrl = reach(st, f"/{ps}/{b.ps['ctrl_port']}")
+    assert f"/{acc}/{spec.raw['accel.ctrl_intf']}" in ctrl
+    assert f"/{dma}/S_AXI_LITE" in ctrl
+    assert f"/{ps}/{b.ps['data_port']}" not in ctrl
+    for master in ("M_AXI_MM2S", "M_AXI_S2MM"):
+        data = reach(st, f"/{dma}/{master}")
+        assert f"/{ps}/{b.ps['data_port']}" in data
+        assert f"/{acc}/{spec.raw['accel.ctrl_intf']}" not in data
+
+
+def test_one_clock_and_resets(design, spec):
+    _, b, st, _ = design
+    fam = family(b.ps["vlnv"])
+    ps, acc, dma, rst = b.ps["name"], spec.accel_name, spec.dma_name, spec.raw["reset.name"]
+    clk = net_of(st, f"/{ps}/{b.ps['clk_pin']}")
+    must = {
+        f"/{acc}/{spec.raw['accel.clk_pin']}",
+        f"/{dma}/s_axi_lite_aclk",
+        f"/{dma}/m_axi_mm2s_aclk",
+        f"/{dma}/m_axi_s2mm_aclk",
+        f"/{ps}/{b.ps['ctrl_aclk']}",
+        f"/{ps}/{b.ps['data_aclk']}",
+        f"/{spec.raw['ctrl_ic.name']}/aclk",
+        f"/{spec.raw['mem_ic.name']}/aclk",
+        f"/{rst}/slowest_sync_clk",
+    }
+    assert must <= clk, f"not on the FCLK0 net: {sorted(must - clk)}"
+    assert float(st["cells"][ps]["props"][fam["freq"]]) == b.clk_mhz
+    ps_rst = f"/{ps}/{b.ps['resetn_pin']}"
+    assert net_of(st, ps_rst) == {ps_rst, f"/{rst}/ext_reset_in"}
+    periph = net_of(st, f"/{rst}/peripheral_aresetn")
+    assert {f"/{acc}/{spec.raw['accel.resetn_pin']}", f"/{dma}/axi_resetn"} <= periph
+    ic = net_of(st, f"/{rst}/interconnect_aresetn")
+    assert {f"/{spec.raw['ctrl_ic.name']}/aresetn", f"/{spec.raw['mem_ic.name']}/aresetn"} <= ic
+
+
+def test_address_map(design, spec):
+    _, b, st, _ = design
+    fam = family(b.ps["vlnv"])
+    ps, acc, dma = b.ps["name"], spec.accel_name, spec.dma_name
+    got = {(space, seg): (int(off, 0), int(rng, 0)) for space, seg, off, rng in st["addrs"]}
+    assert got[(f"/{ps}/Data", f"/{acc}/{spec.raw['accel.ctrl_intf']}/reg0")] == (b.accel_base, b.accel_range)
+    assert got[(f"/{ps}/Data", f"/{dma}/S_AXI_LITE/Reg")] == (b.dma_base, b.dma_range)
+    for space in ("Data_MM2S", "Data_S2MM"):
+        assert got[(f"/{dma}/{space}", f"/{ps}/{b.ps['ddr_seg']}")] == (b.ddr_base, b.ddr_range)
+    lo, hi = fam["window"]
+    windows = sorted([(b.accel_base, b.accel_range), (b.dma_base, b.dma_range)])
+    for base, rng in windows:
+        assert lo <= base and base + rng <= hi, f"0x{base:08X} is outside the control port's window"
+        assert base % rng == 0, "a segment must be aligned to its range"
+    assert windows[0][0] + windows[0][1] <= windows[1][0], "register windows overlap"
+    assert b.accel_range >= 1 << int(spec.raw["accel.ctrl_addr_bits"])
+    assert b.ddr_base + b.ddr_range <= 1 << spec.dma_addr_bits
+
+
+def test_board_preset_wrapper_and_top(design, spec):
+    _, b, st, log = design
+    fam = family(b.ps["vlnv"])
+    rules = [(r, c) for r, c, cfg in st["automation"] if 'apply_board_preset "1"' in cfg]
+    assert (fam["rule"], b.ps["name"]) in rules, "the PS must get the board preset"
+    assert st["validated"] and st["saved"]
+    assert st["wrapper"] == f"{spec.design_name}_wrapper"
+    assert st["fileset_props"]["TOP"] == st["wrapper"]
+    assert any(kind == "add_files" and path.endswith(f"{st['wrapper']}.v") for kind, path in st["files"])
+    cmds = [r["cmd"] for r in log]
+    # the wrapper is made from a validated, saved design
+    assert cmds.index("validate_bd_design") < cmds.index("save_bd_design") < cmds.index("make_wrapper")
+
+
+def test_tcl_takes_names_from_the_description(spec):
+    """No IP name, address or width is typed into the Tcl: they all come from the spec."""
+    literals = [spec.accel_name, spec.dma_name, spec.raw["reset.name"], "0x43C00000", "0x40400000"]
+    for board in BOARDS:
+        literals += [spec.board(board).ps["name"], spec.board(board).part]
+    for path in sorted((ROOT / "overlay").rglob("*.tcl")):
+        text = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        for lit in literals:
+            assert lit not in text, f"{path.relative_to(ROOT)} hard-codes {lit!r}"
+
+
+def test_driver_finds_the_ips_the_tcl_creates(design, spec):
+    """The names in the recorded design are the ones rtlcnn.ip looks up (not a fallback)."""
+    _, _, st, _ = design
+
+    class RecordedOverlay:
+        ip_dict = {
+            name: {"type": c["vlnv"], "parameters": {k[len("CONFIG."):]: v for k, v in c["props"].items()}}
+            for name, c in st["cells"].items()
+        }
+
+    ov = RecordedOverlay()
+    assert ip._find_key(ov.ip_dict, spec.accel_name, spec.accel_vlnv, "engine") == spec.accel_name
+    assert ip._find_key(ov.ip_dict, spec.dma_name, spec.dma_vlnv, "DMA") == spec.dma_name
+    assert ip.dma_max_transfer_bytes(ov) == spec.max_transfer_bytes
+
+
+def test_missing_engine_error_lists_the_overlay(spec):
+    class Other:
+        ip_dict = {"axi_gpio_0": {"type": "xilinx.com:ip:axi_gpio:2.0"}}
+
+    with pytest.raises(AcceleratorError, match=r"no rtlcnn engine named 'rtlcnn_0'.*axi_gpio_0"):
+        ip.find_ips(Other(), spec)
+
+
+def test_scatter_gather_dma_is_refused(spec):
+    class SG:
+        ip_dict = {
+            spec.accel_name: {"type": spec.accel_vlnv},
+            spec.dma_name: {"type": spec.dma_vlnv, "parameters": {"c_include_sg": "1"}},
+        }
+
+    with pytest.raises(AcceleratorError, match="simple mode"):
+        ip.find_ips(SG(), spec)
+
+
+# ------------------------------------------------------------------ the Tcl refuses bad set-ups
+@pytest.mark.parametrize("board", BOARDS)
+def test_wrong_vivado_version_is_refused(tclsh, spec, rtl_files, tmp_path, board):
+    body = bd_body(board, rtl_files, spec.board(board).part)
+    rc, out, _, _ = run_mock(tclsh, tmp_path / "a", body, version="2022.1")
+    assert rc != 0 and f"written for Vivado {spec.vivado_version}" in out
+    rc, out, _, _ = run_mock(tclsh, tmp_path / "b", body, version="2022.1", env={"RTLCNN_ANY_VIVADO": "1"})
+    assert rc == 0, out
+
+
+def test_wrong_part_is_refused(tclsh, rtl_files, tmp_path):
+    rc, out, _, _ = run_mock(tclsh, tmp_path, bd_body("pynq_z2", rtl_files, "xc7a35tcsg324-1"))
+    assert rc != 0 and "the overlay description says xc7z020clg400-1" in out
+
+
+def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_path):
+    """The mock is strict: the module reference takes its interfaces from the RTL."""
+    bad = tmp_path / "bad_top.v"
+    bad.write_text(
+        "module rtlcnn_top (input wire aclk, input wire aresetn,\n"
+        "  input wire [63:0] s_axis_tdata, input wire s_axis_tvalid, output wire s_axis_tready);\n"
+        "endmodule\n"
+    )
+    rc, out, _, _ = run_mock(tclsh, tmp_path / "run", bd_body("pynq_z2", [bad], spec.board("pynq_z2").part))
+    assert rc != 0 and "no intf 's_axi_ctrl' on cell 'rtlcnn_0'" in out
+
+
+# ------------------------------------------------------------------ one parser, two languages
+def test_tcl_and_python_read_the_description_alike(tclsh, tmp_path):
+    script = tmp_path / "dump.tcl"
+    script.write_text(
+        f"source {tcl_quote(ROOT / 'overlay' / 'common' / 'spec.tcl')}\n"
+        f"set d [rtlcnn::read_spec {tcl_quote(overlay_spec.SPEC_FILE)}]\n"
+        "dict for {k v} $d { puts \"$k\\t$v\" }\n"
+    )
+    out = subprocess.run([tclsh, str(script)], capture_output=True, text=True, check=True).stdout
+    tcl = dict(line.split("\t", 1) for line in out.splitlines())
+    assert tcl == overlay_spec.read()
+    assert len(tcl) > 40
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("a 1\na 2\n", "duplicate key"), ("lonely\n", "has no value")],
+)
+def test_tcl_and_python_reject_the_same_errors(tclsh, tmp_path, text, message):
+    bad = tmp_path / "bad_spec.txt"
+    bad.write_text(text)
+    with pytest.raises(overlay_spec.SpecError, match=message):
+        overlay_spec.read(bad)
+    script = tmp_path / "read.tcl"
+    script.write_text(
+        f"source {tcl_quote(ROOT / 'overlay' / 'common' / 'spec.tcl')}\n"
+        f"rtlcnn::read_spec {tcl_quote(bad)}\n"
+    )
+    proc = subprocess.run([tclsh, str(script)], capture_output=True, text=True)
+    assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_description_values_are_consistent(spec):
+    assert re.fullmatch(r"20\d\d\.\d", spec.vivado_version)
+    for b in spec.boards.values():
+        assert b.engine["CLK_MHZ"] == int(b.clk_mhz), f"{b.name}: the engine's clock hint must match FCLK0"
+        assert b.engine["P_IC"] in (1, 2, 4, 8) and (b.engine["P_OC"] * b.engine["P_IC"]) % 8 == 0
+    assert spec.max_transfer_bytes == (1 << 26) - 8
