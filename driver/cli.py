@@ -177,23 +177,9 @@ class Board:
         """The overlay's clock (PS FCLK0), else the engine's hint, else the spec's default."""
         if self.kind == "mock":
             return float(self.overlay.clock_mhz)
-        if self.kind == "pynq":
-            try:
-                from pynq import Clocks
+        from . import ip
 
-                return float(Clocks.fclk0_mhz)
-            except Exception:  # noqa: BLE001 - fall back to the engine's own hint
-                pass
-        b = self.build() or {}
-        for key in ("clk_mhz", "CLK_MHZ"):
-            if b.get(key):
-                return float(b[key])
-        try:
-            from . import overlay_spec
-
-            return float(overlay_spec.load().board().clk_mhz)
-        except Exception:
-            return 100.0
+        return ip.pl_clock_mhz(self.overlay if self.kind == "pynq" else None)
 
     def close(self) -> None:
         close = getattr(self.overlay, "close", None)
@@ -203,9 +189,10 @@ class Board:
 
 def engine_build(overlay) -> Dict[str, Any]:
     """ID, version and build parameters read from the engine's registers (docs/register_map.md)."""
-    from . import overlay_spec, stream
+    from . import ip as _ip
+    from . import stream
 
-    ip = getattr(overlay, overlay_spec.load().accel_name)
+    ip, _dma = _ip.find_ips(overlay)
     ident = int(ip.read(stream.REG_ID))
     version = int(ip.read(stream.REG_VERSION))
     out: Dict[str, Any] = {
@@ -237,8 +224,9 @@ def _resolve_board(kind: str) -> str:
 
 
 def _make_mock(cls, sim: str):
-    """Start a mock board (a seam: tests replace it to share one simulator)."""
-    return cls(sim=sim)
+    """Start a mock board; return (overlay, owned). A seam: tests share one simulator with
+    ``owned=False``, so the command does not close it."""
+    return cls(sim=sim), True
 
 
 @contextlib.contextmanager
@@ -284,14 +272,15 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
                 if sim == "verilator" else "compiling the engine for Icarus Verilog (~20 s)")
         _say(f"starting the mock board: {what}, then the cocotb simulator process...")
     t0 = time.perf_counter()
-    overlay = _make_mock(MockOverlay, sim)
+    overlay, owned = _make_mock(MockOverlay, sim)
     if not quiet:
         _say(f"mock board ready in {time.perf_counter() - t0:.1f} s")
     board = Board("mock", overlay, f"mock board ({sim_name} simulation of the engine under cocotb)")
     try:
         yield board
     finally:
-        board.close()
+        if owned:
+            board.close()
 
 
 # ------------------------------------------------------------------------------ images
@@ -772,8 +761,7 @@ def cmd_compile(args) -> int:
     except (ImportError, AttributeError) as e:
         raise CliError(f"the compiler is not available ({e}); pip install 'rtlcnn[train]'", code=1) from e
     program = compile_fn(model, calib)
-    if args.name:
-        program.name = args.name
+    program.name = args.name or program.name or Path(args.model).stem
     if args.labels:
         labels = [s.strip() for s in args.labels.split(",")]
         n_out = int(np.prod(program.output_shape))

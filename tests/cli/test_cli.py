@@ -1,0 +1,347 @@
+"""The ``rtlcnn`` command line: every command, and its error paths (exit code and message).
+
+Most tests call ``rtlcnn.cli.main([...])`` in-process with the numpy reference board; the
+mock-board ones share the session's simulator (tests/cli/conftest.py) and are marked slow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtlcnn import cli, reference
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``rtlcnn argv...`` run in this process."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _have(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def needs_models():
+    from rtlcnn import models
+
+    if not hasattr(models, "available") or "digits" not in models.available():
+        pytest.skip("the shipped models (rtlcnn.models) are not built in this tree yet")
+
+
+def needs_accelerator():
+    if not _have("rtlcnn.accelerator"):
+        pytest.skip("rtlcnn.accelerator has not landed in this tree yet")
+
+
+# ------------------------------------------------------------------------- help, version
+def test_help_teaches_with_examples(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for word in ("demo", "compile", "run", "info", "bench", "examples:", "Exit codes"):
+        assert word in out
+    for sub in ("demo", "compile", "run", "info", "bench"):
+        code, out, _ = run_cli(capsys, sub, "--help")
+        assert code == 0 and "examples:" in out, sub
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    code, out, _ = run_cli(capsys)
+    assert code == 2 and "COMMAND" in out
+
+
+def test_version(capsys):
+    import rtlcnn
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and rtlcnn.__version__ in out
+
+
+# ----------------------------------------------------------------------------------- run
+def test_run_reference_prints_top1_with_labels(capsys, small_program, images28):
+    prog, path = small_program
+    f, u, p = images28
+    code, out, err = run_cli(capsys, "run", path, f, u, p, "--board", "reference")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 5  # 3 images of the batch, the uint8 image, the PNG
+    x = np.concatenate([np.load(f), np.load(u)[None, None] / np.float32(255)]).astype(np.float32)
+    want = reference.run(prog, x).argmax(1)
+    for line, k in zip(lines, want):
+        assert f"class{k}" in line
+    assert lines[0].startswith("batch.npy[0]") and lines[3].startswith("one.npy")
+    assert lines[4].startswith("digit.png")
+
+
+def test_read_images_uint8_is_scaled_and_int8_is_quantized(tmp_path):
+    a = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    np.save(tmp_path / "u.npy", a)
+    x, names = cli.read_images([tmp_path / "u.npy"], (1, 8, 8))
+    assert x.dtype == np.float32 and x.shape == (1, 1, 8, 8) and np.allclose(x[0, 0], a / 255)
+    np.save(tmp_path / "q.npy", np.ones((2, 1, 8, 8), np.int8))
+    x, names = cli.read_images([tmp_path / "q.npy"], (1, 8, 8))
+    assert x.dtype == np.int8 and names == ["q.npy[0]", "q.npy[1]"]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_program", "does not exist"),
+        ("junk_program", "not an rtlcnn program file"),
+        ("truncated_program", "truncated or corrupted"),
+        ("other_npz", "not an rtlcnn program file"),
+        ("missing_image", "image file"),
+        ("wrong_png_size", "is 8x8 pixels but the program expects 28x28"),
+        ("wrong_npy_shape", "does not match the program's input (1, 28, 28)"),
+        ("bad_dtype", "dtype int64 is not accepted"),
+        ("bad_suffix", "unknown image file type"),
+    ],
+)
+def test_run_errors_are_one_line_with_exit_2(capsys, tmp_path, small_program, images28, case, message):
+    from PIL import Image
+
+    _, prog_path = small_program
+    image = images28[0]
+    program = prog_path
+    if case == "missing_program":
+        program = tmp_path / "nope.rtlcnn.npz"
+    elif case == "junk_program":
+        program = tmp_path / "junk.rtlcnn.npz"
+        program.write_bytes(b"this is not a program")
+    elif case == "truncated_program":
+        program = tmp_path / "cut.rtlcnn.npz"
+        program.write_bytes(prog_path.read_bytes()[:300])
+    elif case == "other_npz":
+        program = tmp_path / "other.npz"
+        np.savez(program, a=np.zeros(3))
+    elif case == "missing_image":
+        image = tmp_path / "nope.png"
+    elif case == "wrong_png_size":
+        image = tmp_path / "small.png"
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    elif case == "wrong_npy_shape":
+        image = tmp_path / "bad.npy"
+        np.save(image, np.zeros((2, 3, 28, 28), np.float32))
+    elif case == "bad_dtype":
+        image = tmp_path / "i64.npy"
+        np.save(image, np.zeros((28, 28), np.int64))
+    elif case == "bad_suffix":
+        image = tmp_path / "image.jpg"
+        image.write_bytes(b"\xff\xd8")
+    code, out, err = run_cli(capsys, "run", program, image, "--board", "reference")
+    assert code == 2
+    assert err.startswith("rtlcnn: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_truncated_zip_is_really_truncated(small_program, tmp_path):
+    _, prog_path = small_program
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(prog_path.read_bytes()[:300])
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(cut)
+
+
+def test_bad_board_is_a_usage_error(capsys, small_program, images28):
+    _, path = small_program
+    code, _, err = run_cli(capsys, "run", path, images28[0], "--board", "fpga")
+    assert code == 2
+    assert err.startswith("rtlcnn: error: argument --board: invalid choice: 'fpga'")
+    assert "rtlcnn run --help" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path, small_program):
+    _, path = small_program
+    code, _, err = run_cli(capsys, "run", path, tmp_path / "nope.npy", "--board", "reference", "--debug")
+    assert code == 2 and "Traceback" in err and err.strip().endswith("does not exist")
+
+
+# ---------------------------------------------------------------------------------- info
+def test_info_without_board(capsys):
+    code, out, err = run_cli(capsys, "info", "--board", "none")
+    assert code == 0, err
+    for word in ("rtlcnn 0.", "numpy 1.", "pynq", "cocotb", "verilator", "models:", "on a PYNQ board: no"):
+        assert word in out
+
+
+# --------------------------------------------------------------------------------- bench
+def test_bench_reference_passes_arguments_after_double_dash(capsys):
+    code = cli.main(["bench", "reference", "--", "--batch", "1", "--seconds", "0.05"])
+    assert code == 0
+
+
+def test_bench_unknown_name(capsys):
+    code, _, err = run_cli(capsys, "bench", "gpu")
+    assert code == 2 and "unknown benchmark 'gpu'" in err
+
+
+def test_double_dash_only_for_bench(capsys):
+    code, _, err = run_cli(capsys, "info", "--", "x")
+    assert code == 2 and "only for 'rtlcnn bench'" in err
+
+
+# ---------------------------------------------------------------------------------- demo
+def test_demo_unknown_model(capsys, tmp_path):
+    needs_models()
+    code, _, err = run_cli(capsys, "demo", "--model", "resnet50", "--board", "reference", "--out", tmp_path)
+    assert code == 2 and "unknown model 'resnet50'; available: " in err and "digits" in err
+
+
+def test_demo_on_reference_writes_pngs(capsys, tmp_path):
+    needs_models()
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, "demo", "--model", "digits", "--images", "16", "--board", "reference",
+                             "--out", out_dir)
+    assert code == 0, err
+    assert "outputs equal rtlcnn.reference bit for bit: yes" in out
+    assert "accuracy: " in out
+    png = out_dir / "digits_predictions.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------- compile
+MODEL_PY = '''
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(
+    nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(64, 10),
+)
+'''
+
+
+def needs_compiler():
+    if not (_have("torch") and _have("rtlcnn.compiler")):
+        pytest.skip("rtlcnn.compiler (and torch) are not available in this tree yet")
+
+
+def test_compile_model_py_then_run(capsys, tmp_path):
+    needs_compiler()
+    model_py = tmp_path / "tiny.py"
+    model_py.write_text(MODEL_PY)
+    out_file = tmp_path / "tiny.rtlcnn.npz"
+    code, out, err = run_cli(capsys, "compile", model_py, "--calib", "digits", "--calib-count", "64",
+                             "-o", out_file, "--labels", "zero,one,two,three,four,five,six,seven,eight,nine")
+    assert code == 0, err
+    assert "Program" in out and "MACs" in out and "agree on top-1" in out and f"wrote {out_file}" in out
+    from rtlcnn import Program
+
+    prog = Program.load(out_file)
+    assert prog.meta["labels"][7] == "seven"
+    np.save(tmp_path / "x.npy", np.zeros((8, 8), np.uint8))
+    code, out, err = run_cli(capsys, "run", out_file, tmp_path / "x.npy", "--board", "reference")
+    assert code == 0, err
+    assert out.split()[1] in prog.meta["labels"]
+
+
+def test_compile_calib_npy_and_png_folder(capsys, tmp_path):
+    needs_compiler()
+    from PIL import Image
+
+    model_py = tmp_path / "m.py"
+    model_py.write_text(MODEL_PY.replace("model = ", "def build_model():\n    return "))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calib.npy", rng.random((32, 1, 8, 8), dtype=np.float32))
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    for calib in (tmp_path / "calib.npy", folder):
+        code, _, err = run_cli(capsys, "compile", model_py, "--calib", calib, "-o", tmp_path / "m.rtlcnn.npz")
+        assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "model file"),
+        ("no_model", "defines neither `model` nor `build_model()`"),
+        ("raises", "raised ZeroDivisionError"),
+        ("wrong_suffix", "give a MODEL.py"),
+        ("missing_calib", "calibration"),
+    ],
+)
+def test_compile_errors(capsys, tmp_path, case, message):
+    model = tmp_path / "m.py"
+    model.write_text("x = 1\n" if case == "no_model" else "1 / 0\n" if case == "raises" else MODEL_PY)
+    calib = "digits"
+    if case == "missing":
+        model = tmp_path / "nope.py"
+    elif case == "wrong_suffix":
+        model = tmp_path / "m.onnx"
+        model.write_bytes(b"onnx")
+    elif case == "missing_calib":
+        calib = str(tmp_path / "nope.npy")
+        if not _have("torch"):
+            pytest.skip("needs torch")
+    code, _, err = run_cli(capsys, "compile", model, "--calib", calib, "-o", tmp_path / "o.rtlcnn.npz")
+    assert code in (1, 2) and err.startswith("rtlcnn: error: ") and message in err, err
+    assert "Traceback" not in err
+
+
+def test_compile_state_dict_pt_is_refused_with_advice(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    pt = tmp_path / "w.pt"
+    torch.save({"weight": torch.zeros(2)}, pt)
+    code, _, err = run_cli(capsys, "compile", pt, "--calib", "digits")
+    assert code == 2 and "holds a state_dict" in err
+
+
+# ------------------------------------------------------------------------ console script
+def test_console_script_and_module_entry(tmp_path):
+    exe = Path(sys.executable).with_name("rtlcnn")
+    cmds = [[sys.executable, "-m", "rtlcnn"]] + ([[str(exe)]] if exe.exists() else [])
+    for cmd in cmds:
+        r = subprocess.run(cmd + ["info", "--board", "none"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "models:" in r.stdout
+        r = subprocess.run(cmd + ["run", str(tmp_path / "missing.rtlcnn.npz"), "x.png"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2
+        assert r.stderr.startswith("rtlcnn: error: program file") and "Traceback" not in r.stderr
+
+
+# -------------------------------------------------------------------- on the mock board
+@pytest.mark.slow
+def test_run_and_info_on_the_mock_board(capsys, shared_mock, small_program, images28):
+    needs_accelerator()
+    prog, path = small_program
+    code, out, err = run_cli(capsys, "run", path, images28[0], "--board", "mock")
+    assert code == 0, err
+    want = reference.run(prog, np.load(images28[0])).argmax(1)
+    lines = [ln for ln in out.splitlines() if ln.startswith("batch.npy")]
+    assert [ln.split()[1] for ln in lines] == [f"class{k}" for k in want]
+    code, out, err = run_cli(capsys, "info", "--board", "mock")
+    assert code == 0, err
+    assert "ID" in out and "RCNN" in out and "P_OC" in out and "P_IC" in out
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_the_mock_board(tmp_path):
+    """The README's main job: `python -m rtlcnn demo --images 8 --out tmp` in a fresh process."""
+    needs_models()
+    needs_accelerator()
+    env = dict(os.environ)
+    r = subprocess.run([sys.executable, "-m", "rtlcnn", "demo", "--images", "8", "--out", "tmp"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "board: mock board" in r.stdout
+    assert r.stdout.count("outputs equal rtlcnn.reference bit for bit: yes") >= 1
+    assert "cycles/image" in r.stdout and "images/s projected" in r.stdout
+    for png in ("digits_predictions.png", "digits_profile.png"):
+        assert (tmp_path / "tmp" / png).read_bytes()[:4] == b"\x89PNG"
