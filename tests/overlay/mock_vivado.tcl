@@ -341,6 +341,15 @@ proc set_property {args} {
         mock::fail "set_property $args: no object"
     }
     foreach obj $objs {
+        set cell [string range $obj 5 end]
+        if {[string match cell:* $obj] && [dict get $mock::cells $cell kind] eq "module"} {
+            set params [dict get $mock::modules [dict get $mock::cells $cell module] params]
+            foreach {k v} $pairs {
+                if {[string match CONFIG.* $k] && [lsearch -exact $params [string range $k 7 end]] < 0} {
+                    mock::fail "set_property $k on $cell: module [dict get $mock::cells $cell module] has no parameter [string range $k 7 end] (it has: [join $params {, }])"
+                }
+            }
+        }
         foreach {k v} $pairs {
             # Vivado property names are case-insensitive; keep CONFIG.* as written.
             if {![string match CONFIG.* $k]} {
@@ -396,7 +405,11 @@ proc mock::parse_verilog {path} {
                 {\m(input|output|inout)\M(?:\s+(?:wire|reg|signed|logic))*\s*(?:\[[^\]]*\])?\s*(\w+)} $header] {
             lappend ports $name2
         }
-        dict set mock::modules $name [dict create ports $ports file $path]
+        set params {}
+        foreach {m pname} [regexp -all -inline {\mparameter\s+(?:integer\s+|\[[^\]]*\]\s*)?(\w+)} $header] {
+            lappend params $pname
+        }
+        dict set mock::modules $name [dict create ports $ports params $params file $path]
     }
 }
 
