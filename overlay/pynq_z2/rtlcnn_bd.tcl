@@ -3,8 +3,8 @@
 #
 # Sourced by the Vivado project script that `fusesoc run --target=pynq_z2 rtlcnn` writes,
 # after it has read the RTL; FuseSoC then synthesizes, implements and writes the bitstream,
-# and its post_build hook (overlay/collect_outputs.py) copies rtlcnn.bit + rtlcnn.hwh to
-# overlay/. Names, widths, addresses, clock and engine parameters: driver/overlay_spec.txt.
+# and its post_build hook (overlay/common/collect_outputs.py) copies rtlcnn.bit and
+# rtlcnn.hwh to overlay/. Names, widths, addresses, clock and engine parameters: driver/overlay_spec.txt.
 # Needs the PYNQ-Z2 board files (docs/board.md).
 
 set rtlcnn_here [file dirname [file normalize [info script]]]
