@@ -39,10 +39,21 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.8",
-    packages=["rtlcnn", "rtlcnn.models"],
-    package_dir={"rtlcnn": "driver"},
-    package_data={"rtlcnn.models": ["*.rtlcnn.npz"]},
+    packages=["rtlcnn", "rtlcnn.models", "rtlcnn.overlay", "rtlcnn.notebooks"],
+    package_dir={"rtlcnn": "driver", "rtlcnn.overlay": "overlay", "rtlcnn.notebooks": "notebooks"},
+    # PYNQ conventions (docs/board.md): the overlay's rtlcnn.bit + rtlcnn.hwh ship when built,
+    # the notebooks are delivered by `pynq get-notebooks rtlcnn`.
+    package_data={
+        "rtlcnn": ["overlay_spec.txt"],
+        "rtlcnn.models": ["*.rtlcnn.npz"],
+        "rtlcnn.overlay": ["*.bit", "*.hwh"],
+        "rtlcnn.notebooks": ["*.ipynb", "*.npz", "*.png", "*.jpg"],
+    },
     install_requires=["numpy"],
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["rtlcnn = rtlcnn.__main__:main"]},
+    entry_points={
+        "console_scripts": ["rtlcnn = rtlcnn.__main__:main"],
+        "pynq.notebooks": ["rtlcnn = rtlcnn.notebooks"],
+        "pynq.overlays": ["rtlcnn = rtlcnn.overlay"],
+    },
 )
