@@ -142,7 +142,10 @@ class _ReferenceNet:
         return reference.run_int(self.program, images)
 
     def profile(self):
-        return None
+        return []
+
+    def totals(self):
+        return {}
 
 
 class Board:
@@ -223,6 +226,51 @@ def _resolve_board(kind: str) -> str:
     return kind
 
 
+@contextlib.contextmanager
+def _output_to(log_path: Path, what: str):
+    """Send this process's stdout/stderr (and its children's) to ``log_path``; show a ticker on a tty."""
+    import threading
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    stop = threading.Event()
+    tty = os.isatty(saved[0])
+
+    def tick():
+        t0 = time.monotonic()
+        while not stop.wait(1.0):
+            os.write(saved[0], f"\r  {what}... {time.monotonic() - t0:4.0f} s".encode())
+
+    ticker = threading.Thread(target=tick, daemon=True) if tty else None
+    with open(log_path, "wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        if ticker:
+            ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if ticker:
+                ticker.join()
+                os.write(saved[0], b"\r" + b" " * 60 + b"\r")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _log_tail(path: Path, lines: int = 12) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
 def _make_mock(cls, sim: str):
     """Start a mock board; return (overlay, owned). A seam: tests share one simulator with
     ``owned=False``, so the command does not close it."""
@@ -231,7 +279,7 @@ def _make_mock(cls, sim: str):
 
 @contextlib.contextmanager
 def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str] = None,
-               quiet: bool = False):
+               quiet: bool = False, verbose: bool = False):
     """Open a :class:`Board` of ``kind`` (auto, pynq, mock, reference); close it on exit."""
     kind = _resolve_board(kind)
     if kind == "reference":
@@ -272,7 +320,23 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
                 if sim == "verilator" else "compiling the engine for Icarus Verilog (~20 s)")
         _say(f"starting the mock board: {what}, then the cocotb simulator process...")
     t0 = time.perf_counter()
-    overlay, owned = _make_mock(MockOverlay, sim)
+    if verbose:
+        overlay, owned = _make_mock(MockOverlay, sim)
+    else:  # the simulator build is long and loud: keep its output in a log, show it on failure
+        import tempfile
+
+        log = Path(tempfile.gettempdir()) / f"rtlcnn-mock-start-{os.getpid()}.log"
+        try:
+            with _output_to(log, "starting the mock board"):
+                overlay, owned = _make_mock(MockOverlay, sim)
+        except Exception as e:
+            tail = _log_tail(log)
+            if tail:
+                sys.stderr.write(f"--- last lines of {log} ---\n{tail}\n---\n")
+            first = (str(e).splitlines() or [""])[0]
+            raise CliError(f"the mock board did not start ({type(e).__name__}: {first}); the build and "
+                           f"simulator output is in {log} (--debug shows it as it happens)", code=1) from e
+        log.unlink(missing_ok=True)
     if not quiet:
         _say(f"mock board ready in {time.perf_counter() - t0:.1f} s")
     board = Board("mock", overlay, f"mock board ({sim_name} simulation of the engine under cocotb)")
@@ -457,26 +521,26 @@ def save_prediction_grid(path, images, predicted, truth=None, labels=None, title
     return Path(path)
 
 
-def profile_rows(profile) -> List[Dict[str, Any]]:
-    """The per-layer rows of ``net.profile()`` as dicts (whatever container it returns)."""
-    if profile is None:
-        return []
-    for attr in ("layers", "rows"):
-        if hasattr(profile, attr) and not callable(getattr(profile, attr)):
-            profile = getattr(profile, attr)
-            break
-    if hasattr(profile, "to_dict") and callable(profile.to_dict):
-        profile = profile.to_dict()
-    if isinstance(profile, dict):
-        profile = list(profile.values()) if all(isinstance(v, dict) for v in profile.values()) else [profile]
-    return [_as_dict(r) for r in profile]
+_SUM_FIELDS = ("jobs", "cycles", "mac_cycles", "in_stall", "out_stall", "macs", "dma_bytes", "wall_s")
 
 
-def _row_get(row, *keys, default=None):
-    for k in keys:
-        if k in row and row[k] is not None:
-            return row[k]
-    return default
+def add_profiles(total: Optional[List[Dict[str, Any]]], rows: List[Dict[str, Any]]):
+    """Sum per-layer profiles of several ``predict`` calls (``Network.profile()`` covers one).
+
+    Utilization is recomputed as the cycle-weighted mean, i.e. MACs / (cycles x MAC array).
+    """
+    if not total:
+        return [dict(r) for r in rows]
+    out = []
+    for t, r in zip(total, rows):
+        m = dict(t)
+        for k in _SUM_FIELDS:
+            if k in r:
+                m[k] = t.get(k, 0) + r[k]
+        busy = t.get("utilization", 0) * t.get("cycles", 0) + r.get("utilization", 0) * r.get("cycles", 0)
+        m["utilization"] = busy / m["cycles"] if m.get("cycles") else 0.0
+        out.append(m)
+    return out
 
 
 def save_profile_chart(path, rows, title="") -> Optional[Path]:
@@ -484,10 +548,9 @@ def save_profile_chart(path, rows, title="") -> Optional[Path]:
     plt = _mpl()
     if plt is None or not rows:
         return None
-    names = [str(_row_get(r, "name", "layer", default=i)) for i, r in enumerate(rows)]
-    cycles = [float(_row_get(r, "cycles", "cycles_total", default=0)) for r in rows]
-    util = [float(_row_get(r, "utilization", "util", default=0)) for r in rows]
-    util = [u * 100 if u <= 1.0 else u for u in util]
+    names = [str(r.get("name") or r.get("kind") or i) for i, r in enumerate(rows)]
+    cycles = [float(r["cycles"]) for r in rows]
+    util = [100.0 * float(r["utilization"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     ax1.bar(names, cycles, color="tab:blue")
     ax1.set_ylabel("engine cycles")
@@ -534,31 +597,18 @@ def _mnist_available() -> bool:
 
 
 def _run_batches(net, images, batch: int, desc: str, quiet: bool):
-    """Run ``net.predict_int`` in batches with a progress bar; return (raw outputs, seconds)."""
-    outs = []
+    """``net.predict_int`` in batches with a progress bar; (raw outputs, summed profile, seconds)."""
+    outs, rows = [], None
     bar = _progress(total=len(images), desc=desc, quiet=quiet)
     t0 = time.perf_counter()
     try:
         for i in range(0, len(images), batch):
             outs.append(np.asarray(net.predict_int(images[i:i + batch])))
+            rows = add_profiles(rows, net.profile() or [])
             bar.update(min(batch, len(images) - i))
     finally:
         bar.close()
-    return np.concatenate(outs), time.perf_counter() - t0
-
-
-def _cycles_per_image(rows, n_images: int, last_batch: int) -> Optional[float]:
-    """Engine cycles per image from the profile rows (per-image figures when it gives them)."""
-    if not rows:
-        return None
-    per_image = [_row_get(r, "cycles_per_image") for r in rows]
-    if all(v is not None for v in per_image):
-        return float(sum(per_image))
-    cycles = [_row_get(r, "cycles", "cycles_total") for r in rows]
-    if any(v is None for v in cycles):
-        return None
-    images = _row_get(rows[0], "images", "batch", default=last_batch)
-    return float(sum(cycles)) / max(1, int(images))
+    return np.concatenate(outs), rows or [], time.perf_counter() - t0
 
 
 def cmd_demo(args) -> int:
@@ -576,7 +626,7 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
     failures = 0
-    with open_board(args.board, args.sim, args.bitfile, quiet=quiet) as board:
+    with open_board(args.board, args.sim, args.bitfile, quiet=quiet, verbose=args.debug) as board:
         _say(f"board: {board.description}")
         build = board.build()
         clock = board.clock_mhz() if board.kind != "reference" else None
@@ -595,7 +645,8 @@ def cmd_demo(args) -> int:
             _say(f"\n{name}: {program.macs():,} MACs/image, {len(program.ops)} layers; "
                  f"{n} {what} ({h}x{w})")
             net = board.load(program)
-            raw, seconds = _run_batches(net, images, args.batch, f"  classifying on {board.kind}", quiet)
+            raw, rows, seconds = _run_batches(net, images, args.batch, f"  classifying on {board.kind}",
+                                              quiet)
             from . import reference
 
             want = reference.run_int(program, images)
@@ -615,8 +666,7 @@ def cmd_demo(args) -> int:
             extra = f" (the program on all held-out images: {float(ref_acc):.1%})" if isinstance(
                 ref_acc, (int, float)) else ""
             _say(f"  accuracy: {correct}/{n} = {correct / n:.1%}{extra}")
-            rows = profile_rows(net.profile())
-            cyc = _cycles_per_image(rows, n, min(args.batch, n))
+            cyc = sum(r["cycles"] for r in rows) / n if rows else None
             if cyc:
                 _say(f"  engine: {cyc:,.0f} cycles/image -> {clock * 1e6 / cyc:,.0f} images/s projected "
                      f"at {clock:g} MHz (engine busy time only)")
@@ -801,22 +851,21 @@ def cmd_run(args) -> int:
     program = _load_program(args.program)
     images, names = read_images(args.images, program.input_shape)
     labels = _labels(program, int(np.prod(program.output_shape)))
-    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet) as board:
+    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet, verbose=args.debug) as board:
         net = board.load(program)
         try:
             out = np.asarray(net.predict(images))
         except InputError as e:
             raise CliError(str(e)) from e
-        rows = profile_rows(net.profile())
+        totals = net.totals()
     scores = out.reshape(len(out), -1)
     top = scores.argmax(axis=1)
     width = max(len(n) for n in names)
     for name, k, s in zip(names, top, scores):
         _say(f"{name:<{width}}  {labels[k]}  (score {s[k]:.3f})")
-    if rows and not args.quiet:
-        cyc = _cycles_per_image(rows, len(images), len(images))
-        if cyc:
-            _say(f"[{board.kind}: {cyc:,.0f} engine cycles/image]")
+    if totals.get("cycles") and not args.quiet:
+        _say(f"[{board.kind}: {totals['cycles'] / totals['images']:,.0f} engine cycles/image, "
+             f"{totals['images'] / totals['engine_s']:,.0f} images/s at {board.clock_mhz():g} MHz]")
     return 0
 
 
@@ -865,7 +914,7 @@ def cmd_info(args) -> int:
     _say(f"on a PYNQ board: {'yes' if on_board() else 'no'}; overlay bitstream: {bit or '(none found)'}")
     if args.board == "none":
         return 0
-    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet) as board:
+    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet, verbose=args.debug) as board:
         _say(f"board: {board.description}")
         build = board.build()
         if build:
@@ -1096,6 +1145,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     args.bench_args = bench_args
     debug = args.debug or os.environ.get("RTLCNN_DEBUG", "") not in ("", "0")
+    args.debug = debug
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
