@@ -105,7 +105,8 @@ def _bitfile_name() -> str:
 
 
 def find_bitfile(explicit: Optional[str] = None) -> Optional[Path]:
-    """The overlay's bitstream: ``explicit``, ``$RTLCNN_BITFILE``, ./rtlcnn.bit, or in the package.
+    """The overlay's bitstream: ``explicit``, ``$RTLCNN_BITFILE``, ./rtlcnn.bit, or the one
+    installed with the package (``rtlcnn/overlay/``, PYNQ's ``pynq.overlays`` convention).
 
     The .hwh of the same name must lie beside it (pynq reads both).
     """
@@ -116,9 +117,14 @@ def find_bitfile(explicit: Optional[str] = None) -> Optional[Path]:
                            f"(with rtlcnn.hwh beside it)")
         return p
     name = _bitfile_name()
-    here = Path(__file__).resolve().parent
-    candidates = [os.environ.get("RTLCNN_BITFILE"), Path.cwd() / name, here / name,
-                  here / "overlay" / name]
+    candidates = [os.environ.get("RTLCNN_BITFILE"), Path.cwd() / name]
+    try:
+        spec = importlib.util.find_spec(f"{__package__ or 'rtlcnn'}.overlay")
+    except ImportError:
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidates.append(Path(folder) / name)
+    candidates.append(Path(__file__).resolve().parent.parent / "overlay" / name)  # a source checkout
     for c in candidates:
         if c and Path(c).is_file():
             return Path(c)
@@ -286,15 +292,15 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
         yield Board("reference", None, "rtlcnn.reference (numpy on the CPU, no accelerator)")
         return
     if kind == "pynq":
+        path = find_bitfile(bitfile)
+        if path is None:
+            raise CliError(f"no overlay bitstream found: put {_bitfile_name()} (and its .hwh) in "
+                           "the current folder, set RTLCNN_BITFILE, or pass --bitfile")
         try:
             import pynq
         except ImportError as e:
             raise CliError("--board pynq needs the pynq package (a PYNQ board image has it); "
                            "on a PC use --board mock") from e
-        path = find_bitfile(bitfile)
-        if path is None:
-            raise CliError(f"no overlay bitstream found: put {_bitfile_name()} (and its .hwh) in "
-                           "the current folder, set RTLCNN_BITFILE, or pass --bitfile")
         if not quiet:
             _say(f"loading the overlay {path} onto the FPGA...")
         board = Board("pynq", pynq.Overlay(str(path)), f"PYNQ overlay {path}")

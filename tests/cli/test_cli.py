@@ -169,6 +169,32 @@ def test_debug_shows_the_traceback(capsys, tmp_path, small_program):
     assert code == 2 and "Traceback" in err and err.strip().endswith("does not exist")
 
 
+# ------------------------------------------------------------------------- board choice
+def test_auto_board_is_the_mock_off_board_and_bitfile_lookup(tmp_path, monkeypatch):
+    import platform
+
+    if platform.machine() not in ("armv7l", "aarch64"):
+        assert not cli.on_board() and cli._resolve_board("auto") == "mock"
+    bit = tmp_path / "rtlcnn.bit"
+    bit.write_bytes(b"bitstream")
+    monkeypatch.setenv("RTLCNN_BITFILE", str(bit))
+    assert cli.find_bitfile() == bit
+    monkeypatch.delenv("RTLCNN_BITFILE")
+    monkeypatch.chdir(tmp_path)
+    assert cli.find_bitfile().resolve() == bit.resolve()
+    with pytest.raises(cli.CliError, match="does not exist"):
+        cli.find_bitfile(str(tmp_path / "other.bit"))
+
+
+def test_pynq_board_without_bitstream_says_what_to_do(capsys, tmp_path, monkeypatch, small_program, images28):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RTLCNN_BITFILE", raising=False)
+    monkeypatch.setattr(cli, "find_bitfile", lambda explicit=None: None)
+    _, path = small_program
+    code, _, err = run_cli(capsys, "run", path, images28[0], "--board", "pynq")
+    assert code == 2 and "no overlay bitstream found" in err and "--bitfile" in err
+
+
 # ---------------------------------------------------------------------------------- info
 def test_info_without_board(capsys):
     code, out, err = run_cli(capsys, "info", "--board", "none")
