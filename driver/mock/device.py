@@ -79,7 +79,7 @@ class _DdrAllocator:
 class _MockMemory:
     """The ``default_memory`` of a MockDevice: PynqBuffers backed by simulated DDR."""
 
-    def __init__(self, device: "MockDevice"):
+    def __init__(self, device: MockDevice):
         self.device = device
 
     def allocate(self, shape, dtype, **kwargs):

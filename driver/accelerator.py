@@ -1,0 +1,369 @@
+"""``rtlcnn.Accelerator``: run programs on the engine of an overlay (board or mock board).
+
+>>> ol = pynq.Overlay("rtlcnn.bit")          # or rtlcnn.mock.MockOverlay()  # doctest: +SKIP
+>>> acc = Accelerator(ol)                                                  # doctest: +SKIP
+>>> net = acc.load("lenet.rtlcnn.npz")                                     # doctest: +SKIP
+>>> logits = net.predict(images)     # float32 (N, C, H, W) in, as rtlcnn.reference.run
+
+Needs numpy and pynq only (no torch, no cocotb), so it runs on the board's image.
+
+Per job (see ``docs/register_map.md``, "Order of operations"): write the configuration
+registers, check the engine's derived OUT_H/OUT_W/IN_BEATS/OUT_BEATS against our own,
+START, start the DMA receive, then the send, poll STATUS and the receive channel with a
+deadline (never pynq's ``DMA.wait()``, which polls forever), check the received length,
+invalidate and unpack, read the cycle counters. Any error or timeout resets the engine
+and both DMA channels so that the next call works, and raises with the status bits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import schedule as SC
+from . import stream as S
+from .errors import AcceleratorError, DmaTimeout, InputError
+from .ip import find_ips, pl_clock_mhz
+from .program import Program
+
+__all__ = ["Accelerator", "Network", "LayerProfile"]
+
+SUPPORTED_MAJOR = S.VERSION_MAJOR
+
+# PG021 simple mode: channel register offsets (MM2S at 0x00, S2MM at 0x30)
+_MM2S, _S2MM = 0x00, 0x30
+_DMACR, _DMASR, _LENGTH = 0x00, 0x04, 0x28
+_SR_HALTED, _SR_IDLE, _SR_ERRORS = 0x1, 0x2, 0x70
+_CR_RESET = 0x4
+
+
+@dataclass
+class LayerProfile:
+    """What one op cost in the last call (``Network.profile()``)."""
+
+    index: int
+    name: str
+    kind: str
+    jobs: int = 0
+    cycles: int = 0
+    mac_cycles: int = 0
+    in_stall: int = 0
+    out_stall: int = 0
+    macs: int = 0
+    dma_bytes: int = 0
+    wall_s: float = 0.0
+    utilization: float = 0.0
+    unfolded: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Accelerator:
+    """The rtlcnn engine of an overlay, with its DMA.
+
+    Parameters
+    ----------
+    overlay : pynq.Overlay or rtlcnn.mock.MockOverlay
+        Must hold an ``xilinx.com:module_ref:rtlcnn_top`` IP and an AXI DMA.
+    timeout : float, optional
+        Seconds one job may take before it is declared stuck. Default: the overlay's
+        ``default_job_timeout`` (the mock board sets a long one), else 1 s plus the job's
+        expected time ten times over.
+
+    Raises
+    ------
+    AcceleratorError
+        The overlay has no engine or no DMA, or the engine's ID or major version is not
+        one this driver knows. Nothing is sent to the engine in that case.
+    """
+
+    def __init__(self, overlay, timeout: float | None = None):
+        self.overlay = overlay
+        self.ip, self.dma = find_ips(overlay)  # AcceleratorError listing the IP if absent
+        self.engine_name = self.ip.description.get("fullpath", "rtlcnn_0")
+        self.mmio = self.ip.mmio
+        self.dma_mmio = self.dma.mmio
+        ident = self.mmio.read(S.REG_ID)
+        if ident != S.ID_VALUE:
+            raise AcceleratorError(
+                f"IP {self.engine_name} does not identify as an rtlcnn engine (ID register 0x{ident:08x}, "
+                f"expected 0x{S.ID_VALUE:08x}); is the bitstream loaded and the right one?")
+        version = self.mmio.read(S.REG_VERSION)
+        self.version = (version >> 16, version & 0xFFFF)
+        if self.version[0] != SUPPORTED_MAJOR:
+            raise AcceleratorError(
+                f"engine {self.engine_name} has register map version {self.version[0]}.{self.version[1]}; "
+                f"this rtlcnn driver speaks major version {SUPPORTED_MAJOR}. Install the rtlcnn "
+                "release that matches the bitstream")
+        self.build = S.Build.from_registers(self.mmio.read)
+        self.clock_mhz = pl_clock_mhz(overlay)
+        self.timeout = timeout if timeout is not None else getattr(overlay, "default_job_timeout", None)
+        self.residency = SC.Residency()
+        self._sendbuf = None
+        self._recvbuf = None
+        self._verified = set()
+        self._net_ids = 0
+        self.jobs_run = 0
+        self.reset()
+
+    # ------------------------------------------------------------------ set-up
+    def _buffers(self, in_bytes: int, out_bytes: int):
+        """DMA buffers, allocated once and grown only when a job needs more."""
+        import pynq
+
+        device = getattr(self.dma, "device", None)
+        kw = {"target": device} if device is not None else {}
+        if self._sendbuf is None or self._sendbuf.nbytes < in_bytes:
+            self._sendbuf = None
+            self._sendbuf = pynq.allocate((max(in_bytes, 4096),), np.uint8, **kw)
+        if self._recvbuf is None or self._recvbuf.nbytes < out_bytes:
+            self._recvbuf = None
+            self._recvbuf = pynq.allocate((max(out_bytes, 4096),), np.uint8, **kw)
+        return self._sendbuf, self._recvbuf
+
+    def reset(self) -> None:
+        """Soft-reset the engine and reset and restart both DMA channels.
+
+        Weights held on chip are forgotten (the next job of each layer reloads them).
+        """
+        self.mmio.write(S.REG_CTRL, S.CTRL_SOFT_RESET)
+        self.dma_mmio.write(_MM2S + _DMACR, _CR_RESET)  # resets both channels (PG021)
+        deadline = time.monotonic() + 1.0
+        while self.dma_mmio.read(_MM2S + _DMACR) & _CR_RESET:
+            if time.monotonic() > deadline:
+                raise AcceleratorError("the DMA did not come out of reset within 1 s")
+        for ch in (self.dma.sendchannel, self.dma.recvchannel):
+            ch.start()  # pynq: run bit on, wait until not halted
+        self.residency.clear()
+
+    # ------------------------------------------------------------------ programs
+    def load(self, program, unfold: bool | None = None) -> Network:
+        """Schedule a program (a :class:`rtlcnn.Program` or the path of a program file).
+
+        Raises LayerNotSupported (naming the op and the limit) when this engine build
+        cannot run it; nothing is sent to the engine then.
+        """
+        if isinstance(program, (str, os.PathLike)):
+            program = Program.load(program)
+        if not isinstance(program, Program):
+            raise TypeError("load() takes a rtlcnn.Program or a program file path, "
+                            f"not {type(program).__name__}")
+        plan = SC.plan(program, self.build, unfold=unfold)
+        self._net_ids += 1
+        return Network(self, program, plan, self._net_ids)
+
+    # ------------------------------------------------------------------ one job
+    def _deadline(self, cfg: S.JobConfig) -> float:
+        if self.timeout is not None:
+            return time.monotonic() + self.timeout
+        est = cfg.in_beats(self.build) + cfg.mac_steps(self.build) + cfg.out_beats()
+        return time.monotonic() + 1.0 + 10 * est / (self.clock_mhz * 1e6)
+
+    def _check_config(self, cfg: S.JobConfig) -> None:
+        regs = cfg.registers()
+        key = tuple(regs.values())
+        if key in self._verified:
+            return
+        code = cfg.check(self.build)
+        if code:
+            raise AcceleratorError(f"job configuration rejected by the driver's own check: "
+                                   f"{S.config_error_text(code)} ({cfg})")
+        for off, want in cfg.derived_registers(self.build).items():
+            got = self.mmio.read(off)
+            if got != want:
+                name = next(k for k, v in S.REGISTERS.items() if v == off)
+                raise AcceleratorError(
+                    f"the engine derives {name} = {got} for {cfg}, the driver {want}: driver and "
+                    "bitstream disagree on the stream format; use matching versions")
+        if len(self._verified) > 4096:
+            self._verified.clear()
+        self._verified.add(key)
+
+    def run_job(self, cfg: S.JobConfig, stream: np.ndarray) -> np.ndarray:
+        """Run one job: ``stream`` (uint8, the whole input stream) in, output bytes out."""
+        in_bytes = cfg.in_beats(self.build) * 8
+        out_bytes = cfg.out_beats() * 8
+        if len(stream) != in_bytes:
+            raise AcceleratorError(f"job stream has {len(stream)} bytes, the job needs {in_bytes}")
+        send, recv = self._buffers(in_bytes, out_bytes)
+        words = np.fromiter(cfg.registers().values(), dtype="<u4", count=10)
+        self.mmio.write(S.REG_OP, words.tobytes())  # OP..PBASE are ten consecutive words
+        self._check_config(cfg)
+        send[:in_bytes] = stream
+        self.mmio.write(S.REG_CTRL, S.CTRL_START)
+        self.dma.recvchannel.transfer(recv, nbytes=out_bytes)
+        self.dma.sendchannel.transfer(send, nbytes=in_bytes)  # flushes the CPU's view first
+        self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
+        got = self.dma_mmio.read(_S2MM + _LENGTH)
+        if got != out_bytes:
+            self._fail_reset()
+            raise AcceleratorError(f"the DMA received {got} bytes, the job produces {out_bytes}")
+        view = recv[:out_bytes]
+        view.invalidate()  # DDR -> the CPU's view
+        self.jobs_run += 1
+        return np.asarray(view)
+
+    def read_counters(self) -> tuple:
+        """CYC_TOTAL, CYC_MAC, CYC_IN_STALL, CYC_OUT_STALL of the last job."""
+        r = self.mmio.read
+        return (r(S.REG_CYC_TOTAL), r(S.REG_CYC_MAC), r(S.REG_CYC_IN_STALL), r(S.REG_CYC_OUT_STALL))
+
+    def _wait(self, cfg, in_bytes, out_bytes, deadline):
+        read, dread = self.mmio.read, self.dma_mmio.read
+        while True:
+            st = read(S.REG_STATUS)
+            s2 = dread(_S2MM + _DMASR)
+            if st & S.STATUS_ERROR:
+                err, cerr = read(S.REG_ERROR), read(S.REG_CONFIG_ERR)
+                self._fail_reset()
+                what = S.config_error_text(cerr) if err & S.ERR_CONFIG else (
+                    "input TLAST early" if err & S.ERR_TLAST_EARLY else "input TLAST missing")
+                raise AcceleratorError(f"the engine reported an error (ERROR=0x{err:x}: {what}) "
+                                       f"in {cfg}", status=st, error_bits=err)
+            mm = dread(_MM2S + _DMASR)
+            if (s2 | mm) & _SR_ERRORS:
+                self._fail_reset()
+                raise AcceleratorError(
+                    f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}: bit 4 internal, 5 slave, "
+                    f"6 decode error) in {cfg}", status=st, error_bits=None)
+            if st & S.STATUS_DONE and s2 & _SR_IDLE:
+                return
+            if time.monotonic() > deadline:
+                channel = "send" if not mm & _SR_IDLE else "recv"
+                status = mm if channel == "send" else s2
+                err = read(S.REG_ERROR)
+                self._fail_reset()
+                raise DmaTimeout(
+                    f"job did not finish in time: {channel} channel (DMASR 0x{status:x}) not idle, "
+                    f"engine STATUS 0x{st:x}; {cfg}; the engine and DMA were reset",
+                    channel=channel, sent_bytes=in_bytes if channel == "send" else out_bytes,
+                    dma_status=status, status=st, error_bits=err)
+
+    def _fail_reset(self):
+        try:
+            self.reset()
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+
+    def close(self):
+        """Free the DMA buffers."""
+        for b in (self._sendbuf, self._recvbuf):
+            if b is not None:
+                b.freebuffer()
+        self._sendbuf = self._recvbuf = None
+
+    def __repr__(self):
+        b = self.build
+        return (f"<rtlcnn.Accelerator {self.engine_name} v{self.version[0]}.{self.version[1]} "
+                f"P_OC={b.p_oc} P_IC={b.p_ic} WBUF={b.wbuf_depth} IBUF={b.ibuf_depth} "
+                f"PBUF={b.pbuf_depth} at {self.clock_mhz:g} MHz>")
+
+
+class Network:
+    """A program loaded on an accelerator: ``predict`` runs images through it."""
+
+    def __init__(self, acc: Accelerator, program: Program, plan: SC.Plan, key):
+        self.acc = acc
+        self.program = program
+        self.plan = plan
+        self.key = key
+        self._profile = []
+        self._totals = {}
+        #: images per batch: weights that do not stay on chip are sent once per batch
+        self.batch_size = 64
+
+    def predict(self, images, batch_size: int | None = None) -> np.ndarray:
+        """Dequantized float32 outputs, exactly ``rtlcnn.reference.run(program, images)``."""
+        return self.program.dequantize_output(self.predict_int(images, batch_size))
+
+    def predict_int(self, images, batch_size: int | None = None) -> np.ndarray:
+        """Raw integer outputs of the last op (int8, or int32 accumulators)."""
+        xq = self.program.quantize_input(images)  # InputError before anything is sent
+        bs = int(batch_size or self.batch_size)
+        if bs < 1:
+            raise InputError(f"batch_size must be >= 1, got {bs}")
+        n = xq.shape[0]
+        last = self.plan.layers[-1]
+        out = np.zeros((n,) + tuple(last.out_shape), np.int32 if last.out_int32 else np.int8)
+        prof = {lp.index: LayerProfile(lp.index, lp.name, lp.kind, unfolded=lp.unfold)
+                for lp in self.plan.layers}
+        t_start = time.perf_counter()
+        done_jobs = {}
+        completed = []
+        state = {"t": time.perf_counter()}
+        last_jobs = last.jobs_per_image
+
+        def on_job(rec, raw):
+            now = time.perf_counter()
+            p = prof[rec.layer]
+            cyc = self.acc.read_counters()
+            p.jobs += 1
+            p.cycles += cyc[0]
+            p.mac_cycles += cyc[1]
+            p.in_stall += cyc[2]
+            p.out_stall += cyc[3]
+            p.macs += rec.cfg.macs()
+            p.dma_bytes += rec.cfg.in_beats(self.acc.build) * 8 + rec.cfg.out_beats() * 8
+            p.wall_s += now - state["t"]
+            state["t"] = now
+            if rec.layer == last.index:
+                k = done_jobs.get(rec.image, 0) + 1
+                done_jobs[rec.image] = k
+                if k == last_jobs:
+                    completed.append(rec.image)
+
+        for b0 in range(0, n, bs):
+            done_jobs.clear()
+            completed.clear()
+            state["t"] = time.perf_counter()
+            try:
+                outs = SC.execute(self.plan, xq[b0:b0 + bs], self.acc, self.acc.residency,
+                                  self.key, on_job=on_job)
+            except AcceleratorError as e:
+                e.completed = list(range(b0)) + [b0 + i for i in sorted(completed)]
+                e.partial_output = out
+                self._finish(prof, t_start, n)
+                raise
+            out[b0:b0 + bs] = outs[-1]
+        self._finish(prof, t_start, n)
+        return out
+
+    def _finish(self, prof, t_start, n):
+        pe = self.acc.build.p_oc * self.acc.build.p_ic
+        for p in prof.values():
+            p.utilization = p.macs / (p.cycles * pe) if p.cycles else 0.0
+        self._profile = [prof[k] for k in sorted(prof)]
+        wall = time.perf_counter() - t_start
+        cycles = sum(p.cycles for p in self._profile)
+        self._totals = {
+            "images": n, "jobs": sum(p.jobs for p in self._profile), "cycles": cycles,
+            "macs": sum(p.macs for p in self._profile), "wall_s": wall,
+            "engine_s": cycles / (self.acc.clock_mhz * 1e6),
+            "dma_bytes": sum(p.dma_bytes for p in self._profile),
+        }
+        self._totals["utilization"] = (self._totals["macs"] / (cycles * pe)) if cycles else 0.0
+
+    def profile(self) -> list:
+        """Per-op figures of the last ``predict`` call: a list of dicts (jobs, cycles,
+        MACs, utilization = MACs / (cycles * P_OC * P_IC), DMA bytes, wall time)."""
+        return [p.as_dict() for p in self._profile]
+
+    def totals(self) -> dict:
+        """Totals of the last call: images, jobs, cycles, engine seconds at the clock, wall."""
+        return dict(self._totals)
+
+    def profile_table(self) -> str:
+        rows = [f"{'op':>3} {'name':12s} {'jobs':>6} {'cycles':>10} {'MACs':>11} {'util':>6} "
+                f"{'DMA KiB':>8} {'wall ms':>8}"]
+        for p in self._profile:
+            rows.append(f"{p.index:3d} {(p.name or p.kind)[:12]:12s} {p.jobs:6d} {p.cycles:10,d} "
+                        f"{p.macs:11,d} {p.utilization:6.1%} {p.dma_bytes / 1024:8.1f} "
+                        f"{p.wall_s * 1e3:8.1f}")
+        return "\n".join(rows)
+
+    def __repr__(self):
+        return f"<rtlcnn.Network {self.program.name!r} on {self.acc!r}>"
