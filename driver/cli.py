@@ -621,14 +621,18 @@ def cmd_demo(args) -> int:
     from . import models
 
     out = Path(args.out)
-    names = args.model or ["digits"] + (["lenet5_mnist"] if _mnist_available() else [])
     available = models.available()
+    have_mnist = _mnist_available()
+    names = args.model or [n for n in ("digits", "lenet5_mnist")
+                           if n in available and (n != "lenet5_mnist" or have_mnist)]
     for n in names:
         if n not in available:
-            raise CliError(f"unknown model {n!r}; available: {', '.join(available)}")
+            raise CliError(f"unknown model {n!r}; available: {', '.join(available) or 'none'}")
+    if not names:
+        raise CliError("no shipped model to run (rtlcnn.models has none): reinstall rtlcnn", code=1)
     if args.images < 1:
         raise CliError("--images must be at least 1")
-    skipped_mnist = "lenet5_mnist" not in names and not args.model
+    skipped_mnist = not args.model and "lenet5_mnist" in available and not have_mnist
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
     failures = 0
@@ -668,9 +672,12 @@ def cmd_demo(args) -> int:
             logits = program.dequantize_output(raw)
             pred = logits.reshape(len(logits), -1).argmax(axis=1)
             correct = int((pred == truth).sum())
-            ref_acc = program.meta.get("heldout_accuracy") or program.meta.get("accuracy")
-            extra = f" (the program on all held-out images: {float(ref_acc):.1%})" if isinstance(
-                ref_acc, (int, float)) else ""
+            extra = ""
+            ref_acc = program.meta.get("heldout_accuracy")
+            if isinstance(ref_acc, (int, float)):
+                float_acc = (program.meta.get("accuracy") or {}).get("float")
+                extra = (f" (recorded for all {len(images_all)} held-out images: int8 {ref_acc:.1%}"
+                         + (f", float model {float_acc:.1%})" if isinstance(float_acc, float) else ")"))
             _say(f"  accuracy: {correct}/{n} = {correct / n:.1%}{extra}")
             cyc = sum(r["cycles"] for r in rows) / n if rows else None
             if cyc:
@@ -679,7 +686,8 @@ def cmd_demo(args) -> int:
             _say(f"  wall time here: {seconds:.2f} s for {n} images ({board.kind})")
             labels = _labels(program, int(np.prod(program.output_shape)))
             grid = save_prediction_grid(out / f"{name}_predictions.png", images, pred, truth, labels,
-                                        title=f"{name} on {board.kind}: {correct}/{n} correct")
+                                        title=f"{name} on {board.kind}: {correct}/{n} correct "
+                                              "(predicted label; red: wrong, with the true label)")
             chart = save_profile_chart(out / f"{name}_profile.png", rows,
                                        title=f"{name}: per-layer profile ({board.kind})")
             wrote = [str(p) for p in (grid, chart) if p is not None]
