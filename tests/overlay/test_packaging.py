@@ -59,3 +59,19 @@ def test_wheel_contents_and_entry_points(tmp_path, with_overlay):
     eps.read_string(whl.read(ep_name).decode())
     assert eps["pynq.notebooks"]["rtlcnn"] == "rtlcnn.notebooks"
     assert eps["pynq.overlays"]["rtlcnn"] == "rtlcnn.overlay"
+
+
+def test_board_guide_matches_the_description():
+    """docs/board.md quotes the description: version, parts, length width, addresses."""
+    from rtlcnn import overlay_spec
+
+    spec = overlay_spec.load()
+    doc = (ROOT / "docs" / "board.md").read_text()
+    assert f"Vivado {spec.vivado_version}" in doc
+    assert f"{spec.dma_length_bits} bits" in doc and f"{spec.max_transfer_bytes}" in doc
+    for b in spec.boards.values():
+        assert b.part in doc and b.board_part in doc and f"--target={b.name}" in doc
+        for base in (b.accel_base, b.dma_base):
+            assert f"0x{base >> 16:04X}_{base & 0xFFFF:04X}" in doc, f"{b.name}: 0x{base:08X}"
+        assert f"{b.engine['P_OC']} x {b.engine['P_IC']}" in doc
+        assert f"{b.clk_mhz:g} MHz" in doc
