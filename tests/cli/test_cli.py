@@ -226,6 +226,35 @@ def test_demo_unknown_model(capsys, tmp_path):
     assert code == 2 and "unknown model 'resnet50'; available: " in err and "digits" in err
 
 
+def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
+    """The demo's flow on the reference board, whatever models this tree ships."""
+    from rtlcnn import models
+    from rtlcnn.bench_reference import lenet5_like
+
+    prog = lenet5_like(seed=2)
+    prog.input_shape = (1, 8, 8)
+    prog.ops = [op for op in prog.ops if op.kind == "linear"]
+    prog.ops[0].weight = prog.ops[0].weight[:, :64].copy()
+    prog.name = "digits"
+    monkeypatch.setattr(models, "available", lambda: ["digits"], raising=False)
+    monkeypatch.setattr(models, "load", lambda name: prog, raising=False)
+    code, out, err = run_cli(capsys, "demo", "--board", "reference", "--images", "10", "--batch", "4",
+                             "--out", tmp_path)
+    assert code == 0, err
+    assert "digits: " in out and "10 scikit-learn digits" in out
+    assert "outputs equal rtlcnn.reference bit for bit: yes" in out and "accuracy: " in out
+    assert (tmp_path / "digits_predictions.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_profile_chart_and_summed_profiles(tmp_path):
+    rows = [{"name": "conv1", "kind": "conv2d", "cycles": 100, "macs": 800, "utilization": 0.5},
+            {"name": "fc", "kind": "linear", "cycles": 50, "macs": 100, "utilization": 0.125}]
+    total = cli.add_profiles(cli.add_profiles(None, rows), rows)
+    assert [r["cycles"] for r in total] == [200, 100] and total[0]["utilization"] == 0.5
+    png = cli.save_profile_chart(tmp_path / "p.png", total, title="t")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_demo_on_reference_writes_pngs(capsys, tmp_path):
     needs_models()
     out_dir = tmp_path / "out"
