@@ -1,0 +1,806 @@
+// SPDX-License-Identifier: Apache-2.0
+// rtlcnn: the layer engine core: registers, stream input, buffers, MAC array, requant, pooling, stream output
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+/*
+ * See docs/engine.md. One job at a time: START checks the configuration; the input
+ * stream's sections P (parameters), W (weights) and I (feature map) are written into
+ * the on-chip buffers at one beat per cycle; MAC steps start when P and W are in and
+ * each step waits only for the input row it reads; accumulators go through a shadow
+ * register to the serial requant, the pool and the output packer.
+ */
+module rtlcnn_engine #
+(
+    // Output-channel lanes of the MAC array (power of two)
+    parameter P_OC = 16,
+    // Input-channel lanes of the MAC array: 1, 2, 4 or 8
+    parameter P_IC = 8,
+    // Weight buffer depth in words of P_OC*P_IC int8
+    parameter WBUF_DEPTH = 2048,
+    // Input buffer depth in words of P_IC int8
+    parameter IBUF_DEPTH = 4096,
+    // Parameter buffer entries (one per output channel)
+    parameter PBUF_DEPTH = 1024,
+    // Clock hint in MHz (register CLK_MHZ)
+    parameter CLK_MHZ = 100,
+    // AXI4-Lite address width
+    parameter AXIL_ADDR_WIDTH = 12
+)
+(
+    input  wire                         clk,
+    input  wire                         rst,
+
+    input  wire [AXIL_ADDR_WIDTH-1:0]   s_axil_awaddr,
+    input  wire [2:0]                   s_axil_awprot,
+    input  wire                         s_axil_awvalid,
+    output wire                         s_axil_awready,
+    input  wire [31:0]                  s_axil_wdata,
+    input  wire [3:0]                   s_axil_wstrb,
+    input  wire                         s_axil_wvalid,
+    output wire                         s_axil_wready,
+    output wire [1:0]                   s_axil_bresp,
+    output wire                         s_axil_bvalid,
+    input  wire                         s_axil_bready,
+    input  wire [AXIL_ADDR_WIDTH-1:0]   s_axil_araddr,
+    input  wire [2:0]                   s_axil_arprot,
+    input  wire                         s_axil_arvalid,
+    output wire                         s_axil_arready,
+    output wire [31:0]                  s_axil_rdata,
+    output wire [1:0]                   s_axil_rresp,
+    output wire                         s_axil_rvalid,
+    input  wire                         s_axil_rready,
+
+    input  wire [63:0]                  s_axis_tdata,
+    /* verilator lint_off UNUSEDSIGNAL */  // tkeep is all ones by the stream format; ignored
+    input  wire [7:0]                   s_axis_tkeep,
+    /* verilator lint_on UNUSEDSIGNAL */
+    input  wire                         s_axis_tvalid,
+    output wire                         s_axis_tready,
+    input  wire                         s_axis_tlast,
+
+    output wire [63:0]                  m_axis_tdata,
+    output wire [7:0]                   m_axis_tkeep,
+    output wire                         m_axis_tvalid,
+    input  wire                         m_axis_tready,
+    output wire                         m_axis_tlast
+);
+
+localparam LOG_POC = $clog2(P_OC);
+localparam LOG_PIC = $clog2(P_IC);
+// input-buffer words per 64-bit beat, beats per weight word, weight banks per beat
+localparam NB = 8 / P_IC;
+localparam LOG_NB = $clog2(NB);
+localparam SEL_WIDTH = LOG_NB > 0 ? LOG_NB : 1;
+localparam WORD_BEATS = P_OC * P_IC / 8;
+localparam BANKS_PER_BEAT = 8 / P_IC;
+localparam IROWS = IBUF_DEPTH / NB;
+localparam IA_WIDTH = $clog2(IBUF_DEPTH);
+localparam IR_WIDTH = $clog2(IROWS);
+localparam WA_WIDTH = $clog2(WBUF_DEPTH);
+localparam PA_WIDTH = $clog2(PBUF_DEPTH);
+localparam NV_WIDTH = LOG_POC + 1;
+localparam LANE_WIDTH = P_OC > 1 ? LOG_POC : 1;
+localparam TAG_WIDTH = 1 + 2 + NV_WIDTH + PA_WIDTH;
+localparam CHECK_WAIT = 4'd8;
+/* verilator lint_off WIDTH */  // sized copies of small parameters for the comparisons below
+localparam [16:0] P_IC_M1 = P_IC - 1;
+localparam [16:0] P_OC_M1 = P_OC - 1;
+localparam [48:0] IBUF_DEPTH_49 = IBUF_DEPTH;
+localparam [39:0] WBUF_DEPTH_40 = WBUF_DEPTH;
+/* verilator lint_on WIDTH */
+
+initial begin
+    if (P_IC != 1 && P_IC != 2 && P_IC != 4 && P_IC != 8) begin
+        $error("Error: P_IC must be 1, 2, 4 or 8 (instance %m)");
+        $finish;
+    end
+    if (P_OC < 1 || P_OC > 64 || (1 << LOG_POC) != P_OC) begin
+        $error("Error: P_OC must be a power of two, 1..64 (instance %m)");
+        $finish;
+    end
+    if ((P_OC * P_IC) % 8 != 0) begin
+        $error("Error: P_OC * P_IC must be a multiple of 8 (instance %m)");
+        $finish;
+    end
+    if (WBUF_DEPTH < 2 || WBUF_DEPTH > 32768 || IBUF_DEPTH < 16 || IBUF_DEPTH > 32768
+            || PBUF_DEPTH < 2 || PBUF_DEPTH > 32768) begin
+        $error("Error: buffer depths must be 2 (IBUF: 16) .. 32768 (instance %m)");
+        $finish;
+    end
+    if ((IBUF_DEPTH % NB) != 0 || (1 << $clog2(IBUF_DEPTH)) != IBUF_DEPTH) begin
+        $error("Error: IBUF_DEPTH must be a power of two (instance %m)");
+        $finish;
+    end
+end
+
+// ---------------------------------------------------------------------------------------
+// register file
+// ---------------------------------------------------------------------------------------
+wire ctrl_start, ctrl_soft_reset;
+/* verilator lint_off UNUSEDSIGNAL */  // OP[31:10] are reserved
+wire [31:0] cfg_op, cfg_in_c, cfg_in_h, cfg_in_w, cfg_out_c, cfg_kernel, cfg_stride, cfg_wbase, cfg_pbase;
+wire [15:0] cfg_pad;
+/* verilator lint_on UNUSEDSIGNAL */
+
+localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2;
+reg [1:0] state_reg = STATE_IDLE, state_next;
+reg done_reg = 1'b0, done_next;
+reg [2:0] error_reg = 3'd0, error_next;
+reg [3:0] config_err_reg = 4'd0, config_err_next;
+reg [3:0] wait_reg = 4'd0, wait_next;
+reg out_done_reg = 1'b0, out_done_next;
+reg [31:0] cyc_total_reg = 32'd0, cyc_mac_reg = 32'd0, cyc_in_stall_reg = 32'd0, cyc_out_stall_reg = 32'd0;
+
+localparam [2:0] IN_IDLE = 3'd0, IN_P = 3'd1, IN_W = 3'd2, IN_I = 3'd3, IN_DONE = 3'd4, IN_DRAIN = 3'd5;
+reg [2:0] in_state_reg = IN_IDLE, in_state_next;
+
+// derived values (registered pipeline, a few cycles behind the registers)
+reg [31:0] d_out_h_reg = 32'd0, d_out_w_reg = 32'd0, d_in_beats_reg = 32'd0, d_out_beats_reg = 32'd0;
+
+rtlcnn_axil_regs #(
+    .P_OC(P_OC),
+    .P_IC(P_IC),
+    .WBUF_DEPTH(WBUF_DEPTH),
+    .IBUF_DEPTH(IBUF_DEPTH),
+    .PBUF_DEPTH(PBUF_DEPTH),
+    .CLK_MHZ(CLK_MHZ),
+    .ADDR_WIDTH(AXIL_ADDR_WIDTH)
+)
+regs_inst (
+    .clk(clk),
+    .rst(rst),
+    .s_axil_awaddr(s_axil_awaddr),
+    .s_axil_awprot(s_axil_awprot),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_bvalid(s_axil_bvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_araddr(s_axil_araddr),
+    .s_axil_arprot(s_axil_arprot),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_rvalid(s_axil_rvalid),
+    .s_axil_rready(s_axil_rready),
+    .ctrl_start(ctrl_start),
+    .ctrl_soft_reset(ctrl_soft_reset),
+    .cfg_op(cfg_op),
+    .cfg_in_c(cfg_in_c),
+    .cfg_in_h(cfg_in_h),
+    .cfg_in_w(cfg_in_w),
+    .cfg_out_c(cfg_out_c),
+    .cfg_kernel(cfg_kernel),
+    .cfg_stride(cfg_stride),
+    .cfg_pad(cfg_pad),
+    .cfg_wbase(cfg_wbase),
+    .cfg_pbase(cfg_pbase),
+    .sts_busy(state_reg != STATE_IDLE),
+    .sts_done(done_reg),
+    .sts_error(error_reg),
+    .sts_draining(in_state_reg == IN_DRAIN),
+    .sts_config_err(config_err_reg),
+    .sts_out_h(d_out_h_reg),
+    .sts_out_w(d_out_w_reg),
+    .sts_in_beats(d_in_beats_reg),
+    .sts_out_beats(d_out_beats_reg),
+    .sts_cyc_total(cyc_total_reg),
+    .sts_cyc_mac(cyc_mac_reg),
+    .sts_cyc_in_stall(cyc_in_stall_reg),
+    .sts_cyc_out_stall(cyc_out_stall_reg)
+);
+
+// ---------------------------------------------------------------------------------------
+// derived configuration (recomputed every cycle; stable while BUSY, as writes are ignored)
+// ---------------------------------------------------------------------------------------
+wire [2:0] opcode = cfg_op[2:0];
+wire op_relu = cfg_op[4];
+wire [1:0] op_pool = cfg_op[6:5];
+wire op_int32 = cfg_op[7];
+wire op_lp = cfg_op[8];
+wire op_lw = cfg_op[9];
+wire is_conv = opcode == 3'd0;
+wire is_lin = opcode == 3'd1;
+wire is_pool_op = opcode == 3'd2 || opcode == 3'd3;
+
+// stage a
+reg [1:0] a_pool_reg = 2'd0;
+reg [2:0] a_k_reg = 3'd0;
+reg a_s2_reg = 1'b0;
+reg [3:0] a_pt_reg = 4'd0, a_pl_reg = 4'd0;
+reg [16:0] a_icg_reg = 17'd0, a_nog_reg = 17'd0;
+reg signed [18:0] a_span_h_reg = 19'sd0, a_span_w_reg = 19'sd0;
+reg a_in_big_reg = 1'b0, a_out_big_reg = 1'b0, a_wbase_big_reg = 1'b0, a_pbase_big_reg = 1'b0;
+// stage b
+reg [16:0] b_conv_h_reg = 17'd0, b_conv_w_reg = 17'd0;
+reg [5:0] b_kk_reg = 6'd0;
+reg [31:0] b_hw_reg = 32'd0;
+/* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
+reg [32:0] b_rs_reg = 33'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+// stage c
+reg [16:0] c_out_h_reg = 17'd0, c_out_w_reg = 17'd0;
+reg [48:0] c_iwords_reg = 49'd0;
+reg [22:0] c_kkicg_reg = 23'd0;
+// stage d
+reg [39:0] d_wwords_reg = 40'd0;
+reg [33:0] d_opx_reg = 34'd0;
+/* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
+reg [48:0] d_ibeats_reg = 49'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+// stage e
+/* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
+reg [49:0] e_ovals_reg = 50'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+
+wire [18:0] span_h = {3'd0, cfg_in_h[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[3:0]} + {15'd0, cfg_pad[7:4]})
+    - (is_pool_op ? 19'd1 : {16'd0, cfg_kernel[2:0]});
+wire [18:0] span_w = {3'd0, cfg_in_w[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[11:8]} + {15'd0, cfg_pad[15:12]})
+    - (is_pool_op ? 19'd1 : {16'd0, cfg_kernel[2:0]});
+/* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
+wire [39:0] pbeats = (op_lp && !is_pool_op) ? {23'd0, cfg_out_c[15:0], 1'b0} : 40'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
+wire [39:0] wbeats = (op_lw && !is_pool_op) ? d_wwords_reg * WORD_BEATS : 40'd0;
+/* verilator lint_on UNUSEDSIGNAL */
+
+always @(posedge clk) begin
+    a_pool_reg <= opcode == 3'd2 ? 2'd1 : opcode == 3'd3 ? 2'd2 : op_pool;
+    a_k_reg <= is_pool_op ? 3'd1 : cfg_kernel[2:0];
+    a_s2_reg <= !is_pool_op && cfg_stride == 32'd2;
+    a_pt_reg <= is_pool_op ? 4'd0 : cfg_pad[3:0];
+    a_pl_reg <= is_pool_op ? 4'd0 : cfg_pad[11:8];
+    a_icg_reg <= ({1'b0, cfg_in_c[15:0]} + P_IC_M1) >> LOG_PIC;
+    a_nog_reg <= ({1'b0, cfg_out_c[15:0]} + P_OC_M1) >> LOG_POC;
+    a_span_h_reg <= span_h;
+    a_span_w_reg <= span_w;
+    a_in_big_reg <= cfg_in_c[31:16] != 16'd0 || cfg_in_h[31:16] != 16'd0 || cfg_in_w[31:16] != 16'd0;
+    a_out_big_reg <= cfg_out_c[31:16] != 16'd0;
+    a_wbase_big_reg <= cfg_wbase[31:16] != 16'd0;
+    a_pbase_big_reg <= cfg_pbase[31:16] != 16'd0;
+
+    b_conv_h_reg <= a_span_h_reg < 0 ? 17'd0 : (a_s2_reg ? a_span_h_reg[17:1] : a_span_h_reg[16:0]) + 17'd1;
+    b_conv_w_reg <= a_span_w_reg < 0 ? 17'd0 : (a_s2_reg ? a_span_w_reg[17:1] : a_span_w_reg[16:0]) + 17'd1;
+    b_kk_reg <= a_k_reg * a_k_reg;
+    b_hw_reg <= cfg_in_h[15:0] * cfg_in_w[15:0];
+    b_rs_reg <= cfg_in_w[15:0] * a_icg_reg;
+
+    c_out_h_reg <= a_pool_reg != 2'd0 ? {1'b0, b_conv_h_reg[16:1]} : b_conv_h_reg;
+    c_out_w_reg <= a_pool_reg != 2'd0 ? {1'b0, b_conv_w_reg[16:1]} : b_conv_w_reg;
+    c_iwords_reg <= b_hw_reg * a_icg_reg;
+    c_kkicg_reg <= b_kk_reg * a_icg_reg;
+
+    d_wwords_reg <= is_pool_op ? 40'd0 : a_nog_reg * c_kkicg_reg;
+    d_opx_reg <= c_out_h_reg * c_out_w_reg;
+    d_ibeats_reg <= ((c_iwords_reg << LOG_PIC) + 49'd7) >> 3;
+
+    e_ovals_reg <= d_opx_reg * cfg_out_c[15:0];
+
+    d_out_h_reg <= {15'd0, c_out_h_reg};
+    d_out_w_reg <= {15'd0, c_out_w_reg};
+    d_in_beats_reg <= pbeats[31:0] + wbeats[31:0] + d_ibeats_reg[31:0];
+    d_out_beats_reg <= op_int32 ? ((e_ovals_reg[31:0] << 2) + 32'd7) >> 3 : (e_ovals_reg[31:0] + 32'd7) >> 3;
+end
+
+// configuration checks, in the documented order
+wire [3:0] pad_max_ok_n = {cfg_pad[15:12] >= cfg_kernel[3:0], cfg_pad[11:8] >= cfg_kernel[3:0],
+                           cfg_pad[7:4] >= cfg_kernel[3:0], cfg_pad[3:0] >= cfg_kernel[3:0]};
+wire chk1 = opcode > 3'd3 || cfg_op[3];
+wire chk2 = cfg_in_c == 32'd0 || cfg_in_h == 32'd0 || cfg_in_w == 32'd0 || cfg_out_c == 32'd0;
+wire chk3 = is_conv && !(cfg_kernel >= 32'd1 && cfg_kernel <= 32'd7 && (cfg_stride == 32'd1 || cfg_stride == 32'd2)
+    && pad_max_ok_n == 4'd0);
+wire chk4 = is_lin && !(cfg_in_h == 32'd1 && cfg_in_w == 32'd1 && cfg_kernel == 32'd1 && cfg_stride == 32'd1
+    && cfg_pad == 16'd0 && op_pool == 2'd0);
+wire chk5 = is_pool_op && !(cfg_out_c == cfg_in_c && !op_int32 && !op_lp && !op_lw);
+wire chk6 = op_pool == 2'd3 || (op_int32 && (op_relu || op_pool != 2'd0));
+wire chk7 = !a_in_big_reg && (a_pool_reg != 2'd0 ? (b_conv_h_reg < 17'd2 || b_conv_w_reg < 17'd2)
+                                                  : (b_conv_h_reg == 17'd0 || b_conv_w_reg == 17'd0));
+wire chk8 = a_in_big_reg || c_iwords_reg > IBUF_DEPTH_49;
+wire chk9 = !is_pool_op && (a_out_big_reg || a_wbase_big_reg
+    || {24'd0, cfg_wbase[15:0]} + d_wwords_reg > WBUF_DEPTH_40);
+wire chk10 = !is_pool_op && (a_pbase_big_reg || {16'd0, cfg_pbase[15:0]} + {16'd0, cfg_out_c[15:0]} > PBUF_DEPTH);
+wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
+    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : 4'd0;
+
+// ---------------------------------------------------------------------------------------
+// controller
+// ---------------------------------------------------------------------------------------
+wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code == 4'd0;
+wire in_beat = s_axis_tvalid && s_axis_tready;
+reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
+wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
+wire err_early = in_beat && s_axis_tlast && !in_final && in_state_reg != IN_DRAIN;
+wire out_done;
+// datapath flush: reset, soft reset, a new job, an aborted job
+wire flush = rst || ctrl_soft_reset || accept || (state_reg == STATE_RUN && err_early);
+
+always @* begin
+    state_next = state_reg;
+    done_next = done_reg;
+    error_next = error_reg;
+    config_err_next = config_err_reg;
+    wait_next = wait_reg == 4'd0 ? 4'd0 : wait_reg - 4'd1;
+    out_done_next = out_done_reg || out_done;
+
+    case (state_reg)
+        STATE_IDLE: begin
+            if (ctrl_start) begin
+                state_next = STATE_CHECK;
+                wait_next = CHECK_WAIT;
+                done_next = 1'b0;
+                error_next = 3'd0;
+                config_err_next = 4'd0;
+            end
+        end
+        STATE_CHECK: begin
+            if (wait_reg == 4'd0) begin
+                if (check_code != 4'd0) begin
+                    state_next = STATE_IDLE;
+                    done_next = 1'b1;
+                    error_next = 3'b001;
+                    config_err_next = check_code;
+                end else begin
+                    state_next = STATE_RUN;
+                    out_done_next = 1'b0;
+                end
+            end
+        end
+        STATE_RUN: begin
+            if (err_early) begin
+                state_next = STATE_IDLE;
+                done_next = 1'b1;
+                error_next = error_reg | 3'b010;
+            end else begin
+                if (in_beat && in_final && !s_axis_tlast) begin
+                    error_next = error_reg | 3'b100;
+                end
+                if (out_done_reg && in_state_reg == IN_DONE) begin
+                    state_next = STATE_IDLE;
+                    done_next = 1'b1;
+                end
+            end
+        end
+        default: state_next = STATE_IDLE;
+    endcase
+
+    if (ctrl_soft_reset) begin
+        state_next = STATE_IDLE;
+        done_next = 1'b0;
+        error_next = 3'd0;
+        config_err_next = 4'd0;
+    end
+end
+
+always @(posedge clk) begin
+    state_reg <= state_next;
+    done_reg <= done_next;
+    error_reg <= error_next;
+    config_err_reg <= config_err_next;
+    wait_reg <= wait_next;
+    out_done_reg <= out_done_next;
+
+    if (state_reg == STATE_IDLE && ctrl_start && !ctrl_soft_reset) begin
+        cyc_total_reg <= 32'd0;
+        cyc_mac_reg <= 32'd0;
+        cyc_in_stall_reg <= 32'd0;
+        cyc_out_stall_reg <= 32'd0;
+    end else begin
+        if (state_reg != STATE_IDLE) begin
+            cyc_total_reg <= cyc_total_reg + 32'd1;
+        end
+        if (mac_step) begin
+            cyc_mac_reg <= cyc_mac_reg + 32'd1;
+        end
+        if (s_axis_tready && !s_axis_tvalid) begin
+            cyc_in_stall_reg <= cyc_in_stall_reg + 32'd1;
+        end
+        if (m_axis_tvalid && !m_axis_tready) begin
+            cyc_out_stall_reg <= cyc_out_stall_reg + 32'd1;
+        end
+    end
+
+    if (rst) begin
+        state_reg <= STATE_IDLE;
+        done_reg <= 1'b0;
+        error_reg <= 3'd0;
+        config_err_reg <= 4'd0;
+        wait_reg <= 4'd0;
+        out_done_reg <= 1'b0;
+        cyc_total_reg <= 32'd0;
+        cyc_mac_reg <= 32'd0;
+        cyc_in_stall_reg <= 32'd0;
+        cyc_out_stall_reg <= 32'd0;
+    end
+end
+
+// ---------------------------------------------------------------------------------------
+// stream input: sections P, W, I into the buffers
+// ---------------------------------------------------------------------------------------
+reg [63:0] pa_reg = 64'd0, pa_next;
+reg [PA_WIDTH:0] p_addr_reg = {PA_WIDTH+1{1'b0}}, p_addr_next;
+reg [WA_WIDTH:0] w_addr_reg = {WA_WIDTH+1{1'b0}}, w_addr_next;
+reg [15:0] w_beat_reg = 16'd0, w_beat_next;
+reg [15:0] rows_avail_reg = 16'd0;
+reg [IA_WIDTH+3:0] words_in_reg = {IA_WIDTH+4{1'b0}};
+reg [IA_WIDTH+16:0] row_end_reg = {IA_WIDTH+17{1'b0}};
+
+wire [31:0] sec_p_beats = pbeats[31:0];
+wire [31:0] sec_w_beats = wbeats[31:0];
+wire in_sec_last = (in_state_reg == IN_P && in_cnt_reg == sec_p_beats - 32'd1)
+    || (in_state_reg == IN_W && in_cnt_reg == sec_w_beats - 32'd1);
+
+// write ports
+wire pb_we = in_beat && in_state_reg == IN_P && in_cnt_reg[0];
+wire wb_we = in_beat && in_state_reg == IN_W;
+wire ib_we = in_beat && in_state_reg == IN_I;
+
+assign s_axis_tready = state_reg == STATE_RUN && (in_state_reg == IN_P || in_state_reg == IN_W
+    || in_state_reg == IN_I || in_state_reg == IN_DRAIN);
+
+always @* begin
+    in_state_next = in_state_reg;
+    in_cnt_next = in_cnt_reg;
+    pa_next = pa_reg;
+    p_addr_next = p_addr_reg;
+    w_addr_next = w_addr_reg;
+    w_beat_next = w_beat_reg;
+
+    if (accept) begin
+        in_cnt_next = 32'd0;
+        p_addr_next = cfg_pbase[PA_WIDTH:0];
+        w_addr_next = cfg_wbase[WA_WIDTH:0];
+        w_beat_next = 16'd0;
+        in_state_next = sec_p_beats != 32'd0 ? IN_P : sec_w_beats != 32'd0 ? IN_W : IN_I;
+    end else if (in_beat) begin
+        in_cnt_next = in_cnt_reg + 32'd1;
+        case (in_state_reg)
+            IN_P: begin
+                if (!in_cnt_reg[0]) begin
+                    pa_next = s_axis_tdata;
+                end else begin
+                    p_addr_next = p_addr_reg + 1'b1;
+                end
+                if (in_sec_last) begin
+                    in_cnt_next = 32'd0;
+                    in_state_next = sec_w_beats != 32'd0 ? IN_W : IN_I;
+                end
+            end
+            IN_W: begin
+                w_beat_next = w_beat_reg + 16'd1;
+                if ({16'd0, w_beat_reg} == WORD_BEATS - 1) begin
+                    w_beat_next = 16'd0;
+                    w_addr_next = w_addr_reg + 1'b1;
+                end
+                if (in_sec_last) begin
+                    in_cnt_next = 32'd0;
+                    in_state_next = IN_I;
+                end
+            end
+            IN_I: begin
+                if (in_final) begin
+                    in_state_next = s_axis_tlast ? IN_DONE : IN_DRAIN;
+                end
+            end
+            IN_DRAIN: begin
+                if (s_axis_tlast) begin
+                    in_state_next = IN_DONE;
+                end
+            end
+            default: begin
+            end
+        endcase
+    end
+    if (flush && !accept) begin
+        in_state_next = IN_IDLE;
+    end
+end
+
+always @(posedge clk) begin
+    in_state_reg <= in_state_next;
+    in_cnt_reg <= in_cnt_next;
+    pa_reg <= pa_next;
+    p_addr_reg <= p_addr_next;
+    w_addr_reg <= w_addr_next;
+    w_beat_reg <= w_beat_next;
+
+    // input rows available to the MAC steps
+    if (accept) begin
+        words_in_reg <= {IA_WIDTH+4{1'b0}};
+        rows_avail_reg <= 16'd0;
+        row_end_reg <= b_rs_reg[IA_WIDTH+16:0];
+    end else begin
+        if (ib_we) begin
+            words_in_reg <= words_in_reg + NB[IA_WIDTH+3:0];
+        end
+        if (rows_avail_reg < cfg_in_h[15:0] && {{13{1'b0}}, words_in_reg} >= row_end_reg) begin
+            rows_avail_reg <= rows_avail_reg + 16'd1;
+            row_end_reg <= row_end_reg + b_rs_reg[IA_WIDTH+16:0];
+        end
+    end
+
+    if (rst) begin
+        in_state_reg <= IN_IDLE;
+        in_cnt_reg <= 32'd0;
+        rows_avail_reg <= 16'd0;
+    end
+end
+
+// parameter buffer
+wire pb_rd_en;
+wire [PA_WIDTH-1:0] pb_rd_addr;
+wire [71:0] pb_rd_data;
+
+rtlcnn_sdp_ram #(
+    .WIDTH(72),
+    .DEPTH(PBUF_DEPTH),
+    .ADDR_WIDTH(PA_WIDTH)
+)
+pbuf_inst (
+    .clk(clk),
+    .wr_en(pb_we),
+    .wr_addr(p_addr_reg[PA_WIDTH-1:0]),
+    .wr_data({s_axis_tdata[7:0], pa_reg}),
+    .rd_en(pb_rd_en),
+    .rd_addr(pb_rd_addr),
+    .rd_data(pb_rd_data)
+);
+
+// ---------------------------------------------------------------------------------------
+// address generation, buffers read, MAC array
+// ---------------------------------------------------------------------------------------
+wire adv;
+wire gen_go = state_reg == STATE_RUN && (in_state_reg == IN_I || in_state_reg == IN_DONE || in_state_reg == IN_DRAIN);
+wire ag_valid, ag_pad, ag_first, ag_last, ag_job_last;
+wire [IA_WIDTH-1:0] ag_iaddr;
+wire [WA_WIDTH-1:0] ag_waddr;
+wire [1:0] ag_sub;
+wire [NV_WIDTH-1:0] ag_nvalid;
+wire [PA_WIDTH-1:0] ag_pbase;
+wire signed [17:0] ag_diag;
+
+rtlcnn_addrgen #(
+    .P_OC(P_OC),
+    .P_IC(P_IC),
+    .IA_WIDTH(IA_WIDTH),
+    .WA_WIDTH(WA_WIDTH),
+    .PA_WIDTH(PA_WIDTH),
+    .NV_WIDTH(NV_WIDTH)
+)
+addrgen_inst (
+    .clk(clk),
+    .rst(flush && !accept),
+    .start(accept),
+    .go(gen_go),
+    .en(adv),
+    .cfg_out_h(c_out_h_reg[15:0]),
+    .cfg_out_w(c_out_w_reg[15:0]),
+    .cfg_in_h(cfg_in_h[15:0]),
+    .cfg_in_w(cfg_in_w[15:0]),
+    .cfg_out_c(cfg_out_c[15:0]),
+    .cfg_nog(a_nog_reg[15:0]),
+    .cfg_icg(a_icg_reg[15:0]),
+    .cfg_k(a_k_reg),
+    .cfg_s2(a_s2_reg),
+    .cfg_pool(a_pool_reg != 2'd0),
+    .cfg_pad_top(a_pt_reg),
+    .cfg_pad_left(a_pl_reg),
+    .cfg_row_words(b_rs_reg[IA_WIDTH:0]),
+    .cfg_kkicg(c_kkicg_reg[WA_WIDTH:0]),
+    .cfg_wbase(cfg_wbase[WA_WIDTH:0]),
+    .cfg_pbase(cfg_pbase[PA_WIDTH:0]),
+    .rows_avail(rows_avail_reg),
+    .out_valid(ag_valid),
+    .out_iaddr(ag_iaddr),
+    .out_waddr(ag_waddr),
+    .out_pad(ag_pad),
+    .out_first(ag_first),
+    .out_last(ag_last),
+    .out_job_last(ag_job_last),
+    .out_sub(ag_sub),
+    .out_nvalid(ag_nvalid),
+    .out_pbase(ag_pbase),
+    .out_diag(ag_diag)
+);
+
+// input buffer: rows of one beat (NB words)
+wire [63:0] ib_rd_data;
+wire [IR_WIDTH-1:0] ib_rd_row = ag_iaddr[IA_WIDTH-1:LOG_NB];
+
+rtlcnn_sdp_ram #(
+    .WIDTH(64),
+    .DEPTH(IROWS),
+    .ADDR_WIDTH(IR_WIDTH)
+)
+ibuf_inst (
+    .clk(clk),
+    .wr_en(ib_we),
+    .wr_addr(in_cnt_reg[IR_WIDTH-1:0]),
+    .wr_data(s_axis_tdata),
+    .rd_en(adv),
+    .rd_addr(ib_rd_row),
+    .rd_data(ib_rd_data)
+);
+
+// weight buffer: P_OC banks of P_IC bytes
+wire [P_OC*P_IC*8-1:0] wb_rd_data;
+genvar gb;
+generate
+    for (gb = 0; gb < P_OC; gb = gb + 1) begin : g_wbank
+        rtlcnn_sdp_ram #(
+            .WIDTH(P_IC*8),
+            .DEPTH(WBUF_DEPTH),
+            .ADDR_WIDTH(WA_WIDTH)
+        )
+        wbuf_inst (
+            .clk(clk),
+            .wr_en(wb_we && {16'd0, w_beat_reg} == gb / BANKS_PER_BEAT),
+            .wr_addr(w_addr_reg[WA_WIDTH-1:0]),
+            .wr_data(s_axis_tdata[(gb % BANKS_PER_BEAT)*P_IC*8 +: P_IC*8]),
+            .rd_en(adv),
+            .rd_addr(ag_waddr),
+            .rd_data(wb_rd_data[gb*P_IC*8 +: P_IC*8])
+        );
+    end
+endgenerate
+
+// step flags aligned with the buffer read data
+reg m_valid_reg = 1'b0, m_pad_reg = 1'b0, m_first_reg = 1'b0, m_last_reg = 1'b0;
+reg [TAG_WIDTH-1:0] m_tag_reg = {TAG_WIDTH{1'b0}};
+reg signed [17:0] m_diag_reg = 18'sd0;
+reg [SEL_WIDTH-1:0] m_sel_reg = {SEL_WIDTH{1'b0}};
+
+always @(posedge clk) begin
+    if (adv) begin
+        m_valid_reg <= ag_valid;
+        m_pad_reg <= ag_pad;
+        m_first_reg <= ag_first;
+        m_last_reg <= ag_last;
+        m_tag_reg <= {ag_job_last, ag_sub, ag_nvalid, ag_pbase};
+        m_diag_reg <= ag_diag;
+        m_sel_reg <= LOG_NB > 0 ? ag_iaddr[SEL_WIDTH-1:0] : {SEL_WIDTH{1'b0}};
+    end
+    if (flush) begin
+        m_valid_reg <= 1'b0;
+    end
+end
+
+// the MAC operands: input word (zero in the padding), stored or identity weights
+wire [P_IC*8-1:0] x_word = ib_rd_data[m_sel_reg*P_IC*8 +: P_IC*8];
+reg [P_OC*P_IC*8-1:0] w_word;
+integer io, ii;
+reg signed [17:0] diag_want;
+always @* begin
+    diag_want = 18'sd0;
+    for (io = 0; io < P_OC; io = io + 1) begin
+        for (ii = 0; ii < P_IC; ii = ii + 1) begin
+            diag_want = ii[17:0] - io[17:0];
+            w_word[(io*P_IC+ii)*8 +: 8] = is_pool_op ? (m_diag_reg == diag_want ? 8'd1 : 8'd0)
+                : wb_rd_data[(io*P_IC+ii)*8 +: 8];
+        end
+    end
+end
+
+wire mac_last_pending, mac_step, mac_out_valid;
+wire [TAG_WIDTH-1:0] mac_out_tag;
+wire [P_OC*32-1:0] mac_out_acc;
+wire rq_full;
+
+assign adv = !(mac_last_pending && rq_full);
+
+rtlcnn_mac_array #(
+    .P_OC(P_OC),
+    .P_IC(P_IC),
+    .TAG_WIDTH(TAG_WIDTH),
+    .ACC_WIDTH(32)
+)
+mac_inst (
+    .clk(clk),
+    .rst(flush),
+    .en(adv),
+    .in_valid(m_valid_reg),
+    .in_first(m_first_reg),
+    .in_last(m_last_reg),
+    .in_tag(m_tag_reg),
+    .in_w(w_word),
+    .in_x(m_pad_reg ? {P_IC*8{1'b0}} : x_word),
+    .last_pending(mac_last_pending),
+    .step_valid(mac_step_valid),
+    .out_valid(mac_out_valid),
+    .out_tag(mac_out_tag),
+    .out_acc(mac_out_acc)
+);
+
+wire mac_step_valid;
+assign mac_step = mac_step_valid && adv;
+
+// ---------------------------------------------------------------------------------------
+// requant, pool, output
+// ---------------------------------------------------------------------------------------
+wire out_ready;
+wire rq_valid, rq_last;
+wire [31:0] rq_data;
+wire [LANE_WIDTH-1:0] rq_lane;
+wire [1:0] rq_sub;
+
+rtlcnn_requant #(
+    .P_OC(P_OC),
+    .PA_WIDTH(PA_WIDTH),
+    .NV_WIDTH(NV_WIDTH),
+    .LANE_WIDTH(LANE_WIDTH)
+)
+requant_inst (
+    .clk(clk),
+    .rst(flush),
+    .en(out_ready),
+    .cfg_relu(op_relu && !is_pool_op),
+    .cfg_int32(op_int32),
+    .cfg_bypass(is_pool_op),
+    .load(mac_out_valid),
+    .load_acc(mac_out_acc),
+    .load_nvalid(mac_out_tag[PA_WIDTH +: NV_WIDTH]),
+    .load_pbase(mac_out_tag[PA_WIDTH-1:0]),
+    .load_sub(mac_out_tag[PA_WIDTH+NV_WIDTH +: 2]),
+    .load_job_last(mac_out_tag[TAG_WIDTH-1]),
+    .full(rq_full),
+    .pb_rd_en(pb_rd_en),
+    .pb_rd_addr(pb_rd_addr),
+    .pb_rd_data(pb_rd_data),
+    .out_valid(rq_valid),
+    .out_data(rq_data),
+    .out_lane(rq_lane),
+    .out_sub(rq_sub),
+    .out_last(rq_last)
+);
+
+wire pl_valid, pl_last;
+wire [31:0] pl_data;
+
+rtlcnn_pool #(
+    .P_OC(P_OC),
+    .LANE_WIDTH(LANE_WIDTH)
+)
+pool_inst (
+    .clk(clk),
+    .rst(flush),
+    .en(out_ready),
+    .cfg_mode(a_pool_reg),
+    .in_valid(rq_valid),
+    .in_data(rq_data),
+    .in_lane(rq_lane),
+    .in_sub(rq_sub),
+    .in_last(rq_last),
+    .out_valid(pl_valid),
+    .out_data(pl_data),
+    .out_last(pl_last)
+);
+
+rtlcnn_stream_out #(
+    .DATA_WIDTH(64)
+)
+stream_out_inst (
+    .clk(clk),
+    .rst(flush),
+    .cfg_int32(op_int32),
+    .in_valid(pl_valid),
+    .in_data(pl_data),
+    .in_last(pl_last),
+    .in_ready(out_ready),
+    .m_axis_tdata(m_axis_tdata),
+    .m_axis_tkeep(m_axis_tkeep),
+    .m_axis_tvalid(m_axis_tvalid),
+    .m_axis_tready(m_axis_tready),
+    .m_axis_tlast(m_axis_tlast),
+    .done(out_done)
+);
+
+endmodule
+
+`resetall

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+// rtlcnn: serial requantizer: shadow copy of the accumulators, bias, 64-bit multiply, round, shift, clamp, ReLU
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+/*
+ * load copies P_OC finished accumulators into a shadow register (only while !full);
+ * the unit then processes lanes 0 .. nvalid-1, one per cycle while en is high:
+ *   s = acc + bias[c]                      (int32, wrapping)
+ *   y = clamp((s * M[c] + 2^(k-1)) >>> k, RELU ? 0 : -128, 127),  k = 31 + shift[c]
+ * with c = pbase + lane, the parameters read from the parameter buffer. MODE_INT32
+ * emits s; MODE_BYPASS (standalone pools) emits clamp(acc) (bias 0, M = 2^30, k = 30).
+ * Nine cycles from issue to out_*; everything moves only with en.
+ */
+module rtlcnn_requant #
+(
+    // Output-channel lanes
+    parameter P_OC = 16,
+    // Parameter buffer index width
+    parameter PA_WIDTH = 10,
+    // Width of the valid-lane count
+    parameter NV_WIDTH = $clog2(P_OC) + 1,
+    // Lane index width
+    parameter LANE_WIDTH = P_OC > 1 ? $clog2(P_OC) : 1
+)
+(
+    input  wire                      clk,
+    input  wire                      rst,
+
+    input  wire                      en,
+
+    input  wire                      cfg_relu,
+    input  wire                      cfg_int32,
+    input  wire                      cfg_bypass,
+
+    input  wire                      load,
+    input  wire [P_OC*32-1:0]        load_acc,
+    input  wire [NV_WIDTH-1:0]       load_nvalid,
+    input  wire [PA_WIDTH-1:0]       load_pbase,
+    input  wire [1:0]                load_sub,
+    input  wire                      load_job_last,
+    output wire                      full,
+
+    // parameter buffer read port: {shift[7:0], M[31:0], bias[31:0]}
+    output wire                      pb_rd_en,
+    output wire [PA_WIDTH-1:0]       pb_rd_addr,
+    input  wire [71:0]               pb_rd_data,
+
+    output wire                      out_valid,
+    output wire [31:0]               out_data,
+    output wire [LANE_WIDTH-1:0]     out_lane,
+    output wire [1:0]                out_sub,
+    output wire                      out_last
+);
+
+localparam SIDE_WIDTH = 1 + LANE_WIDTH + 2 + 1;
+
+initial begin
+    if (P_OC < 1 || NV_WIDTH <= $clog2(P_OC)) begin
+        $error("Error: rtlcnn_requant bad P_OC / NV_WIDTH (instance %m)");
+        $finish;
+    end
+end
+
+// shadow
+reg full_reg = 1'b0, full_next;
+reg [P_OC*32-1:0] sh_acc_reg = {P_OC*32{1'b0}}, sh_acc_next;
+reg [NV_WIDTH-1:0] sh_nvalid_reg = {NV_WIDTH{1'b0}}, sh_nvalid_next;
+reg [PA_WIDTH-1:0] sh_pbase_reg = {PA_WIDTH{1'b0}}, sh_pbase_next;
+reg [1:0] sh_sub_reg = 2'd0, sh_sub_next;
+reg sh_job_last_reg = 1'b0, sh_job_last_next;
+reg [LANE_WIDTH-1:0] lane_reg = {LANE_WIDTH{1'b0}}, lane_next;
+
+wire issue = en && full_reg;
+wire issue_last_lane = {1'b0, lane_reg} == sh_nvalid_reg - 1'b1;
+
+// r1: parameter read, accumulator selected
+reg [SIDE_WIDTH-1:0] r1_side_reg = {SIDE_WIDTH{1'b0}};
+reg [31:0] r1_acc_reg = 32'd0;
+// r2: s = acc + bias
+reg [SIDE_WIDTH-1:0] r2_side_reg = {SIDE_WIDTH{1'b0}};
+reg signed [31:0] r2_s_reg = 32'sd0;
+reg signed [31:0] r2_m_reg = 32'sd0;
+reg [6:0] r2_k_reg = 7'd0;
+// r3: multiplier inputs
+reg [SIDE_WIDTH-1:0] r3_side_reg = {SIDE_WIDTH{1'b0}};
+reg signed [31:0] r3_a_reg = 32'sd0, r3_b_reg = 32'sd0;
+reg [31:0] r3_s_reg = 32'd0;
+reg [6:0] r3_k_reg = 7'd0;
+// r4, r5: product
+reg [SIDE_WIDTH-1:0] r4_side_reg = {SIDE_WIDTH{1'b0}}, r5_side_reg = {SIDE_WIDTH{1'b0}};
+reg signed [63:0] r4_p_reg = 64'sd0, r5_p_reg = 64'sd0;
+reg [31:0] r4_s_reg = 32'd0, r5_s_reg = 32'd0;
+reg [6:0] r4_k_reg = 7'd0, r5_k_reg = 7'd0;
+// r6: rounding
+reg [SIDE_WIDTH-1:0] r6_side_reg = {SIDE_WIDTH{1'b0}};
+reg signed [64:0] r6_r_reg = 65'sd0;
+reg [31:0] r6_s_reg = 32'd0;
+reg [6:0] r6_k_reg = 7'd0;
+// r7: shift
+reg [SIDE_WIDTH-1:0] r7_side_reg = {SIDE_WIDTH{1'b0}};
+reg signed [64:0] r7_y_reg = 65'sd0;
+reg [31:0] r7_s_reg = 32'd0;
+// r8: clamp, output
+reg [SIDE_WIDTH-1:0] r8_side_reg = {SIDE_WIDTH{1'b0}};
+reg [31:0] r8_data_reg = 32'd0;
+
+wire signed [31:0] pb_bias = pb_rd_data[31:0];
+wire signed [31:0] pb_m = pb_rd_data[63:32];
+wire signed [7:0] pb_shift = pb_rd_data[71:64];
+wire signed [31:0] r1_acc_s = r1_acc_reg;
+/* verilator lint_off UNUSEDSIGNAL */  // bit 7: k = 31 + shift is taken modulo 128
+wire signed [7:0] k_shift = cfg_bypass ? -8'sd1 : pb_shift;
+/* verilator lint_on UNUSEDSIGNAL */
+wire signed [64:0] round_const = 65'sd1 <<< (r5_k_reg - 7'd1);
+wire signed [64:0] lo = cfg_relu ? 65'sd0 : -65'sd128;
+
+assign full = full_reg;
+assign pb_rd_en = en;
+assign pb_rd_addr = sh_pbase_reg + {{PA_WIDTH-LANE_WIDTH{1'b0}}, lane_reg};
+
+assign out_valid = r8_side_reg[SIDE_WIDTH-1];
+assign out_lane = r8_side_reg[SIDE_WIDTH-2 -: LANE_WIDTH];
+assign out_sub = r8_side_reg[2:1];
+assign out_last = r8_side_reg[0];
+assign out_data = r8_data_reg;
+
+always @* begin
+    full_next = full_reg;
+    sh_acc_next = sh_acc_reg;
+    sh_nvalid_next = sh_nvalid_reg;
+    sh_pbase_next = sh_pbase_reg;
+    sh_sub_next = sh_sub_reg;
+    sh_job_last_next = sh_job_last_reg;
+    lane_next = lane_reg;
+
+    if (issue) begin
+        lane_next = lane_reg + 1'b1;
+        if (issue_last_lane) begin
+            lane_next = {LANE_WIDTH{1'b0}};
+            full_next = 1'b0;
+        end
+    end
+    if (load && !full_reg) begin
+        full_next = 1'b1;
+        sh_acc_next = load_acc;
+        sh_nvalid_next = load_nvalid;
+        sh_pbase_next = load_pbase;
+        sh_sub_next = load_sub;
+        sh_job_last_next = load_job_last;
+        lane_next = {LANE_WIDTH{1'b0}};
+    end
+end
+
+always @(posedge clk) begin
+    full_reg <= full_next;
+    sh_acc_reg <= sh_acc_next;
+    sh_nvalid_reg <= sh_nvalid_next;
+    sh_pbase_reg <= sh_pbase_next;
+    sh_sub_reg <= sh_sub_next;
+    sh_job_last_reg <= sh_job_last_next;
+    lane_reg <= lane_next;
+
+    if (en) begin
+        r1_side_reg <= {issue, lane_reg, sh_sub_reg, sh_job_last_reg && issue_last_lane};
+        r1_acc_reg <= sh_acc_reg[lane_reg*32 +: 32];
+
+        r2_side_reg <= r1_side_reg;
+        r2_s_reg <= r1_acc_s + (cfg_bypass ? 32'sd0 : pb_bias);
+        r2_m_reg <= cfg_bypass ? 32'sh40000000 : pb_m;
+        r2_k_reg <= 7'd31 + k_shift[6:0];  // k = 31 + shift in 1..62: modulo 128 is exact
+
+        r3_side_reg <= r2_side_reg;
+        r3_a_reg <= r2_s_reg;
+        r3_b_reg <= r2_m_reg;
+        r3_s_reg <= r2_s_reg;
+        r3_k_reg <= r2_k_reg;
+
+        r4_side_reg <= r3_side_reg;
+        r4_p_reg <= r3_a_reg * r3_b_reg;
+        r4_s_reg <= r3_s_reg;
+        r4_k_reg <= r3_k_reg;
+
+        r5_side_reg <= r4_side_reg;
+        r5_p_reg <= r4_p_reg;
+        r5_s_reg <= r4_s_reg;
+        r5_k_reg <= r4_k_reg;
+
+        r6_side_reg <= r5_side_reg;
+        r6_r_reg <= {r5_p_reg[63], r5_p_reg} + round_const;
+        r6_s_reg <= r5_s_reg;
+        r6_k_reg <= r5_k_reg;
+
+        r7_side_reg <= r6_side_reg;
+        r7_y_reg <= r6_r_reg >>> r6_k_reg;
+        r7_s_reg <= r6_s_reg;
+
+        r8_side_reg <= r7_side_reg;
+        if (cfg_int32) begin
+            r8_data_reg <= r7_s_reg;
+        end else if (r7_y_reg > 65'sd127) begin
+            r8_data_reg <= 32'd127;
+        end else if (r7_y_reg < lo) begin
+            r8_data_reg <= lo[31:0];
+        end else begin
+            r8_data_reg <= r7_y_reg[31:0];
+        end
+    end
+
+    if (rst) begin
+        full_reg <= 1'b0;
+        lane_reg <= {LANE_WIDTH{1'b0}};
+        r1_side_reg <= {SIDE_WIDTH{1'b0}};
+        r2_side_reg <= {SIDE_WIDTH{1'b0}};
+        r3_side_reg <= {SIDE_WIDTH{1'b0}};
+        r4_side_reg <= {SIDE_WIDTH{1'b0}};
+        r5_side_reg <= {SIDE_WIDTH{1'b0}};
+        r6_side_reg <= {SIDE_WIDTH{1'b0}};
+        r7_side_reg <= {SIDE_WIDTH{1'b0}};
+        r8_side_reg <= {SIDE_WIDTH{1'b0}};
+    end
+end
+
+endmodule
+
+`resetall

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// rtlcnn: output stream packer: int8 or int32 values into 64-bit AXI4-Stream beats with TLAST
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+/*
+ * Packs values little endian, 1 byte each (int8) or 4 bytes (int32), into 64-bit
+ * beats; in_last (the job's last value) flushes a partial beat, zero padded, with
+ * TLAST. in_ready is low only while the output register holds a beat that is not
+ * taken this cycle.
+ */
+module rtlcnn_stream_out #
+(
+    // Stream data width (bits); the stream format fixes 64
+    parameter DATA_WIDTH = 64,
+    // tkeep width
+    parameter KEEP_WIDTH = DATA_WIDTH / 8
+)
+(
+    input  wire                    clk,
+    input  wire                    rst,
+
+    input  wire                    cfg_int32,
+
+    input  wire                    in_valid,
+    input  wire [31:0]             in_data,
+    input  wire                    in_last,
+    output wire                    in_ready,
+
+    output wire [DATA_WIDTH-1:0]   m_axis_tdata,
+    output wire [KEEP_WIDTH-1:0]   m_axis_tkeep,
+    output wire                    m_axis_tvalid,
+    input  wire                    m_axis_tready,
+    output wire                    m_axis_tlast,
+
+    // pulses when the beat with TLAST is taken
+    output wire                    done
+);
+
+initial begin
+    if (DATA_WIDTH != 64) begin
+        $error("Error: rtlcnn_stream_out DATA_WIDTH must be 64 (instance %m)");
+        $finish;
+    end
+end
+
+reg [63:0] buf_reg = 64'd0, buf_next;
+reg [2:0] cnt_reg = 3'd0, cnt_next;
+reg [63:0] m_axis_tdata_reg = 64'd0, m_axis_tdata_next;
+reg m_axis_tvalid_reg = 1'b0, m_axis_tvalid_next;
+reg m_axis_tlast_reg = 1'b0, m_axis_tlast_next;
+
+wire ready = !m_axis_tvalid_reg || m_axis_tready;
+wire [63:0] shifted = (cfg_int32 ? {32'd0, in_data} : {56'd0, in_data[7:0]}) << {cnt_reg, 3'b000};
+wire [3:0] cnt_sum = {1'b0, cnt_reg} + (cfg_int32 ? 4'd4 : 4'd1);
+
+assign in_ready = ready;
+assign m_axis_tdata = m_axis_tdata_reg;
+assign m_axis_tkeep = {KEEP_WIDTH{1'b1}};
+assign m_axis_tvalid = m_axis_tvalid_reg;
+assign m_axis_tlast = m_axis_tlast_reg;
+assign done = m_axis_tvalid_reg && m_axis_tready && m_axis_tlast_reg;
+
+always @* begin
+    buf_next = buf_reg;
+    cnt_next = cnt_reg;
+    m_axis_tdata_next = m_axis_tdata_reg;
+    m_axis_tvalid_next = m_axis_tvalid_reg && !m_axis_tready;
+    m_axis_tlast_next = m_axis_tlast_reg;
+
+    if (in_valid && ready) begin
+        if (cnt_sum[3] || in_last) begin
+            m_axis_tdata_next = buf_reg | shifted;
+            m_axis_tvalid_next = 1'b1;
+            m_axis_tlast_next = in_last;
+            buf_next = 64'd0;
+            cnt_next = 3'd0;
+        end else begin
+            buf_next = buf_reg | shifted;
+            cnt_next = cnt_sum[2:0];
+        end
+    end
+end
+
+always @(posedge clk) begin
+    buf_reg <= buf_next;
+    cnt_reg <= cnt_next;
+    m_axis_tdata_reg <= m_axis_tdata_next;
+    m_axis_tvalid_reg <= m_axis_tvalid_next;
+    m_axis_tlast_reg <= m_axis_tlast_next;
+
+    if (rst) begin
+        buf_reg <= 64'd0;
+        cnt_reg <= 3'd0;
+        m_axis_tvalid_reg <= 1'b0;
+        m_axis_tlast_reg <= 1'b0;
+    end
+end
+
+endmodule
+
+`resetall

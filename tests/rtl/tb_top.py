@@ -1,0 +1,464 @@
+"""cocotb tests of rtlcnn_top: random layers against rtlcnn.reference, resident weights, errors.
+
+Run through tests/rtl/test_rtl.py (pytest + cocotb_tools.runner). Environment:
+RTLCNN_BUILD (JSON of the build parameters), RTLCNN_SEED, RTLCNN_CASES.
+"""
+
+import itertools
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotbext.axi import (
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiStreamBus,
+    AxiStreamFrame,
+    AxiStreamSink,
+    AxiStreamSource,
+)
+
+from rtlcnn import reference
+from rtlcnn import stream as st
+from rtlcnn.stream import Build, JobConfig
+
+
+def build_from_env() -> Build:
+    p = json.loads(os.environ.get("RTLCNN_BUILD", "{}"))
+    return Build(
+        p_oc=p.get("P_OC", 16),
+        p_ic=p.get("P_IC", 8),
+        wbuf_depth=p.get("WBUF_DEPTH", 2048),
+        ibuf_depth=p.get("IBUF_DEPTH", 4096),
+        pbuf_depth=p.get("PBUF_DEPTH", 1024),
+        clk_mhz=p.get("CLK_MHZ", 100),
+    )
+
+
+def pause_gen(rng: random.Random, p: float):
+    while True:
+        yield rng.random() < p
+
+
+class TB:
+    """Clock, reset and the AXI models around rtlcnn_top."""
+
+    def __init__(self, dut, seed=0):
+        self.dut = dut
+        self.rng = random.Random(seed)
+        cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+        self.axil = AxiLiteMaster(
+            AxiLiteBus.from_prefix(dut, "s_axi_ctrl"), dut.aclk, dut.aresetn, reset_active_level=False
+        )
+        # the stream models have no reset of their own: flush_streams() stands for a DMA reset
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.aclk)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.aclk)
+        self.build = build_from_env()
+
+    async def reset(self):
+        self.dut.aresetn.value = 0
+        await ClockCycles(self.dut.aclk, 5)
+        self.dut.aresetn.value = 1
+        await ClockCycles(self.dut.aclk, 5)
+
+    def set_traffic(self, idle: float, backpressure: float):
+        """Random idle cycles on the input and backpressure on the output (0 = none)."""
+        if idle:
+            self.source.set_pause_generator(pause_gen(self.rng, idle))
+        else:
+            self.source.clear_pause_generator()
+            self.source.pause = False
+        if backpressure:
+            self.sink.set_pause_generator(pause_gen(self.rng, backpressure))
+        else:
+            self.sink.clear_pause_generator()
+            self.sink.pause = False
+
+    async def flush_streams(self):
+        """Drop what the stream models hold (as resetting both DMA channels would)."""
+        self.source.clear()
+        self.source._handle_reset(True)
+        self.source._handle_reset(False)
+        self.sink.clear()
+        await ClockCycles(self.dut.aclk, 2)
+
+    async def read(self, off: int) -> int:
+        return await self.axil.read_dword(off)
+
+    async def write(self, off: int, value: int):
+        await self.axil.write_dword(off, value)
+
+    async def configure(self, cfg: JobConfig):
+        for off, val in cfg.registers().items():
+            await self.write(off, val)
+
+    async def wait_done(self, max_cycles: int) -> int:
+        for _ in range(max_cycles // 20 + 1):
+            status = await self.read(st.REG_STATUS)
+            if status & st.STATUS_DONE:
+                return status
+            await ClockCycles(self.dut.aclk, 20)
+        e = self.dut.engine_inst
+        state = {
+            n: int(getattr(e, n).value)
+            for n in ("state_reg", "in_state_reg", "rows_avail_reg", "out_done_reg", "rq_full", "in_cnt_reg")
+        }
+        state["gen_running"] = int(e.addrgen_inst.running_reg.value)
+        raise AssertionError(f"engine not DONE after {max_cycles} cycles (STATUS={status:#x}, {state})")
+
+    async def run_job(self, cfg: JobConfig, data: np.ndarray, check_derived=True, max_cycles=None):
+        """Configure, start, stream data in and the output back; return (bytes, STATUS, ERROR)."""
+        b = self.build
+        await self.configure(cfg)
+        if check_derived:
+            for off, want in cfg.derived_registers(b).items():
+                got = await self.read(off)
+                assert got == want, f"register {off:#x}: engine {got}, stream.py {want} for {cfg}"
+        await self.write(st.REG_CTRL, st.CTRL_START)
+        recv = cocotb.start_soon(self.sink.recv())
+        await self.source.send(AxiStreamFrame(bytes(np.asarray(data, np.uint8))))
+        if max_cycles is None:
+            max_cycles = 4 * (cfg.mac_steps(b) + 20 * cfg.out_values() + cfg.in_beats(b)) + 2000
+        status = await self.wait_done(max_cycles)
+        frame = await with_timeout(recv, 2000 * 10, "ns")
+        err = await self.read(st.REG_ERROR)
+        return bytes(frame.tdata), status, err
+
+
+# ---------------------------------------------------------------------------------------
+# random jobs and their expected outputs
+# ---------------------------------------------------------------------------------------
+def random_params(rng: np.random.Generator, acc: np.ndarray):
+    """Per-channel (bias, M, shift) that bring accumulators (O, ...) to the int8 range."""
+    o = acc.shape[0]
+    mult = rng.integers(2**29, 2**31 - 1, o)
+    mult[rng.random(o) < 0.15] *= -1
+    amax = np.maximum(np.abs(acc.reshape(o, -1)).max(axis=1), 1).astype(np.float64)
+    k = np.ceil(np.log2(amax * np.abs(mult) / rng.integers(60, 300, o)))
+    shift = np.clip(k - 31, -30, 31).astype(np.int64)
+    return mult.astype(np.int64), shift
+
+
+def make_layer(rng: np.random.Generator, cfg: JobConfig):
+    """Random x, weights and (bias, M, shift) for cfg; returns (x, w, params, expected)."""
+    k = cfg.eff_kernel
+    x = rng.integers(-128, 128, (cfg.in_c, cfg.in_h, cfg.in_w)).astype(np.int8)
+    if cfg.is_pool_op:
+        y = reference.pool2d_int(x[None], cfg.pool_mode)[0]
+        return x, None, None, y
+    w = rng.integers(-127, 128, (cfg.out_c, cfg.in_c, k, k)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, cfg.out_c).astype(np.int64)
+    zeros = np.zeros(cfg.out_c, np.int64)
+    acc = reference.conv2d_int(x[None], w, bias, zeros, zeros, cfg.stride, cfg.pad, out_int32=True)[0]
+    mult, shift = random_params(rng, acc)
+    y = expected(cfg, x, w, (bias, mult, shift))
+    return x, w, (bias, mult, shift), y
+
+
+def expected(cfg: JobConfig, x, w, params):
+    bias, mult, shift = params
+    if cfg.op == st.OPCODE_LINEAR:
+        y = reference.linear_int(
+            x.reshape(1, -1), w.reshape(cfg.out_c, -1), bias, mult, shift, cfg.relu, cfg.out_int32
+        )
+        return y.reshape(cfg.out_c, 1, 1)
+    return reference.conv2d_int(
+        x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu, cfg.pool_mode, cfg.out_int32
+    )[0]
+
+
+def random_cfg(rng: np.random.Generator, b: Build, kind: str) -> JobConfig:
+    for _ in range(1000):
+        if kind == "conv":
+            k = int(rng.choice([1, 3, 5, 7]))
+            pool = int(rng.integers(0, 3))
+            int32 = bool(pool == 0 and rng.random() < 0.2)
+            cfg = JobConfig(
+                op=st.OPCODE_CONV,
+                in_c=int(rng.integers(1, 2 * b.p_ic + 3)),
+                in_h=int(rng.integers(max(1, k - 3), k + 7)),
+                in_w=int(rng.integers(max(1, k - 3), k + 7)),
+                out_c=int(rng.integers(1, 2 * b.p_oc + 3)),
+                kernel=k,
+                stride=int(rng.integers(1, 3)),
+                pad=tuple(int(v) for v in rng.integers(0, k, 4)) if rng.random() < 0.7 else (0, 0, 0, 0),
+                pool=pool,
+                relu=bool(not int32 and rng.random() < 0.5),
+                out_int32=int32,
+            )
+        elif kind == "linear":
+            int32 = bool(rng.random() < 0.3)
+            cfg = JobConfig.linear(
+                int(rng.integers(1, 6 * b.p_ic)),
+                int(rng.integers(1, 3 * b.p_oc)),
+                relu=bool(not int32 and rng.random() < 0.5),
+                out_int32=int32,
+            )
+        else:
+            cfg = JobConfig.pool2d(
+                kind, int(rng.integers(1, 2 * b.p_oc + 2)), int(rng.integers(2, 9)), int(rng.integers(2, 9))
+            )
+        if cfg.check(b) == 0 and cfg.mac_steps(b) < 6000:
+            return cfg
+    raise RuntimeError("no random configuration found")
+
+
+async def check_job(tb: TB, cfg: JobConfig, x, w, params, y, label=""):
+    data = st.job_stream(cfg, tb.build, params, w, x)
+    tb.dut._log.info("%s: %s", label, cfg)
+    out, status, err = await tb.run_job(cfg, data)
+    assert err == 0 and status & st.STATUS_ERROR == 0, f"{label} {cfg}: ERROR={err:#x} STATUS={status:#x}"
+    assert len(out) == cfg.out_beats() * 8, f"{label} {cfg}: {len(out)} bytes, expected {cfg.out_beats() * 8}"
+    got = st.unpack_output(np.frombuffer(out, np.uint8), cfg)
+    if not np.array_equal(got, y):
+        bad = np.argwhere(got != y)
+        raise AssertionError(
+            f"{label} {cfg}: {len(bad)} of {y.size} values differ, first at {bad[0]}: "
+            f"engine {got[tuple(bad[0])]}, reference {y[tuple(bad[0])]}"
+        )
+    cyc = [await tb.read(r) for r in (st.REG_CYC_TOTAL, st.REG_CYC_MAC)]
+    assert cyc[1] == cfg.mac_steps(tb.build), f"{label} CYC_MAC {cyc[1]} != {cfg.mac_steps(tb.build)}"
+    tb.dut._log.info("%s ok: %s cycles=%d mac=%d", label, cfg, cyc[0], cyc[1])
+
+
+# ---------------------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------------------
+@cocotb.test()
+async def test_build_registers(dut):
+    """ID, VERSION and build parameters read back as the build was made."""
+    tb = TB(dut)
+    await tb.reset()
+    assert await tb.read(st.REG_ID) == st.ID_VALUE
+    assert await tb.read(st.REG_VERSION) == st.VERSION_VALUE
+    vals = {off: await tb.read(off) for off in range(st.REG_P_OC, st.REG_STREAM_BYTES + 4, 4)}
+    got = Build.from_registers(vals.__getitem__)
+    assert got == tb.build, f"{got} != {tb.build}"
+    assert await tb.read(0x0FC) == 0
+    await tb.write(st.REG_ID, 0x1234)
+    assert await tb.read(st.REG_ID) == st.ID_VALUE
+    assert await tb.read(st.REG_STATUS) == 0
+
+
+@cocotb.test()
+async def test_random_layers(dut):
+    """Seeded random CONV / LINEAR / MAXPOOL / AVGPOOL jobs, idle and backpressure on both streams."""
+    seed = int(os.environ.get("RTLCNN_SEED", "1"))
+    cases = int(os.environ.get("RTLCNN_CASES", "8"))
+    kinds = os.environ.get("RTLCNN_KINDS", "conv,conv,conv,linear,max,avg").split(",")
+    tb = TB(dut, seed)
+    await tb.reset()
+    rng = np.random.default_rng(seed)
+    traffic = itertools.cycle([(0, 0), (0.3, 0.3), (0.1, 0.6), (0.6, 0.1)])
+    for n in range(cases):
+        kind = kinds[n % len(kinds)]
+        cfg = random_cfg(rng, tb.build, kind)
+        tb.set_traffic(*next(traffic))
+        await check_job(tb, cfg, *make_layer(rng, cfg), label=f"case {n} ({kind}, seed {seed})")
+
+
+@cocotb.test()
+async def test_resident_weights_and_slices(dut):
+    """Weights and parameters stay on chip (LOAD_* = 0); oc slices through WBASE/PBASE offsets."""
+    tb = TB(dut, 7)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(7)
+    tb.set_traffic(0.2, 0.3)
+    # layer A (conv, two and a bit output groups) at WBASE=wa, PBASE=pa; layer B (linear) after it
+    a = JobConfig(
+        in_c=b.p_ic + 1,
+        in_h=5,
+        in_w=6,
+        out_c=2 * b.p_oc + 3,
+        kernel=3,
+        pad=(1, 1, 1, 1),
+        relu=True,
+        wbase=3,
+        pbase=5,
+    )
+    xa, wa, pa, ya = make_layer(rng, a)
+    bl = JobConfig.linear(
+        3 * b.p_ic - 1, b.p_oc + 2, wbase=a.wbase + a.weight_words(b), pbase=a.pbase + a.out_c
+    )
+    xb, wb, pb, yb = make_layer(rng, bl)
+    await check_job(tb, a, xa, wa, pa, ya, "A load")
+    await check_job(tb, bl, xb, wb, pb, yb, "B load")
+    # both again from on-chip weights, with new inputs
+    a2 = a.replace(load_params=False, load_weights=False)
+    xa2 = rng.integers(-128, 128, xa.shape).astype(np.int8)
+    await check_job(tb, a2, xa2, None, None, expected(a2, xa2, wa, pa), "A resident")
+    b2 = bl.replace(load_params=False, load_weights=False)
+    xb2 = rng.integers(-128, 128, xb.shape).astype(np.int8)
+    await check_job(tb, b2, xb2, None, None, expected(b2, xb2, wb, pb), "B resident")
+    # output-channel slices of layer A: [P_OC, 2 P_OC + 3) then [0, P_OC)
+    kk, icg = a.kernel**2, a.icg(b)
+    for o0, n in ((b.p_oc, b.p_oc + 3), (0, b.p_oc)):
+        s = a2.replace(out_c=n, pbase=a.pbase + o0, wbase=a.wbase + (o0 // b.p_oc) * kk * icg)
+        sel = slice(o0, o0 + n)
+        ys = expected(s, xa2, wa[sel], tuple(p[sel] for p in pa))
+        await check_job(tb, s, xa2, None, None, ys, f"A slice {o0}+{n}")
+
+
+def bad_configs(b: Build):
+    """One configuration per CONFIG_ERR code."""
+    good = JobConfig(in_c=2, in_h=4, in_w=4, out_c=2, kernel=3)
+    return [
+        good.replace(op=5),
+        good.replace(in_w=0),
+        good.replace(stride=3),
+        JobConfig.linear(4, 4, kernel=3),
+        JobConfig.pool2d("max", 4, 4, 4).replace(load_weights=True),
+        good.replace(pool=3),
+        good.replace(in_h=2),
+        good.replace(in_c=b.p_ic, in_h=b.ibuf_depth, in_w=3),
+        good.replace(wbase=b.wbuf_depth - 1),
+        good.replace(pbase=b.pbuf_depth - 1),
+    ]
+
+
+@cocotb.test()
+async def test_config_errors(dut):
+    """Each CONFIG_ERR code: DONE + ERROR + ERR_CONFIG at once, nothing consumed, next job fine."""
+    tb = TB(dut, 11)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(11)
+    for code, cfg in enumerate(bad_configs(b), start=1):
+        assert cfg.check(b) == code, (code, cfg)
+        await tb.configure(cfg)
+        await tb.write(st.REG_CTRL, st.CTRL_START)
+        status = await tb.wait_done(200)
+        assert (
+            status & (st.STATUS_DONE | st.STATUS_ERROR | st.STATUS_BUSY) == st.STATUS_DONE | st.STATUS_ERROR
+        )
+        assert await tb.read(st.REG_ERROR) == st.ERR_CONFIG
+        assert await tb.read(st.REG_CONFIG_ERR) == code, f"code {code} expected for {cfg}"
+        assert int(dut.s_axis_tready.value) == 0
+    # a correct job right after
+    cfg = JobConfig(in_c=3, in_h=5, in_w=5, out_c=3, kernel=3, pad=(1, 0, 0, 1))
+    await check_job(tb, cfg, *make_layer(rng, cfg), label="after config errors")
+    assert await tb.read(st.REG_CONFIG_ERR) == 0
+
+
+@cocotb.test()
+async def test_stream_errors(dut):
+    """TLAST early (abort), TLAST missing (drain), soft reset mid-job; each followed by a good job."""
+    tb = TB(dut, 13)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(13)
+    tb.set_traffic(0.2, 0.2)
+    cfg = JobConfig(
+        in_c=b.p_ic + 2,
+        in_h=6,
+        in_w=5,
+        out_c=b.p_oc + 1,
+        kernel=3,
+        pad=(1, 1, 1, 1),
+        relu=True,
+        pool=st.POOL_MAX,
+    )
+    x, w, p, y = make_layer(rng, cfg)
+    data = st.job_stream(cfg, b, p, w, x)
+
+    # 1. TLAST early: the frame ends 3 beats short
+    await tb.configure(cfg)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    await tb.source.send(AxiStreamFrame(bytes(data[:-24])))
+    status = await tb.wait_done(20000)
+    assert status & st.STATUS_ERROR and not status & st.STATUS_BUSY
+    assert await tb.read(st.REG_ERROR) == st.ERR_TLAST_EARLY
+    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+    await tb.flush_streams()
+    assert await tb.read(st.REG_STATUS) == 0 and await tb.read(st.REG_ERROR) == 0
+    await check_job(tb, cfg, x, w, p, y, "after TLAST early")
+
+    # 2. TLAST missing: 5 extra beats, TLAST on the last of them; the output is still complete
+    extra = np.concatenate([data, rng.integers(0, 256, 40).astype(np.uint8)])
+    await tb.configure(cfg)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    recv = cocotb.start_soon(tb.sink.recv())
+    tb.set_traffic(0, 0)
+    while not int(dut.s_axis_tready.value):
+        await RisingEdge(dut.aclk)
+    # all job beats and two extra ones, then a pause: the engine must be draining meanwhile
+    tb.source.set_pause_generator(
+        itertools.chain([False] * (len(data) // 8 + 2), itertools.repeat(True, 300), itertools.repeat(False))
+    )
+    tb.source.send_nowait(AxiStreamFrame(bytes(extra)))
+    draining = False
+    for _ in range(400):
+        s = await tb.read(st.REG_STATUS)
+        draining |= bool(s & st.STATUS_DRAINING)
+        if s & st.STATUS_DONE:
+            break
+    assert draining, "STATUS.DRAINING never seen while extra beats were pending"
+    status = await tb.wait_done(20000)
+    assert await tb.read(st.REG_ERROR) == st.ERR_TLAST_MISSING and status & st.STATUS_ERROR
+    frame = await with_timeout(recv, 20000, "ns")
+    assert np.array_equal(st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg), y)
+    assert tb.source.empty() and not tb.source.active
+    tb.set_traffic(0.2, 0.2)
+    await check_job(tb, cfg, x, w, p, y, "after TLAST missing")
+
+    # 3. soft reset in the middle of a job (input half sent, output stalled)
+    await tb.configure(cfg)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    tb.sink.set_pause_generator(itertools.repeat(True))
+    tb.source.set_pause_generator(itertools.chain([False] * (len(data) // 16), itertools.repeat(True)))
+    tb.source.send_nowait(AxiStreamFrame(bytes(data)))
+    await ClockCycles(dut.aclk, len(data) // 8 + 50)
+    assert await tb.read(st.REG_STATUS) & st.STATUS_BUSY
+    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+    await ClockCycles(dut.aclk, 2)
+    assert await tb.read(st.REG_STATUS) == 0
+    assert int(dut.s_axis_tready.value) == 0 and int(dut.m_axis_tvalid.value) == 0
+    await tb.flush_streams()
+    tb.set_traffic(0.3, 0.3)
+    await check_job(tb, cfg, x, w, p, y, "after soft reset")
+    # soft reset while idle is harmless, and a second START while BUSY is ignored
+    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+    cfg2 = JobConfig.linear(b.p_ic * 2, 3)
+    x2, w2, p2, y2 = make_layer(rng, cfg2)
+    await tb.configure(cfg2)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    await tb.write(st.REG_IN_C, 1)  # ignored while BUSY
+    assert await tb.read(st.REG_IN_C) == cfg2.in_c
+    recv = cocotb.start_soon(tb.sink.recv())
+    await tb.source.send(AxiStreamFrame(bytes(st.job_stream(cfg2, b, p2, w2, x2))))
+    await tb.wait_done(5000)
+    frame = await with_timeout(recv, 20000, "ns")
+    assert np.array_equal(st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg2), y2)
+    assert await tb.read(st.REG_ERROR) == 0
+
+
+@cocotb.test()
+async def test_lenet_layers(dut):
+    """The LeNet-5 layer shapes (only on builds with room for them), resident weights."""
+    tb = TB(dut, 17)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(17)
+    layers = [
+        JobConfig(in_c=1, in_h=28, in_w=28, out_c=6, kernel=5, pad=(2, 2, 2, 2), relu=True, pool=st.POOL_MAX),
+        JobConfig(in_c=6, in_h=14, in_w=14, out_c=16, kernel=5, relu=True, pool=st.POOL_MAX),
+        JobConfig.linear(400, 120, relu=True),
+        JobConfig.linear(120, 84, relu=True),
+        JobConfig.linear(84, 10, out_int32=True),
+    ]
+    wbase = pbase = 0
+    for n, cfg in enumerate(layers):
+        cfg = cfg.replace(wbase=wbase, pbase=pbase)
+        wbase += cfg.weight_words(b)
+        pbase += cfg.out_c
+        if cfg.check(b):
+            dut._log.info("layer %d does not fit this build (CONFIG_ERR %d): skipped", n, cfg.check(b))
+            continue
+        await check_job(tb, cfg, *make_layer(rng, cfg), label=f"LeNet layer {n}")
+        await RisingEdge(dut.aclk)

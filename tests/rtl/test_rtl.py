@@ -1,0 +1,83 @@
+"""pytest entry points of the RTL test benches (Verilator and Icarus, small and default builds)."""
+
+import pytest
+from conftest import DEFAULT, HERE, SMALL, run_cocotb
+
+from rtlcnn.simbuild import rtl_sources
+
+UNITS = {"P_OC": 4, "P_IC": 4}
+UNIT_SOURCES = rtl_sources() + [HERE / "tb_requant_wrap.v"]
+
+
+@pytest.mark.parametrize(
+    "toplevel, testcase",
+    [
+        ("rtlcnn_mac_array", "test_mac_array"),
+        ("tb_requant_wrap", "test_requant"),
+        ("rtlcnn_pool", "test_pool"),
+    ],
+)
+def test_unit(sim, toplevel, testcase):
+    params = {"rtlcnn_mac_array": UNITS, "tb_requant_wrap": {"P_OC": 4, "PBUF_DEPTH": 64}}.get(
+        toplevel, {"P_OC": 4}
+    )
+    run_cocotb(sim, toplevel, params, "tb_units", testcase, sources=UNIT_SOURCES, results_name=testcase)
+
+
+@pytest.mark.parametrize(
+    "testcase",
+    [
+        "test_build_registers",
+        "test_random_layers",
+        "test_resident_weights_and_slices",
+        "test_config_errors",
+        "test_stream_errors",
+    ],
+)
+def test_top_small(sim, testcase):
+    run_cocotb(
+        sim,
+        "rtlcnn_top",
+        SMALL,
+        "tb_top",
+        testcase,
+        env={"RTLCNN_SEED": 1, "RTLCNN_CASES": 12},
+        results_name=testcase,
+    )
+
+
+@pytest.mark.parametrize(
+    "testcase",
+    [
+        "test_build_registers",
+        "test_random_layers",
+        "test_resident_weights_and_slices",
+        "test_config_errors",
+        "test_stream_errors",
+    ],
+)
+def test_top_default(sim, testcase):
+    run_cocotb(
+        sim,
+        "rtlcnn_top",
+        DEFAULT,
+        "tb_top",
+        testcase,
+        env={"RTLCNN_SEED": 2, "RTLCNN_CASES": 6},
+        results_name=testcase,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params", [SMALL, DEFAULT], ids=["small", "default"])
+def test_top_lenet_and_more_random(sim, params):
+    run_cocotb(sim, "rtlcnn_top", params, "tb_top", "test_lenet_layers", results_name="lenet")
+    run_cocotb(
+        sim,
+        "rtlcnn_top",
+        params,
+        "tb_top",
+        "test_random_layers",
+        env={"RTLCNN_SEED": 3, "RTLCNN_CASES": 24},
+        results_name="random24",
+    )
