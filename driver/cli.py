@@ -277,6 +277,13 @@ def _log_tail(path: Path, lines: int = 12) -> str:
     return "\n".join(text[-lines:])
 
 
+def _build_mock_model(sim: str) -> None:
+    """Build (or find up to date) the simulation model the mock board will run; returns None."""
+    from .mock import build_model, layout
+
+    build_model(sim, dict(layout()["engine"]))
+
+
 def _make_mock(cls, sim: str):
     """Start a mock board; return (overlay, owned). A seam: tests share one simulator with
     ``owned=False``, so the command does not close it."""
@@ -321,30 +328,38 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
         raise CliError(f"the mock board is not available ({e}); install the simulation extra: "
                        "pip install 'rtlcnn[sim]', or use --board reference", code=1) from e
     sim_name = {"verilator": "Verilator", "icarus": "Icarus Verilog"}[sim]
-    if not quiet:
-        what = ("building the Verilator model of the engine (first run only, ~1 min)"
-                if sim == "verilator" else "compiling the engine for Icarus Verilog (~20 s)")
-        _say(f"starting the mock board: {what}, then the cocotb simulator process...")
-    t0 = time.perf_counter()
-    if verbose:
-        overlay, owned = _make_mock(MockOverlay, sim)
-    else:  # the simulator build is long and loud: keep its output in a log, show it on failure
-        import tempfile
+    steps = [
+        (f"preparing the {sim_name} model of the engine (built on the first run only, "
+         f"{'~1 min' if sim == 'verilator' else '~20 s'})", lambda: _build_mock_model(sim)),
+        ("starting the mock board (the cocotb simulator process)", lambda: _make_mock(MockOverlay, sim)),
+    ]
+    import tempfile
 
-        log = Path(tempfile.gettempdir()) / f"rtlcnn-mock-start-{os.getpid()}.log"
+    log = Path(tempfile.gettempdir()) / f"rtlcnn-mock-start-{os.getpid()}.log"
+    result = None
+    for what, step in steps:
+        if not quiet:
+            _say(f"{what}...")
+        t0 = time.perf_counter()
         try:
-            with _output_to(log, "starting the mock board"):
-                overlay, owned = _make_mock(MockOverlay, sim)
+            if verbose:
+                result = step()
+            else:  # the build is long and loud: its output goes to a log, shown on failure
+                with _output_to(log, what.split(" (")[0]):
+                    result = step()
         except Exception as e:
-            tail = _log_tail(log)
+            tail = _log_tail(log) if not verbose else ""
             if tail:
                 sys.stderr.write(f"--- last lines of {log} ---\n{tail}\n---\n")
             first = (str(e).splitlines() or [""])[0]
-            raise CliError(f"the mock board did not start ({type(e).__name__}: {first}); the build and "
-                           f"simulator output is in {log} (--debug shows it as it happens)", code=1) from e
-        log.unlink(missing_ok=True)
-    if not quiet:
-        _say(f"mock board ready in {time.perf_counter() - t0:.1f} s")
+            where = f"; the build and simulator output is in {log}" if tail else ""
+            raise CliError(f"the mock board did not start ({type(e).__name__}: {first}){where} "
+                           "(--debug shows the output as it happens)", code=1) from e
+        dt = time.perf_counter() - t0
+        if not quiet:
+            _say(f"  done in {dt:.1f} s")
+    log.unlink(missing_ok=True)
+    overlay, owned = result
     board = Board("mock", overlay, f"mock board ({sim_name} simulation of the engine under cocotb)")
     try:
         yield board
