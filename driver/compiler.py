@@ -460,7 +460,7 @@ class _Lowering:
                 p["ceil_mode"],
                 extra,
             )
-        elif target is F.avg_pool2d or target is torch.avg_pool2d:
+        elif target is F.avg_pool2d:
             names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
             p = {"stride": None, "padding": 0, "ceil_mode": False, "divisor_override": None}
             p.update(dict(zip(names, args)), **kw)
