@@ -6,6 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
+
 from rtlcnn import datasets
 
 
