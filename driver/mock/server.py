@@ -12,10 +12,11 @@ This module runs inside the simulator process (cocotb imports it as the test mod
 
 Requests come over a Unix socket (see :mod:`rtlcnn.mock.protocol`). When nothing is in
 flight the server blocks on the socket and simulated time stands still. When a DMA
-transfer is in flight, a read of a status register (the engine's STATUS, or the status
-of a busy DMA channel) lets the simulation run until some transfer ends or errs, or for
-at most ``chunk_cycles``, before it answers: a poll loop of the driver then costs a few
-socket round trips per job instead of one per clock cycle.
+transfer is in flight, a read of a status register lets the simulation run before it
+answers: the status of a busy DMA channel until that channel ends or errs, the
+engine's STATUS until both channels are idle, each for at most ``chunk_cycles``. A poll
+loop of the driver then costs a few socket round trips per job instead of one per clock
+cycle, and a stalled stream still answers every poll within ``chunk_cycles``.
 """
 
 from __future__ import annotations
@@ -330,10 +331,17 @@ class Board:
     def busy(self) -> bool:
         return self.mm2s.active or self.s2mm.active
 
-    async def wait_progress(self):
-        """Let time pass until a transfer ends or errs, or for at most one chunk."""
-        self.progress.clear()
-        await First(Timer(self.chunk * self.period, "ps"), self.progress.wait())
+    async def wait_until(self, done):
+        """Let time pass until ``done()`` (a transfer ended or erred), or for one chunk."""
+        if done():
+            return
+        end = get_sim_time("ps") + self.chunk * self.period
+        while not done():
+            left = end - get_sim_time("ps")
+            if left <= 0:
+                return
+            self.progress.clear()
+            await First(Timer(left, "ps"), self.progress.wait())
         await Timer(16 * self.period, "ps")  # let the engine settle after the last beat
 
     async def read(self, addr: int, n: int) -> bytes:
@@ -347,14 +355,12 @@ class Board:
             off = addr - self.dma_base
             ch = self.s2mm if off >= 0x30 else self.mm2s
             if off % 0x30 == DMASR and ch.active:
-                await self.wait_progress()
-            else:
-                await Timer(2 * self.period, "ps")
+                await self.wait_until(lambda: not ch.active)
             return ch.read(off % 0x30 if off < 0x60 else -1)
         if self.engine_base <= addr < self.engine_base + self.engine_range:
             off = addr - self.engine_base
             if off == ENGINE_STATUS and self.busy():
-                await self.wait_progress()
+                await self.wait_until(lambda: not self.busy())
             return await self.axil.read(off)
         raise ValueError(f"read of unmapped address 0x{addr:x}")
 
@@ -368,7 +374,6 @@ class Board:
             if off < 0x60:
                 ch = self.s2mm if off >= 0x30 else self.mm2s
                 ch.write(off % 0x30, value)
-            await Timer(2 * self.period, "ps")
             return
         if self.engine_base <= addr < self.engine_base + self.engine_range:
             await self.axil.write(addr - self.engine_base, value)
@@ -404,13 +409,23 @@ async def serve(dut):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(cfg["socket"])
     sock.sendall(P.REP.pack(P.ST_OK, 0))  # ready
+    posted_error = None
     while True:
         try:
             op, addr, n = P.REQ.unpack(P.recv_exact(sock, P.REQ.size))
-            payload = P.recv_exact(sock, n) if op in (P.OP_WRITE, P.OP_CONTROL) else b""
+            payload = P.recv_exact(sock, n) if op in (P.OP_WRITE, P.OP_POST, P.OP_CONTROL) else b""
         except ConnectionError:
             break  # the user's process went away: end the simulation
+        if op == P.OP_POST:
+            try:
+                await board.write(addr, payload)
+            except Exception as exc:  # reported with the next reply
+                posted_error = posted_error or f"posted write to 0x{addr:x}: {type(exc).__name__}: {exc}"
+            continue
         try:
+            if posted_error:
+                msg, posted_error = posted_error, None
+                raise RuntimeError(msg)
             if op == P.OP_READ:
                 reply = await board.read(addr, n)
             elif op == P.OP_WRITE:
