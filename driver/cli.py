@@ -569,7 +569,7 @@ def save_profile_chart(path, rows, title="") -> Optional[Path]:
     plt = _mpl()
     if plt is None or not rows:
         return None
-    names = [str(r.get("name") or r.get("kind") or i) for i, r in enumerate(rows)]
+    names = [f"{r.get('kind', '')} {r.get('name', i)}".strip() for i, r in enumerate(rows)]
     cycles = [float(r["cycles"]) for r in rows]
     util = [100.0 * float(r["utilization"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
