@@ -1,0 +1,78 @@
+"""The shipped example programs: load with numpy only, and their recorded accuracy holds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rtlcnn import datasets, models, reference
+
+SHIPPED = ["digits", "lenet5_mnist"]
+
+
+def test_available_lists_the_shipped_programs():
+    assert set(SHIPPED) <= set(models.available())
+    for name in SHIPPED:
+        assert models.path(name).name == f"{name}.rtlcnn.npz"
+
+
+def test_unknown_name_lists_what_is_available():
+    with pytest.raises(LookupError) as e:
+        models.load("resnet50")
+    assert "resnet50" in str(e.value) and "lenet5_mnist" in str(e.value) and "digits" in str(e.value)
+
+
+def test_shipped_programs_load_and_run_without_torch():
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'sklearn', 'tqdm'):\n"
+        "    sys.modules[m] = None  # importing them now fails, as on the board\n"
+        "import numpy as np\n"
+        "from rtlcnn import models, reference\n"
+        "for name in models.available():\n"
+        "    p = models.load(name)\n"
+        "    x = np.zeros((2,) + tuple(p.input_shape), np.float32)\n"
+        "    print(name, reference.run(p, x).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name in SHIPPED:
+        assert f"{name} (2, 10)" in out.stdout
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_meta_records_how_the_program_was_made(name):
+    meta = models.load(name).meta
+    assert meta["classes"] == [str(d) for d in range(10)]
+    assert meta["command"].startswith(f"python -m rtlcnn.train {name} ")
+    assert f"--seed {meta['seed']}" in meta["command"]
+    acc = meta["accuracy"]
+    assert {"float", "int8", "int8_ptq"} <= set(acc)
+    assert meta["heldout_accuracy"] == acc["int8"]
+    assert acc["int8"] >= acc["float"] - 0.005, "int8 more than 0.5 points below float"
+
+
+def _check_accuracy(name, images, labels):
+    prog = models.load(name)
+    meta = prog.meta
+    assert meta["heldout"]["count"] == len(labels)
+    pred = reference.run(prog, images).argmax(1)
+    acc = float((pred == labels).mean())
+    assert acc == pytest.approx(meta["accuracy"]["int8"], abs=1e-12)
+    return acc
+
+
+def test_digits_accuracy_is_reproduced_by_the_reference():
+    s = datasets.load_digits()
+    acc = _check_accuracy("digits", s.heldout_images, s.heldout_labels)
+    assert acc >= 0.95
+
+
+def test_lenet5_mnist_accuracy_is_reproduced_by_the_reference(mnist_dir):
+    s = datasets.mnist_splits(mnist_dir, train_split=False)
+    acc = _check_accuracy("lenet5_mnist", s.heldout_images, s.heldout_labels)
+    assert acc >= 0.98
+    assert np.isclose(models.load("lenet5_mnist").meta["heldout_accuracy"], acc)
