@@ -564,7 +564,7 @@ def add_profiles(total: Optional[List[Dict[str, Any]]], rows: List[Dict[str, Any
     return out
 
 
-def save_profile_chart(path, rows, title="") -> Optional[Path]:
+def save_profile_chart(path, rows, title="", images: Optional[int] = None) -> Optional[Path]:
     """A PNG bar chart of cycles and MAC utilization per layer; None without matplotlib."""
     plt = _mpl()
     if plt is None or not rows:
@@ -574,7 +574,7 @@ def save_profile_chart(path, rows, title="") -> Optional[Path]:
     util = [100.0 * float(r["utilization"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     ax1.bar(names, cycles, color="tab:blue")
-    ax1.set_ylabel("engine cycles")
+    ax1.set_ylabel(f"engine cycles ({images} images)" if images else "engine cycles")
     ax1.set_title("cycles per layer")
     ax2.bar(names, util, color="tab:orange")
     ax2.set_ylabel("MAC array utilization (%)")
@@ -703,7 +703,7 @@ def cmd_demo(args) -> int:
             grid = save_prediction_grid(out / f"{name}_predictions.png", images, pred, truth, labels,
                                         title=f"{name} on {board.kind}: {correct}/{n} correct "
                                               "(predicted label; red: wrong, with the true label)")
-            chart = save_profile_chart(out / f"{name}_profile.png", rows,
+            chart = save_profile_chart(out / f"{name}_profile.png", rows, images=n,
                                        title=f"{name}: per-layer profile ({board.kind})")
             wrote = [str(p) for p in (grid, chart) if p is not None]
             if wrote:
