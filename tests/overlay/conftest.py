@@ -1,63 +1,14 @@
-"""Shared set-up of the overlay tests: tclsh, the recording mock Vivado, the RTL file list."""
+"""Fixtures of the overlay tests: tclsh, the overlay description, the RTL file list."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from overlay_helpers import ROOT, STANDIN_TOP, core_data, fileset_files
 
 from rtlcnn import overlay_spec
-
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-MOCK_VIVADO = HERE / "mock_vivado.tcl"
-CORE_FILE = ROOT / "fusesoc.core"
-BOARDS = sorted(overlay_spec.load().boards)
-
-# Ports of the BD-facing top (docs/register_map.md, docs/stream_format.md); used only while
-# the RTL or fusesoc.core is not in the checkout yet.
-STANDIN_TOP = """
-module rtlcnn_top #(parameter P_OC = 16, parameter P_IC = 8, parameter WBUF_DEPTH = 2048,
-    parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100)
-(
-    input  wire        aclk,
-    input  wire        aresetn,
-    input  wire [11:0] s_axi_ctrl_awaddr,
-    input  wire [2:0]  s_axi_ctrl_awprot,
-    input  wire        s_axi_ctrl_awvalid,
-    output wire        s_axi_ctrl_awready,
-    input  wire [31:0] s_axi_ctrl_wdata,
-    input  wire [3:0]  s_axi_ctrl_wstrb,
-    input  wire        s_axi_ctrl_wvalid,
-    output wire        s_axi_ctrl_wready,
-    output wire [1:0]  s_axi_ctrl_bresp,
-    output wire        s_axi_ctrl_bvalid,
-    input  wire        s_axi_ctrl_bready,
-    input  wire [11:0] s_axi_ctrl_araddr,
-    input  wire [2:0]  s_axi_ctrl_arprot,
-    input  wire        s_axi_ctrl_arvalid,
-    output wire        s_axi_ctrl_arready,
-    output wire [31:0] s_axi_ctrl_rdata,
-    output wire [1:0]  s_axi_ctrl_rresp,
-    output wire        s_axi_ctrl_rvalid,
-    input  wire        s_axi_ctrl_rready,
-    input  wire [63:0] s_axis_tdata,
-    input  wire [7:0]  s_axis_tkeep,
-    input  wire        s_axis_tvalid,
-    output wire        s_axis_tready,
-    input  wire        s_axis_tlast,
-    output wire [63:0] m_axis_tdata,
-    output wire [7:0]  m_axis_tkeep,
-    output wire        m_axis_tvalid,
-    input  wire        m_axis_tready,
-    output wire        m_axis_tlast
-);
-endmodule
-"""
 
 
 @pytest.fixture(scope="session")
@@ -74,24 +25,6 @@ def spec() -> overlay_spec.OverlaySpec:
     return overlay_spec.load()
 
 
-def core_data() -> dict | None:
-    """fusesoc.core parsed (YAML after the CAPI=2 line), or None while it does not exist."""
-    if not CORE_FILE.exists():
-        return None
-    import yaml  # comes with fusesoc
-
-    return yaml.safe_load(CORE_FILE.read_text())
-
-
-def fileset_files(name: str) -> list[str]:
-    """The file names of one fusesoc.core fileset, in order."""
-    data = core_data()
-    out = []
-    for entry in data["filesets"][name]["files"]:
-        out.append(next(iter(entry)) if isinstance(entry, dict) else entry)
-    return out
-
-
 @pytest.fixture(scope="session")
 def rtl_files(tmp_path_factory) -> list[Path]:
     """The RTL that FuseSoC reads (fusesoc.core's `rtl` fileset); a port-only stand-in of
@@ -104,39 +37,3 @@ def rtl_files(tmp_path_factory) -> list[Path]:
     standin = tmp_path_factory.mktemp("standin") / "rtlcnn_top_ports.v"
     standin.write_text(STANDIN_TOP)
     return [standin]
-
-
-def tcl_quote(value) -> str:
-    return "{" + str(value) + "}"
-
-
-def run_mock(tclsh: str, workdir: Path, body: str, version: str = "2024.1", env=None):
-    """Run `body` under the mock Vivado in `workdir`; return (returncode, output, state, log)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / "mock_log.jsonl"
-    state = workdir / "mock_state.json"
-    script = workdir / "mock_run.tcl"
-    script.write_text(
-        f"source {tcl_quote(MOCK_VIVADO)}\n"
-        f"mock::configure {tcl_quote(log)} {version}\n"
-        f"{body}\n"
-        f"mock::dump_state {tcl_quote(state)}\n"
-    )
-    run_env = dict(os.environ)
-    run_env.pop("RTLCNN_ANY_VIVADO", None)
-    run_env.update(env or {})
-    proc = subprocess.run(
-        [tclsh, str(script)], cwd=workdir, capture_output=True, text=True, timeout=120, env=run_env
-    )
-    out = proc.stdout + proc.stderr
-    st = json.loads(state.read_text()) if proc.returncode == 0 else None
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return proc.returncode, out, st, records
-
-
-def bd_body(board: str, rtl_files, part: str) -> str:
-    """A project like FuseSoC's: create it, set the part, read the RTL, source the BD Tcl."""
-    lines = ["create_project rtlcnn_test -force", f"set_property part {part} [current_project]"]
-    lines += [f"read_verilog {tcl_quote(f)}" for f in rtl_files]
-    lines.append(f"source {tcl_quote(ROOT / 'overlay' / board / 'rtlcnn_bd.tcl')}")
-    return "\n".join(lines)

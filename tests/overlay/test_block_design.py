@@ -8,7 +8,7 @@ import subprocess
 from collections import defaultdict
 
 import pytest
-from conftest import BOARDS, ROOT, bd_body, run_mock, tcl_quote
+from overlay_helpers import BOARDS, ROOT, bd_body, run_mock, tcl_quote
 
 from rtlcnn import ip, overlay_spec
 from rtlcnn.errors import AcceleratorError
@@ -280,7 +280,7 @@ def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_pat
 
 def test_mock_vivado_rejects_an_engine_parameter_the_rtl_lacks(tclsh, spec, tmp_path):
     top = tmp_path / "top.v"
-    from conftest import STANDIN_TOP
+    from overlay_helpers import STANDIN_TOP
 
     top.write_text(STANDIN_TOP.replace("parameter CLK_MHZ = 100", "parameter CLK_HZ = 100"))
     rc, out, _, _ = run_mock(tclsh, tmp_path / "run", bd_body("pynq_z2", [top], spec.board("pynq_z2").part))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BOARDS, CORE_FILE, ROOT, core_data, fileset_files, run_mock
+from overlay_helpers import BOARDS, CORE_FILE, ROOT, core_data, fileset_files, run_mock
 
 from rtlcnn import overlay_spec
 

@@ -12,7 +12,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import ROOT
+from overlay_helpers import ROOT
 
 
 def can_build_wheels() -> bool:
