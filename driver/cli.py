@@ -56,25 +56,26 @@ def _say(*parts, **kw) -> None:
 
 # --------------------------------------------------------------------------- progress
 def _progress(iterable=None, total=None, desc="", unit="img", quiet=False):
-    """tqdm when it is installed (it is on PYNQ images and in the [train] extra), else plain."""
+    """A tqdm bar on a terminal (tqdm: PYNQ images and the [train] extra), else one line at the end."""
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - depends on the environment
         tqdm = None
-    if tqdm is not None:
+    if tqdm is not None and sys.stdout.isatty():
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=quiet, leave=True,
                     dynamic_ncols=True, file=sys.stdout)
 
-    class _Plain:  # the same small interface as tqdm: update() and close()
+    class _Plain:  # one line at the end (logs, pipes); the same small interface as tqdm
         def __init__(self):
             self.n = 0
+            self.t0 = time.perf_counter()
 
         def update(self, k=1):
             self.n += k
 
         def close(self):
             if not quiet:
-                _say(f"{desc}: {self.n} {unit}")
+                _say(f"{desc}: {self.n} {unit} in {time.perf_counter() - self.t0:.1f} s")
 
         def __enter__(self):
             return self
@@ -697,7 +698,7 @@ def cmd_demo(args) -> int:
             cyc = sum(r["cycles"] for r in rows) / n if rows else None
             if cyc:
                 _say(f"  engine: {cyc:,.0f} cycles/image -> {clock * 1e6 / cyc:,.0f} images/s projected "
-                     f"at {clock:g} MHz (engine busy time only)")
+                     f"at {clock:g} MHz (engine time; driver and DMA set-up not counted)")
             _say(f"  wall time here: {seconds:.2f} s for {n} images ({board.kind})")
             labels = _labels(program, int(np.prod(program.output_shape)))
             grid = save_prediction_grid(out / f"{name}_predictions.png", images, pred, truth, labels,
@@ -713,6 +714,8 @@ def cmd_demo(args) -> int:
     if failures:
         raise CliError(f"{failures} model(s) did not match rtlcnn.reference bit for bit; "
                        "rerun with --debug and report it", code=1)
+    _say(f"\ndone: {len(names)} model(s) on the {board.kind} board, every output equal to "
+         f"rtlcnn.reference; pictures in {out}/")
     return 0
 
 
