@@ -39,13 +39,14 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.8",
-    packages=["rtlcnn", "rtlcnn.models", "rtlcnn.overlay", "rtlcnn.notebooks"],
+    packages=["rtlcnn", "rtlcnn.models", "rtlcnn.mock", "rtlcnn.overlay", "rtlcnn.notebooks"],
     package_dir={"rtlcnn": "driver", "rtlcnn.overlay": "overlay", "rtlcnn.notebooks": "notebooks"},
     # PYNQ conventions (docs/board.md): the overlay's rtlcnn.bit + rtlcnn.hwh ship when built,
     # the notebooks are delivered by `pynq get-notebooks rtlcnn`.
     package_data={
         "rtlcnn": ["overlay_spec.txt"],
         "rtlcnn.models": ["*.rtlcnn.npz"],
+        "rtlcnn.mock": ["*.v"],
         "rtlcnn.overlay": ["*.bit", "*.hwh"],
         "rtlcnn.notebooks": ["*.ipynb", "*.npz", "*.png", "*.jpg"],
     },
