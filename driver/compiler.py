@@ -201,9 +201,9 @@ class _Lowering:
         oh, ow = (h + 2 * pad - kh) // sh + 1, (w + 2 * pad - kw) // sw + 1
         if oh < 1 or ow < 1:
             raise LayerNotSupported(f"{where}: a {h}x{w} input gives an empty output")
-        weight = mod.weight.detach().to(self.torch.float32).clone()
+        weight = mod.weight.detach().cpu().to(self.torch.float32).clone()
         bias = (
-            mod.bias.detach().to(self.torch.float32).clone()
+            mod.bias.detach().cpu().to(self.torch.float32).clone()
             if mod.bias is not None
             else self.torch.zeros(mod.out_channels)
         )
@@ -225,14 +225,14 @@ class _Lowering:
             )
         torch = self.torch
         st = self.stages[-1]
-        var = mod.running_var.detach().to(torch.float64)
-        mean = mod.running_mean.detach().to(torch.float64)
+        var = mod.running_var.detach().cpu().to(torch.float64)
+        mean = mod.running_mean.detach().cpu().to(torch.float64)
         scale = 1.0 / torch.sqrt(var + mod.eps)
         if mod.affine:
-            scale = scale * mod.weight.detach().to(torch.float64)
+            scale = scale * mod.weight.detach().cpu().to(torch.float64)
         shift = -mean * scale
         if mod.affine:
-            shift = shift + mod.bias.detach().to(torch.float64)
+            shift = shift + mod.bias.detach().cpu().to(torch.float64)
         st.weight = (st.weight.to(torch.float64) * scale.reshape(-1, 1, 1, 1)).to(torch.float32)
         st.bias = (st.bias.to(torch.float64) * scale + shift).to(torch.float32)
         st.sources.append(where)
@@ -331,9 +331,9 @@ class _Lowering:
                 f"{where}: expects {mod.in_features} input features, gets {self.shape[0]}"
             )
         torch = self.torch
-        weight = mod.weight.detach().to(torch.float32).clone()
+        weight = mod.weight.detach().cpu().to(torch.float32).clone()
         bias = (
-            mod.bias.detach().to(torch.float32).clone()
+            mod.bias.detach().cpu().to(torch.float32).clone()
             if mod.bias is not None
             else torch.zeros(mod.out_features)
         )
