@@ -633,6 +633,22 @@ def _run_batches(net, images, batch: int, desc: str, quiet: bool):
     return np.concatenate(outs), rows or [], time.perf_counter() - t0
 
 
+def _mismatch_text(got: np.ndarray, want: np.ndarray) -> str:
+    """Which images differ from the reference, and the first one's values side by side."""
+    if got.shape != want.shape:
+        return (f"the accelerator returned shape {got.shape} ({got.dtype}), "
+                f"the reference {want.shape} ({want.dtype})")
+    diff = (got.reshape(len(got), -1) != want.reshape(len(want), -1))
+    bad = np.flatnonzero(diff.any(axis=1))
+    i = int(bad[0])
+    k = np.flatnonzero(diff[i])
+    more = " ..." if len(bad) > 10 else ""
+    return (f"{len(bad)} of {len(got)} images differ (indices {bad[:10].tolist()}{more});"
+            f" image {i} differs in {len(k)} of {diff.shape[1]} values\n"
+            f"accelerator: {got.reshape(len(got), -1)[i][:10].tolist()}\n"
+            f"reference:   {want.reshape(len(want), -1)[i][:10].tolist()}")
+
+
 def cmd_demo(args) -> int:
     from . import models
 
@@ -681,10 +697,8 @@ def cmd_demo(args) -> int:
                      f"{int(np.prod(want.shape[1:]))} {want.dtype} values)")
             else:
                 failures += 1
-                bad = (np.flatnonzero([not np.array_equal(a, b) for a, b in zip(raw, want)])
-                       if raw.shape == want.shape else [])
-                _say(f"  outputs equal rtlcnn.reference bit for bit: NO "
-                     f"(shape {raw.shape} vs {want.shape}; mismatching images: {list(bad[:10])})")
+                _say("  outputs equal rtlcnn.reference bit for bit: NO")
+                _say("    " + _mismatch_text(raw, want).replace("\n", "\n    "))
             logits = program.dequantize_output(raw)
             pred = logits.reshape(len(logits), -1).argmax(axis=1)
             correct = int((pred == truth).sum())

@@ -246,6 +246,34 @@ def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
     assert (tmp_path / "digits_predictions.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
+    """A board whose outputs differ from the reference makes the demo say so and exit 1."""
+    from rtlcnn import models
+
+    real_load = cli.Board.load
+
+    class _Off:
+        def __init__(self, net):
+            self.net = net
+
+        def predict_int(self, x):
+            y = self.net.predict_int(x).copy()
+            y[1, 3] += 1
+            return y
+
+        def profile(self):
+            return []
+
+    monkeypatch.setattr(cli.Board, "load", lambda self, prog: _Off(real_load(self, prog)))
+    if "digits" not in models.available():
+        pytest.skip("needs the shipped digits model")
+    code, out, err = run_cli(capsys, "demo", "--board", "reference", "--model", "digits", "--images", "4",
+                             "--out", tmp_path)
+    assert code == 1
+    assert "bit for bit: NO" in out and "1 of 4 images differ (indices [1])" in out
+    assert "did not match rtlcnn.reference" in err
+
+
 def test_profile_chart_and_summed_profiles(tmp_path):
     rows = [{"name": "conv1", "kind": "conv2d", "cycles": 100, "macs": 800, "utilization": 0.5},
             {"name": "fc", "kind": "linear", "cycles": 50, "macs": 100, "utilization": 0.125}]
