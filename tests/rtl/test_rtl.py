@@ -1,7 +1,7 @@
 """pytest entry points of the RTL test benches (Verilator and Icarus, small and default builds)."""
 
 import pytest
-from conftest import DEFAULT, HERE, SMALL, run_cocotb
+from rtl_helpers import DEFAULT, HERE, SMALL, run_cocotb
 
 from rtlcnn.simbuild import rtl_sources
 
