@@ -952,7 +952,10 @@ def cmd_info(args) -> int:
     _say(f"simulators: verilator {verilator}; "
          f"icarus {_tool_version(['iverilog', '-V']) or '(not found)'}")
     try:
-        names = models.available()
+        names = []
+        for name in models.available():
+            acc = models.load(name).meta.get("heldout_accuracy")
+            names.append(f"{name} (held-out accuracy {acc:.2%})" if isinstance(acc, float) else name)
     except Exception as e:  # noqa: BLE001 - report, do not fail info
         names = [f"(cannot list: {e})"]
     _say("models: " + (", ".join(names) or "(none built)"))

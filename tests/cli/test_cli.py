@@ -377,6 +377,30 @@ def test_compile_errors(capsys, tmp_path, case, message):
     assert "Traceback" not in err
 
 
+def test_compile_full_module_pt(capsys, tmp_path):
+    needs_compiler()
+    import torch
+
+    ns = {}
+    exec(MODEL_PY, ns)
+    pt = tmp_path / "net.pt"
+    torch.save(ns["model"], pt)
+    code, out, err = run_cli(capsys, "compile", pt, "--calib", "digits", "--calib-count", "32",
+                             "-o", tmp_path / "net.rtlcnn.npz")
+    assert code == 0, err
+    assert "Program 'net'" in out
+
+
+def test_compile_torchscript_is_refused_with_advice(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    ns = {}
+    exec(MODEL_PY, ns)
+    pt = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(ns["model"]), pt)
+    code, _, err = run_cli(capsys, "compile", pt, "--calib", "digits")
+    assert code == 2 and "TorchScript" in err, err
+
+
 def test_compile_state_dict_pt_is_refused_with_advice(capsys, tmp_path):
     torch = pytest.importorskip("torch")
     pt = tmp_path / "w.pt"
@@ -412,6 +436,26 @@ def test_run_and_info_on_the_mock_board(capsys, shared_mock, small_program, imag
     code, out, err = run_cli(capsys, "info", "--board", "mock")
     assert code == 0, err
     assert "ID" in out and "RCNN" in out and "P_OC" in out and "P_IC" in out
+
+
+@pytest.mark.slow
+def test_pynq_board_path_with_a_stand_in_overlay(capsys, tmp_path, monkeypatch, mock_overlay):
+    """--board pynq: the bitstream lookup, pynq.Overlay(path) and the board's clock; the
+    overlay pynq would load is stood in by the session's mock board (no FPGA here)."""
+    needs_models()
+    needs_accelerator()
+    import pynq
+
+    bit = tmp_path / "rtlcnn.bit"
+    bit.write_bytes(b"bitstream")
+    opened = []
+    monkeypatch.setattr(pynq, "Overlay", lambda path: opened.append(path) or mock_overlay)
+    code, out, err = run_cli(capsys, "demo", "--board", "pynq", "--bitfile", bit, "--model", "digits",
+                             "--images", "8", "--out", tmp_path / "out")
+    assert code == 0, err
+    assert opened == [str(bit)]
+    assert f"board: PYNQ overlay {bit}" in out and "bit for bit: yes" in out and "at 100 MHz" in out
+    assert not mock_overlay._closed  # a pynq overlay is not closed by the command
 
 
 @pytest.mark.slow
