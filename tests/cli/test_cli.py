@@ -391,6 +391,7 @@ def test_compile_full_module_pt(capsys, tmp_path):
     assert "Program 'net'" in out
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated in torch 2.13
 def test_compile_torchscript_is_refused_with_advice(capsys, tmp_path):
     torch = pytest.importorskip("torch")
     ns = {}
