@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import platform
 import runpy
@@ -599,9 +600,10 @@ def _demo_data(name: str):
     if name == "digits":
         try:
             s = datasets.load_digits()
-        except ImportError as e:
-            raise CliError("the digits sample images ship with scikit-learn: pip install scikit-learn") from e
-        return s.heldout_images, s.heldout_labels, "scikit-learn digits, held-out images"
+            return s.heldout_images, s.heldout_labels, "scikit-learn digits, held-out images"
+        except ImportError:  # a board image without scikit-learn: the copy beside the notebook
+            images, labels = _digits_heldout_copy()
+            return images, labels, "scikit-learn digits, held-out images (the copy beside the notebook)"
     if name.endswith("mnist"):
         try:
             s = datasets.mnist_splits(train_split=False)
@@ -609,6 +611,23 @@ def _demo_data(name: str):
             raise CliError(f"{e}", code=2) from e
         return s.heldout_images, s.heldout_labels, "MNIST t10k held-out images 8000-9999"
     raise CliError(f"no sample images for model {name!r}; the demo knows digits and lenet5_mnist")
+
+
+def _digits_heldout_copy():
+    """The digits held-out images shipped beside the notebook (notebooks/digits_heldout.npz)."""
+    folders = [Path(__file__).resolve().parent.parent / "notebooks"]
+    try:
+        spec = importlib.util.find_spec(f"{__package__ or 'rtlcnn'}.notebooks")
+        folders[:0] = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    except ImportError:
+        pass
+    for folder in folders:
+        f = folder / "digits_heldout.npz"
+        if f.is_file():
+            with np.load(f, allow_pickle=False) as z:
+                return z["images"][:, None].astype(np.float32) / np.float32(16), z["labels"].astype(np.int64)
+    raise CliError("the digits sample images need scikit-learn (pip install scikit-learn) or "
+                   "digits_heldout.npz from the rtlcnn notebooks")
 
 
 def _mnist_available() -> bool:

@@ -274,6 +274,17 @@ def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
     assert "did not match rtlcnn.reference" in err
 
 
+def test_digits_without_scikit_learn_use_the_copy_beside_the_notebook(monkeypatch):
+    pytest.importorskip("sklearn")
+    from rtlcnn import datasets
+
+    want = datasets.load_digits()
+    monkeypatch.setattr(datasets, "load_digits", lambda: (_ for _ in ()).throw(ImportError("no sklearn")))
+    images, labels, what = cli._demo_data("digits")
+    assert "copy beside the notebook" in what
+    assert np.array_equal(images, want.heldout_images) and np.array_equal(labels, want.heldout_labels)
+
+
 def test_profile_chart_and_summed_profiles(tmp_path):
     rows = [{"name": "conv1", "kind": "conv2d", "cycles": 100, "macs": 800, "utilization": 0.5},
             {"name": "fc", "kind": "linear", "cycles": 50, "macs": 100, "utilization": 0.125}]
