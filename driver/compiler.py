@@ -14,8 +14,9 @@ Three steps, each usable on its own:
    ``M * 2**-k`` of ``s_in * s_w[c] / s_out``. The last conv/linear returns its int32
    accumulators (``out_int32``) so the driver dequantizes them with ``s_in * s_w[c]``.
 
-The numerics are those of ``docs/quantization.md`` and :mod:`rtlcnn.reference`. torch is
-imported inside the functions, so ``import rtlcnn`` works without it (on the board).
+The integer numerics are those of :mod:`rtlcnn.reference` (``docs/numerics.md``); how the
+compiler picks its numbers is ``docs/quantization.md``. torch is imported inside the
+functions, so ``import rtlcnn`` works without it (on the board).
 """
 
 from __future__ import annotations
@@ -560,7 +561,7 @@ def calibrate(
 
     if activation not in ACT_METHODS:
         raise ValueError(f"activation must be one of {ACT_METHODS}, got {activation!r}")
-    x = np.asarray(calibration.detach().cpu() if torch.is_tensor(calibration) else calibration, np.float32)
+    x = _as_numpy_images(calibration)
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"calibration images must be a non-empty (N, C, H, W) batch, got shape {x.shape}")
 
@@ -575,6 +576,8 @@ def calibrate(
         for i in range(0, len(x), batch_size):
             outs = float_forward(stages, torch.from_numpy(x[i : i + batch_size]), collect=True)
             for j, (out, pre) in enumerate(outs):
+                if not stages[j].has_weights:
+                    continue  # a standalone pool keeps its input's scale
                 a = pre if pre is not None else out
                 collected[j].append(
                     a.numpy() if activation == "percentile" else np.abs(a.numpy()).max(keepdims=True)
