@@ -29,6 +29,9 @@ from .device import MockDevice, SimulatorError
 __all__ = ["MockOverlay", "layout", "SimulatorError"]
 
 MIB = 1 << 20
+#: the simulated top: rtlcnn_top plus the DMA model's stream buffers
+MOCK_TOP = "rtlcnn_mock_top"
+MOCK_TOP_FILE = Path(__file__).resolve().with_name("rtlcnn_mock_top.v")
 
 
 def layout(board: str = "pynq_z2") -> dict:
@@ -102,6 +105,7 @@ def build_model(sim: str, params: dict, sources=None) -> Path:
     from .. import simbuild
 
     srcs = [Path(p).resolve() for p in (sources if sources is not None else simbuild.rtl_sources())]
+    srcs.append(MOCK_TOP_FILE)
     h = hashlib.sha256(json.dumps([sim, sorted((str(k), str(v)) for k, v in params.items())]).encode())
     for src in srcs:
         h.update(src.name.encode() + src.read_bytes())
@@ -118,7 +122,8 @@ def build_model(sim: str, params: dict, sources=None) -> Path:
     try:
         with open(root / f"{build_dir.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return Path(simbuild.build(sim, params, build_dir=build_dir, sources=srcs))
+            return Path(simbuild.build(sim, params, build_dir=build_dir, toplevel=MOCK_TOP,
+                                       sources=srcs))
     finally:
         if old is None:
             os.environ.pop("MAKEFLAGS", None)
@@ -214,7 +219,7 @@ class MockOverlay:
             "chunk_cycles": int(chunk_cycles),
         }
         self.period_ps = period_ps
-        args = {"sim": sim, "toplevel": lay["accel_module"], "build_dir": str(build_dir),
+        args = {"sim": sim, "toplevel": MOCK_TOP, "build_dir": str(build_dir),
                 "test_dir": self._tmp, "config": config}
         env = setup_env(dict(os.environ))
         env.pop("COCOTB_TEST_MODULES", None)
@@ -349,15 +354,18 @@ class MockOverlay:
         """Cycles and stream beats so far, and which DMA channels are busy."""
         return self.device.control(cmd="stats")
 
-    def inject_fault(self, name: str, value=None) -> None:
-        """Arm a one-shot fault in the DMA model.
+    def inject_fault(self, name: str, value=None, after: int = 0) -> None:
+        """Arm a one-shot fault in the DMA model, for the MM2S transfer after the next
+        ``after`` ones.
 
         ``"mm2s_truncate"``: the next MM2S transfer stops after ``value`` beats and
         stays busy (a stalled stream) until the DMA is reset.
+        ``"mm2s_early_tlast"``: the next MM2S transfer sends ``value`` beats, TLAST on the
+        last of them, and ends (a packet shorter than the job's input).
         """
-        if name not in ("mm2s_truncate",):
+        if name not in ("mm2s_truncate", "mm2s_early_tlast"):
             raise ValueError(f"unknown fault {name!r}")
-        self.device.control(cmd="fault", name=name, value=value)
+        self.device.control(cmd="fault", name=name, value=value, after=int(after))
 
     def is_loaded(self) -> bool:
         return not self._closed

@@ -27,9 +27,10 @@ import os
 import socket
 
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import Event, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
 from rtlcnn.mock import protocol as P
 
@@ -189,8 +190,26 @@ class DmaChannel:
         self.board.progress.set()
 
 
+def _write_hex(path, data: bytes) -> None:
+    words = np.frombuffer(data + bytes(-len(data) % 8), "<u8")
+    with open(path, "w") as fh:
+        fh.write("\n".join(map("{:016x}".format, words.tolist())))
+        fh.write("\n")
+
+
+def _read_hex(path) -> bytes:
+    words = []
+    with open(path) as fh:
+        for line in fh:
+            line = line.split("//", 1)[0].strip()  # Icarus writes "// 0x<address>" lines
+            if line and line[0] != "@":
+                words.extend(int(t, 16) for t in line.split())
+    return np.array(words, dtype="<u8").tobytes()
+
+
 class Mm2sChannel(DmaChannel):
-    """Memory to stream: reads DDR and drives ``s_axis_*`` of the engine."""
+    """Memory to stream: reads DDR and hands it, a segment at a time, to the Verilog
+    buffer of rtlcnn_mock_top, which drives ``s_axis_*`` with no Python per beat."""
 
     async def run(self):
         b = self.board
@@ -199,88 +218,78 @@ class Mm2sChannel(DmaChannel):
         n = self.length
         data = bytes(b.ddr[off:off + n])
         nbeats = (n + 7) // 8
-        words = [int.from_bytes(data[i * 8:i * 8 + 8], "little") for i in range(nbeats)]
         tail = n - (nbeats - 1) * 8
         stop_after = b.take_fault("mm2s_truncate")
-        tdata, tvalid, tlast, tkeep, tready = (dut.s_axis_tdata, dut.s_axis_tvalid,
-                                               dut.s_axis_tlast, dut.s_axis_tkeep,
-                                               dut.s_axis_tready)
-        edge = RisingEdge(b.clk)
-        tkeep.value = 0xFF
-        try:
-            for i, word in enumerate(words):
-                if stop_after is not None and i >= stop_after:
-                    tvalid.value = 0
-                    return  # a stalled stream: the channel stays busy until reset
-                tdata.value = word
-                tvalid.value = 1
-                if i == nbeats - 1:
-                    tlast.value = 1
-                    tkeep.value = (1 << tail) - 1
-                while True:
-                    await edge
-                    if tready.value:
-                        break
-                    await ReadOnly()
-                    if not tready.value:
-                        await RisingEdge(tready)
-                    await edge  # the beat moves at the next edge (tready is high)
-                    break
-            tvalid.value = 0
-            tlast.value = 0
-            tkeep.value = 0xFF
-            b.beats_in += nbeats
-            self.finish()
-        except BaseException:
-            tvalid.value = 0
-            tlast.value = 0
-            raise
+        early = b.take_fault("mm2s_early_tlast")
+        total = nbeats if stop_after is None else min(nbeats, int(stop_after))
+        end = nbeats
+        if early is not None:  # a short packet: TLAST on beat `early`, the rest dropped
+            total = end = min(nbeats, int(early))
+            tail = 8
+        pos = 0
+        while pos < total:
+            seg = min(b.seg_depth, total - pos)
+            last = pos + seg == end
+            _write_hex(b.hex_in, data[pos * 8:(pos + seg) * 8])
+            dut.mm2s_count.value = seg
+            dut.mm2s_tlast.value = int(last)
+            dut.mm2s_last_keep.value = (1 << tail) - 1 if last else 0xFF
+            dut.mm2s_start.value = 1
+            await RisingEdge(b.clk)
+            dut.mm2s_start.value = 0
+            await ReadOnly()
+            if dut.mm2s_busy.value:
+                await FallingEdge(dut.mm2s_busy)
+            pos += seg
+        b.beats_in += total
+        if total < end:
+            return  # a stalled stream: the channel stays busy until the DMA is reset
+        self.finish()
 
 
 class S2mmChannel(DmaChannel):
-    """Stream to memory: accepts ``m_axis_*`` of the engine and writes DDR."""
+    """Stream to memory: the Verilog buffer of rtlcnn_mock_top takes ``m_axis_*`` beats
+    a segment at a time; each segment is written to DDR."""
 
     async def run(self):
         b = self.board
         dut = b.dut
         off = self.addr - b.ddr_base
         limit = self.length
-        ddr = b.ddr
-        tdata, tvalid, tlast = dut.m_axis_tdata, dut.m_axis_tvalid, dut.m_axis_tlast
-        tready = dut.m_axis_tready
-        edge = RisingEdge(b.clk)
+        room = (limit + 7) // 8  # beats the buffer takes
         got = 0
-        tready.value = 1
-        try:
-            while True:
-                await edge
-                if not tvalid.value:
-                    await ReadOnly()
-                    if not tvalid.value:
-                        await RisingEdge(tvalid)
-                    continue
-                # a beat moved at this edge (tready was high)
-                word = int(tdata.value).to_bytes(8, "little")
-                last = bool(tlast.value)
-                take = min(8, limit - got)
-                if take > 0:
-                    ddr[off + got:off + got + take] = word[:take]
-                got += 8
-                b.beats_out += 1
-                if got > limit:
-                    # the packet is longer than the buffer: DMAIntErr, channel halts
-                    tready.value = 0
-                    self.length = limit
-                    self.fail(SR_INTERR)
-                    return
-                if last:
-                    tready.value = 0
-                    self.length = min(got, limit)
-                    self.finish()
-                    return
-        except BaseException:
-            tready.value = 0
-            raise
+        edge = RisingEdge(b.clk)
+        while True:
+            # one beat more than fits, so that a longer packet is seen (and is an error)
+            dut.s2mm_cap.value = min(b.seg_depth, room - got + 1)
+            dut.s2mm_arm.value = 1
+            await ReadOnly()
+            if not dut.s2mm_stop.value:
+                await RisingEdge(dut.s2mm_stop)
+                await ReadOnly()
+            cnt, last = int(dut.s2mm_cnt.value), bool(dut.s2mm_last.value)
+            await edge
+            dut.s2mm_dump.value = 1
+            await edge
+            dut.s2mm_dump.value = 0
+            dut.s2mm_clear.value = 1
+            await edge
+            dut.s2mm_clear.value = 0
+            words = _read_hex(b.hex_out)[:cnt * 8]
+            take = max(0, min(len(words), limit - got * 8))
+            b.ddr[off + got * 8:off + got * 8 + take] = words[:take]
+            got += cnt
+            b.beats_out += cnt
+            if got > room:
+                dut.s2mm_arm.value = 0
+                self.length = limit
+                self.fail(SR_INTERR)  # the packet is longer than the buffer
+                return
+            if last:
+                dut.s2mm_arm.value = 0
+                self.length = min(got * 8, limit)
+                self.finish()
+                return
 
 
 class Board:
@@ -303,27 +312,41 @@ class Board:
         self.ddr = mmap.mmap(fd, self.ddr_size)
         os.close(fd)
         self.progress = Event()
+        self.reset_pending = False
         self.faults = {}
         self.beats_in = 0
         self.beats_out = 0
         self.mm2s = Mm2sChannel(self, "mm2s")
         self.s2mm = S2mmChannel(self, "s2mm")
         self.axil = AxiLiteMaster(dut, self.clk)
-        dut.s_axis_tvalid.value = 0
-        dut.s_axis_tlast.value = 0
-        dut.s_axis_tkeep.value = 0xFF
-        dut.s_axis_tdata.value = 0
-        dut.m_axis_tready.value = 0
+        self.seg_depth = int(cfg.get("seg_depth", 65536))
+        self.hex_in = os.path.abspath("mm2s.hex")    # the simulator's working folder
+        self.hex_out = os.path.abspath("s2mm.hex")
+        for name in ("dma_reset", "mm2s_start", "mm2s_count", "mm2s_tlast", "s2mm_arm",
+                     "s2mm_cap", "s2mm_dump", "s2mm_clear"):
+            getattr(dut, name).value = 0
+        dut.mm2s_last_keep.value = 0xFF
 
     def take_fault(self, name):
-        return self.faults.pop(name, None)
+        """The armed fault's value if it is due on this transfer (then it is disarmed)."""
+        f = self.faults.get(name)
+        if f is None:
+            return None
+        if f["after"] > 0:
+            f["after"] -= 1
+            return None
+        del self.faults[name]
+        return f["value"]
 
     def reset_dma(self):
+        """Abort both channels (registers to reset values, stream buffers emptied)."""
         self.mm2s.reset()
         self.s2mm.reset()
-        self.dut.s_axis_tvalid.value = 0
-        self.dut.s_axis_tlast.value = 0
-        self.dut.m_axis_tready.value = 0
+        dut = self.dut
+        for name in ("mm2s_start", "s2mm_arm", "s2mm_dump", "s2mm_clear"):
+            getattr(dut, name).value = 0
+        dut.dma_reset.value = 1
+        self.reset_pending = True
 
     def cycles(self) -> int:
         return int(get_sim_time("ps")) // self.period
@@ -374,6 +397,10 @@ class Board:
             if off < 0x60:
                 ch = self.s2mm if off >= 0x30 else self.mm2s
                 ch.write(off % 0x30, value)
+            if self.reset_pending:  # hold dma_reset for one clock edge
+                await RisingEdge(self.clk)
+                self.dut.dma_reset.value = 0
+                self.reset_pending = False
             return
         if self.engine_base <= addr < self.engine_base + self.engine_range:
             await self.axil.write(addr - self.engine_base, value)
@@ -383,7 +410,7 @@ class Board:
     async def control(self, req: dict) -> dict:
         cmd = req.get("cmd")
         if cmd == "fault":
-            self.faults[req["name"]] = req.get("value")
+            self.faults[req["name"]] = {"value": req.get("value"), "after": int(req.get("after", 0))}
             return {}
         if cmd == "run":
             await Timer(int(req["cycles"]) * self.period, "ps")

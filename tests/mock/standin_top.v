@@ -109,7 +109,7 @@ always @(posedge aclk) begin
         w_hold <= 1'b0;
         b_valid <= 1'b1;
         if (aw_addr == 12'h040 && w_data[0] && !busy) begin busy <= 1'b1; done <= 1'b0; cyc_total <= 0; end
-        if (aw_addr == 12'h040 && w_data[1]) begin busy <= 1'b0; done <= 1'b0; end
+        if (aw_addr == 12'h040 && w_data[1]) begin busy <= 1'b0; done <= 1'b0; o_valid <= 1'b0; end
         if (aw_addr >= 12'h080 && aw_addr < 12'h0C0) regs[aw_addr[5:2]] <= w_data;
     end
     if (b_valid && s_axi_ctrl_bready) b_valid <= 1'b0;
