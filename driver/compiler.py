@@ -43,6 +43,7 @@ __all__ = [
     "quantize_stage",
     "layer_scales",
     "int32_output",
+    "worst_case_accumulator",
     "SUPPORTED",
 ]
 
@@ -633,6 +634,13 @@ def requant_params(m) -> tuple:
     return mult.astype(np.int32), (k - 31).astype(np.int32)
 
 
+def worst_case_accumulator(wq, bq) -> np.ndarray:
+    """Per output channel, the largest |accumulator| any int8 input can give:
+    ``sum|w_q[c]| * 128 + |b_q[c]|`` (int64)."""
+    wq = np.asarray(wq, dtype=np.int64)
+    return np.abs(wq).reshape(len(wq), -1).sum(axis=1) * 128 + np.abs(np.asarray(bq, dtype=np.int64))
+
+
 def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
     """One conv/linear stage to an Op; ``s_out=None`` gives int32 outputs."""
     w = (
@@ -650,7 +658,7 @@ def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
     acc_scale = float(s_in) * s_w
     bq = np.rint(b / acc_scale)
     where = f"{st.name} ({', '.join(st.sources)})" if st.sources else st.name
-    worst = np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1) * 128 + np.abs(bq)
+    worst = worst_case_accumulator(wq, bq)
     if worst.max() >= _INT32_LIMIT:
         c = int(worst.argmax())
         raise LayerNotSupported(

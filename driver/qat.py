@@ -54,7 +54,8 @@ class QuantLayer(nn.Module):
     """A conv2d or linear engine op with trainable float weights and integer forward.
 
     Takes and returns integer-valued float tensors (int8 units of the input and output
-    scales; int32 accumulators when ``s_out`` is None, the network's last layer).
+    scales). With ``s_out`` None (int32 outputs: the network's last layer) it returns
+    the dequantized accumulators, ``acc * s_in * s_w[c]``, as the host computes them.
     """
 
     def __init__(self, stage: compiler.Stage, s_in: float, s_out):
@@ -103,15 +104,16 @@ class QuantLayer(nn.Module):
         s_w = torch.from_numpy(op.acc_scale.astype(np.float32)) / s_in  # surrogate scale only
         w_int = _ste(self.weight / s_w.reshape((-1,) + (1,) * (nd - 1)), op.weight.astype(np.float32))
         b_int = _ste(self.bias / (s_in * s_w), op.bias.astype(np.float32))
-        worst = np.abs(op.weight.astype(np.int64)).reshape(len(op.weight), -1).sum(1) * 128 + np.abs(op.bias)
-        dtype = torch.float32 if worst.max() < _F32_EXACT else torch.float64
+        worst = compiler.worst_case_accumulator(op.weight, op.bias).max()
+        dtype = torch.float32 if worst < _F32_EXACT else torch.float64
         xx, ww, bb = x.to(dtype), w_int.to(dtype), b_int.to(dtype)
         if self.kind == "conv2d":
             acc = F.conv2d(xx, ww, bb, self.stride, self.padding)
         else:
             acc = F.linear(xx.reshape(xx.shape[0], -1), ww, bb)
-        if op.out_int32:
-            return acc
+        if op.out_int32:  # the network's output: accumulators times s_in * s_w[c], as the host does
+            acc_scale = torch.from_numpy(op.acc_scale).double()
+            return (acc.double() * _channels(acc_scale, acc.ndim)).float()
         acc_int = np.rint(acc.detach().cpu().numpy()).astype(np.int64)
         y_int = reference.requant(acc_int, op.mult, op.shift, op.relu)
         m = _channels(s_w * (s_in / float(self.s_out)), acc.ndim).to(dtype)
@@ -162,23 +164,14 @@ class QATModel(nn.Module):
         q = torch.round(images.detach().to(torch.float64) / float(self.input_scale))
         return q.clamp(-128, 127).float()
 
-    def output_scale(self):
-        """Per-channel accumulator scale (int32 outputs) or the int8 output scale."""
-        for layer in reversed(self.layers):
-            if isinstance(layer, QuantLayer):
-                if layer.out_int32:
-                    return torch.from_numpy(layer.to_op().acc_scale.astype(np.float32))
-                return float(layer.s_out)
-        return float(self.input_scale)
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.quantize_input(images)
         for layer in self.layers:
             x = layer(x)
-        scale = self.output_scale()
-        if torch.is_tensor(scale):  # int32 accumulators times s_in * s_w[c]
-            return (x.double() * _channels(scale.double(), x.ndim)).float()
-        return (x.double() * scale).float()
+        last = [layer for layer in self.layers if isinstance(layer, QuantLayer)][-1]
+        if last.out_int32:
+            return x  # already dequantized by the layer
+        return (x.double() * float(last.s_out)).float()  # int8 outputs (a pool keeps the scale)
 
     def convert(self, name: str = "", meta=None) -> Program:
         """The :class:`rtlcnn.Program` of the current weights."""

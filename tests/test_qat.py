@@ -65,6 +65,8 @@ def test_every_layer_equals_the_reference_integers():
     h = qm.quantize_input(torch.from_numpy(x))
     for layer, want in zip(qm.layers, reference.run_all_int(prog, x)):
         h = layer(h)
+        if want.dtype == np.int32:  # the last layer returns its dequantized accumulators
+            want = prog.dequantize_output(want)
         np.testing.assert_array_equal(h.detach().numpy(), want.astype(np.float32))
 
 
