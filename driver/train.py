@@ -14,8 +14,9 @@ accuracies, the seed, the command and the class labels. The float model's weight
 beside it (``<name>.float.npz``, plain arrays, see :func:`load_float`).
 
 Data (see :mod:`rtlcnn.datasets`): MNIST t10k images 0-7199 train, 7200-7999 validate,
-8000-9999 are held out; digits images 0-1436 train (the last 144 of them validate
-during development only), 1437-1796 are held out.
+8000-9999 are held out (with the 60,000 train-* images in the folder, they join the
+training images and the last 800 of them validate); digits images 0-1292 train,
+1293-1436 validate, 1437-1796 are held out.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def _fit(model, xs, ys, xv, yv, epochs, lr, r: Recipe, gen, desc: str):
     return val
 
 
-def train(name: str, *, epochs=None, qat_epochs=None, seed: int = 0, out=None, data_dir=None, argv=None):
+def train(name: str, *, epochs=None, qat_epochs=None, seed: int = 0, out=None, data_dir=None):
     """Train model ``name`` (a key of :data:`RECIPES`), write its program; return the Program."""
     r = RECIPES[name]
     epochs = r.epochs if epochs is None else int(epochs)
@@ -235,6 +236,7 @@ def train(name: str, *, epochs=None, qat_epochs=None, seed: int = 0, out=None, d
     val_float = _fit(model, xs, ys, xv, yv, epochs, r.lr, r, gen, f"{name} float")
     model.eval()
     calib = xs  # calibration: the training images, never the held-out ones
+    print(f"{name}: compiling with {len(calib)} calibration images (training images)")
     ptq = compiler.compile(model, calib, name=name)
     acc = {
         "float": _accuracy(_torch_fn(model), xh, yh),
@@ -243,6 +245,7 @@ def train(name: str, *, epochs=None, qat_epochs=None, seed: int = 0, out=None, d
     val = {"float": val_float, "int8_ptq": _accuracy(lambda x: reference.run(ptq, x), xv, yv)}
     program = ptq
     if qat_epochs > 0:
+        print(f"{name}: quantization-aware fine-tuning, {qat_epochs} epochs (validation = int8 accuracy)")
         qmodel = qat.prepare(model, calib)
         val["int8_qat"] = _fit(qmodel, xs, ys, xv, yv, qat_epochs, r.qat_lr, r, gen, f"{name} QAT")
         program = qat.convert(qmodel, name=name)
