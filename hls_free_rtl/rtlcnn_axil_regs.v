@@ -100,6 +100,10 @@ reg s_axil_arready_reg = 1'b0, s_axil_arready_next;
 reg [31:0] s_axil_rdata_reg = 32'd0, s_axil_rdata_next;
 reg s_axil_rvalid_reg = 1'b0, s_axil_rvalid_next;
 
+// reads wait this many cycles after a write, so the derived registers have settled
+localparam [2:0] SETTLE_CYCLES = 3'd7;
+reg [2:0] settle_reg = 3'd0, settle_next;
+
 reg ctrl_start_reg = 1'b0, ctrl_start_next;
 reg ctrl_soft_reset_reg = 1'b0, ctrl_soft_reset_next;
 
@@ -167,6 +171,7 @@ always @* begin
 
     ctrl_start_next = 1'b0;
     ctrl_soft_reset_next = 1'b0;
+    settle_next = settle_reg == 3'd0 ? 3'd0 : settle_reg - 3'd1;
 
     op_next = op_reg;
     in_c_next = in_c_reg;
@@ -184,6 +189,7 @@ always @* begin
         s_axil_awready_next = 1'b1;
         s_axil_wready_next = 1'b1;
         s_axil_bvalid_next = 1'b1;
+        settle_next = SETTLE_CYCLES;
         case ({wr_addr[ADDR_WIDTH-1:2], 2'b00})
             12'h040: begin
                 if (s_axil_wstrb[0]) begin
@@ -207,7 +213,7 @@ always @* begin
         endcase
     end
 
-    if (s_axil_arvalid && (!s_axil_rvalid_reg || s_axil_rready) && !s_axil_arready_reg) begin
+    if (s_axil_arvalid && (!s_axil_rvalid_reg || s_axil_rready) && !s_axil_arready_reg && settle_reg == 3'd0) begin
         s_axil_arready_next = 1'b1;
         s_axil_rvalid_next = 1'b1;
         case ({rd_addr[ADDR_WIDTH-1:2], 2'b00})
@@ -257,6 +263,7 @@ always @(posedge clk) begin
 
     ctrl_start_reg <= ctrl_start_next;
     ctrl_soft_reset_reg <= ctrl_soft_reset_next;
+    settle_reg <= settle_next;
 
     op_reg <= op_next;
     in_c_reg <= in_c_next;
@@ -277,6 +284,7 @@ always @(posedge clk) begin
         s_axil_rvalid_reg <= 1'b0;
         ctrl_start_reg <= 1'b0;
         ctrl_soft_reset_reg <= 1'b0;
+        settle_reg <= 3'd0;
         op_reg <= 32'd0;
         in_c_reg <= 32'd0;
         in_h_reg <= 32'd0;

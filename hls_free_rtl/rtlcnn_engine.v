@@ -293,7 +293,7 @@ end
 // configuration checks, in the documented order
 wire [3:0] pad_max_ok_n = {cfg_pad[15:12] >= cfg_kernel[3:0], cfg_pad[11:8] >= cfg_kernel[3:0],
                            cfg_pad[7:4] >= cfg_kernel[3:0], cfg_pad[3:0] >= cfg_kernel[3:0]};
-wire chk1 = opcode > 3'd3 || cfg_op[3];
+wire chk1 = opcode > 3'd3;
 wire chk2 = cfg_in_c == 32'd0 || cfg_in_h == 32'd0 || cfg_in_w == 32'd0 || cfg_out_c == 32'd0;
 wire chk3 = is_conv && !(cfg_kernel >= 32'd1 && cfg_kernel <= 32'd7 && (cfg_stride == 32'd1 || cfg_stride == 32'd2)
     && pad_max_ok_n == 4'd0);
