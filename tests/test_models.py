@@ -76,3 +76,44 @@ def test_lenet5_mnist_accuracy_is_reproduced_by_the_reference(mnist_dir):
     acc = _check_accuracy("lenet5_mnist", s.heldout_images, s.heldout_labels)
     assert acc >= 0.98
     assert np.isclose(models.load("lenet5_mnist").meta["heldout_accuracy"], acc)
+
+
+def _train(*args, cwd):
+    cmd = [sys.executable, "-m", "rtlcnn.train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_training_is_deterministic_and_writes_program_and_float_weights(tmp_path):
+    """A short digits run, twice: same bytes, meta filled in, float weights beside it."""
+    pytest.importorskip("torch")
+    for run in ("a", "b"):
+        out = _train(
+            "digits", "--epochs", "2", "--qat-epochs", "1", "--out", f"{run}.rtlcnn.npz", cwd=tmp_path
+        )
+        assert out.returncode == 0, out.stderr
+        assert "held-out accuracy (360 images)" in out.stdout
+    a, b = (tmp_path / "a.rtlcnn.npz").read_bytes(), (tmp_path / "b.rtlcnn.npz").read_bytes()
+    assert a == b
+    assert (tmp_path / "a.float.npz").read_bytes() == (tmp_path / "b.float.npz").read_bytes()
+    from rtlcnn import Program, train
+
+    meta = Program.load(tmp_path / "a.rtlcnn.npz").meta
+    assert meta["command"] == "python -m rtlcnn.train digits --epochs 2 --qat-epochs 1 --seed 0"
+    assert meta["epochs"] == 2 and meta["qat_epochs"] == 1 and meta["seed"] == 0
+    s = datasets.load_digits()
+    model = train.load_float("digits", tmp_path / "a.float.npz")
+    import torch
+
+    with torch.no_grad():
+        f = model(torch.from_numpy(s.heldout_images)).numpy()
+    assert float((f.argmax(1) == s.heldout_labels).mean()) == pytest.approx(
+        meta["accuracy"]["float"], abs=1e-12
+    )
+
+
+def test_training_without_mnist_says_where_it_looked(tmp_path):
+    pytest.importorskip("torch")
+    out = _train("lenet5_mnist", "--data", str(tmp_path / "none"), cwd=tmp_path)
+    assert out.returncode == 2
+    assert str(tmp_path / "none") in out.stderr and "t10k-images-idx3-ubyte" in out.stderr
