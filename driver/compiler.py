@@ -643,15 +643,9 @@ def worst_case_accumulator(wq, bq) -> np.ndarray:
 
 def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
     """One conv/linear stage to an Op; ``s_out=None`` gives int32 outputs."""
-    w = (
-        st.weight.detach().cpu().double().numpy()
-        if hasattr(st.weight, "detach")
-        else np.asarray(st.weight, np.float64)
-    )
-    b = (
-        st.bias.detach().cpu().double().numpy()
-        if hasattr(st.bias, "detach")
-        else np.asarray(st.bias, np.float64)
+    w, b = (
+        np.asarray(t.detach().cpu().double() if hasattr(t, "detach") else t, np.float64)
+        for t in (st.weight, st.bias)
     )
     s_w = weight_scales(w)
     wq = quantize_weights(w, s_w)
