@@ -56,15 +56,16 @@ def _say(*parts, **kw) -> None:
 
 
 # --------------------------------------------------------------------------- progress
-def _progress(iterable=None, total=None, desc="", unit="img", quiet=False):
+def _progress(iterable=None, total=None, desc="", unit="img", quiet=False, file=None):
     """A tqdm bar on a terminal (tqdm: PYNQ images and the [train] extra), else one line at the end."""
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - depends on the environment
         tqdm = None
-    if tqdm is not None and sys.stdout.isatty():
+    file = file or sys.stdout
+    if tqdm is not None and file.isatty():
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=quiet, leave=True,
-                    dynamic_ncols=True, file=sys.stdout)
+                    dynamic_ncols=True, file=file)
 
     class _Plain:  # one line at the end (logs, pipes); the same small interface as tqdm
         def __init__(self):
@@ -76,7 +77,7 @@ def _progress(iterable=None, total=None, desc="", unit="img", quiet=False):
 
         def close(self):
             if not quiet:
-                _say(f"{desc}: {self.n} {unit} in {time.perf_counter() - self.t0:.1f} s")
+                _say(f"{desc}: {self.n} {unit} in {time.perf_counter() - self.t0:.1f} s", file=file)
 
         def __enter__(self):
             return self
@@ -294,8 +295,11 @@ def _make_mock(cls, sim: str):
 
 @contextlib.contextmanager
 def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str] = None,
-               quiet: bool = False, verbose: bool = False):
-    """Open a :class:`Board` of ``kind`` (auto, pynq, mock, reference); close it on exit."""
+               quiet: bool = False, verbose: bool = False, file=None):
+    """Open a :class:`Board` of ``kind`` (auto, pynq, mock, reference); close it on exit.
+
+    Progress messages go to ``file`` (default: stdout).
+    """
     kind = _resolve_board(kind)
     if kind == "reference":
         yield Board("reference", None, "rtlcnn.reference (numpy on the CPU, no accelerator)")
@@ -311,7 +315,7 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
             raise CliError("--board pynq needs the pynq package (a PYNQ board image has it); "
                            "on a PC use --board mock") from e
         if not quiet:
-            _say(f"loading the overlay {path} onto the FPGA...")
+            _say(f"loading the overlay {path} onto the FPGA...", file=file)
         board = Board("pynq", pynq.Overlay(str(path)), f"PYNQ overlay {path}")
         yield board
         return
@@ -341,7 +345,7 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
     result = None
     for what, step in steps:
         if not quiet:
-            _say(f"{what}...")
+            _say(f"{what}...", file=file)
         t0 = time.perf_counter()
         try:
             if verbose:
@@ -359,7 +363,7 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
                            "(--debug shows the output as it happens)", code=1) from e
         dt = time.perf_counter() - t0
         if not quiet:
-            _say(f"  done in {dt:.1f} s")
+            _say(f"  done in {dt:.1f} s", file=file)
     log.unlink(missing_ok=True)
     overlay, owned = result
     board = Board("mock", overlay, f"mock board ({sim_name} simulation of the engine under cocotb)")
@@ -637,10 +641,10 @@ def _mnist_available() -> bool:
     return any((d / f).is_file() for f in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"))
 
 
-def _run_batches(net, images, batch: int, desc: str, quiet: bool):
+def _run_batches(net, images, batch: int, desc: str, quiet: bool, file=None):
     """``net.predict_int`` in batches with a progress bar; (raw outputs, summed profile, seconds)."""
     outs, rows = [], None
-    bar = _progress(total=len(images), desc=desc, quiet=quiet)
+    bar = _progress(total=len(images), desc=desc, quiet=quiet, file=file)
     t0 = time.perf_counter()
     try:
         for i in range(0, len(images), batch):
@@ -683,6 +687,8 @@ def cmd_demo(args) -> int:
         raise CliError("no shipped model to run (rtlcnn.models has none): reinstall rtlcnn", code=1)
     if args.images < 1:
         raise CliError("--images must be at least 1")
+    if args.batch < 1:
+        raise CliError("--batch must be at least 1")
     skipped_mnist = not args.model and "lenet5_mnist" in available and not have_mnist
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
@@ -913,24 +919,31 @@ def _agreement(model, program, calib, heldout) -> None:
 
 # --------------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
+    if args.batch < 1:
+        raise CliError("--batch must be at least 1")
     program = _load_program(args.program)
     images, names = read_images(args.images, program.input_shape)
     labels = _labels(program, int(np.prod(program.output_shape)))
-    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet, verbose=args.debug) as board:
+    with open_board(args.board, args.sim, args.bitfile, quiet=args.quiet, verbose=args.debug,
+                    file=sys.stderr) as board:  # stdout: only the answers
         net = board.load(program)
+        quiet = args.quiet or len(images) <= args.batch  # a progress bar only for long runs
         try:
-            out = np.asarray(net.predict(images))
+            raw, rows, _ = _run_batches(net, images, args.batch, f"classifying on {board.kind}", quiet,
+                                        file=sys.stderr)  # stdout: only the answers
         except InputError as e:
             raise CliError(str(e)) from e
-        totals = net.totals()
+        clock = board.clock_mhz() if rows else None
+    out = program.dequantize_output(raw)
     scores = out.reshape(len(out), -1)
     top = scores.argmax(axis=1)
     width = max(len(n) for n in names)
     for name, k, s in zip(names, top, scores):
         _say(f"{name:<{width}}  {labels[k]}  (score {s[k]:.3f})")
-    if totals.get("cycles") and not args.quiet:
-        _say(f"[{board.kind}: {totals['cycles'] / totals['images']:,.0f} engine cycles/image, "
-             f"{totals['images'] / totals['engine_s']:,.0f} images/s at {board.clock_mhz():g} MHz]")
+    cycles = sum(r["cycles"] for r in rows)
+    if cycles and not args.quiet:
+        _say(f"[{board.kind}: {cycles / len(images):,.0f} engine cycles/image, "
+             f"{len(images) * clock * 1e6 / cycles:,.0f} images/s at {clock:g} MHz]", file=sys.stderr)
     return 0
 
 
@@ -1170,6 +1183,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a program file on images and print the top-1 class of each.")
     r.add_argument("program", metavar="PROGRAM", help="a program file (*.rtlcnn.npz)")
     r.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or NPY files")
+    r.add_argument("--batch", type=int, default=64, metavar="B",
+                   help="images per accelerator call. Default: 64")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("info", parents=[common, board_opts("none")], formatter_class=_Formatter,
