@@ -1071,7 +1071,7 @@ Exit codes: 0 done, 1 the work failed, 2 bad arguments or files. More: docs/cli.
 
 DEMO_EPILOG = """\
 examples:
-  rtlcnn demo                         both models, 32 images each, PNGs in ./rtlcnn-demo-out/
+  rtlcnn demo                          both models, 32 images each, PNGs in ./rtlcnn-demo-out/
   rtlcnn demo --images 8 --out /tmp/d  a quick run
   rtlcnn demo --model digits --sim icarus
   rtlcnn demo --board reference        numpy only (no simulator), to see the flow
@@ -1088,6 +1088,12 @@ examples:
   rtlcnn compile mynet.py --calib digits -o mynet.rtlcnn.npz
   rtlcnn compile mynet.py --calib calib.npy --labels cat,dog -o pets.rtlcnn.npz
   rtlcnn compile mynet.pt --calib my_pngs/ -o mynet.rtlcnn.npz
+
+A MODEL.py for a model trained elsewhere:
+    import torch
+    from mynet import Net                        # your nn.Module class
+    model = Net()
+    model.load_state_dict(torch.load("mynet_weights.pth"))
 
 MODEL is a Python file that defines `model` (a torch.nn.Module with trained weights)
 or `build_model()` returning one, or a .pt file saved with torch.save(model, path)
