@@ -764,11 +764,16 @@ def _load_model(path: str):
     if not p.is_file():
         raise CliError(f"model file {path} does not exist")
     if p.suffix == ".py":
+        folder = str(p.resolve().parent)
+        sys.path.insert(0, folder)  # as `python MODEL.py` would: its neighbours are importable
         try:
             ns = runpy.run_path(str(p), run_name="__rtlcnn_model__")
         except Exception as e:
             raise CliError(f"{path} raised {type(e).__name__}: {e} (rerun with --debug for the traceback)",
                            code=1) from e
+        finally:
+            if sys.path and sys.path[0] == folder:
+                del sys.path[0]
         if "model" in ns:
             model = ns["model"]
         elif callable(ns.get("build_model")):

@@ -351,6 +351,23 @@ def test_compile_model_py_then_run(capsys, tmp_path):
     assert out.split()[1] in prog.meta["labels"]
 
 
+def test_compile_model_py_imports_its_neighbours(capsys, tmp_path):
+    needs_compiler()
+    import torch
+
+    (tmp_path / "mynet.py").write_text(MODEL_PY.replace("model = ", "def Net():\n    return "))
+    ns = {}
+    exec(MODEL_PY, ns)
+    torch.save(ns["model"].state_dict(), tmp_path / "w.pth")
+    (tmp_path / "load.py").write_text(
+        "import torch\nfrom mynet import Net\nmodel = Net()\n"
+        f"model.load_state_dict(torch.load({str(tmp_path / 'w.pth')!r}))\n")
+    code, out, err = run_cli(capsys, "compile", tmp_path / "load.py", "--calib", "digits",
+                             "--calib-count", "16", "-o", tmp_path / "l.rtlcnn.npz")
+    assert code == 0, err
+    assert str(tmp_path) not in sys.path
+
+
 def test_compile_calib_npy_and_png_folder(capsys, tmp_path):
     needs_compiler()
     from PIL import Image
