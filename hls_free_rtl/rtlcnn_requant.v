@@ -6,8 +6,9 @@
 `default_nettype none
 
 /*
- * load copies P_OC finished accumulators into a shadow register (only while !full);
- * the unit then processes lanes 0 .. nvalid-1, one per cycle while en is high:
+ * load copies P_OC finished accumulators into one of two shadow registers (only while
+ * !full, i.e. while a slot is free); the unit then processes the slots in turn, lanes
+ * 0 .. nvalid-1 of each, one per cycle while en is high, without a gap between slots:
  *   s = acc + bias[c]                      (int32, wrapping)
  *   y = clamp((s * M[c] + 2^(k-1)) >>> k, RELU ? 0 : -128, 127),  k = 31 + shift[c]
  * with c = pbase + lane, the parameters read from the parameter buffer. MODE_INT32
@@ -64,16 +65,24 @@ initial begin
     end
 end
 
-// shadow
-reg full_reg = 1'b0, full_next;
-reg [P_OC*32-1:0] sh_acc_reg = {P_OC*32{1'b0}}, sh_acc_next;
-reg [NV_WIDTH-1:0] sh_nvalid_reg = {NV_WIDTH{1'b0}}, sh_nvalid_next;
-reg [PA_WIDTH-1:0] sh_pbase_reg = {PA_WIDTH{1'b0}}, sh_pbase_next;
-reg [1:0] sh_sub_reg = 2'd0, sh_sub_next;
-reg sh_job_last_reg = 1'b0, sh_job_last_next;
+// two shadow slots: written at wp, read at rp
+localparam META_WIDTH = NV_WIDTH + PA_WIDTH + 2 + 1;
+reg [1:0] sv_reg = 2'b00, sv_next;
+reg wp_reg = 1'b0, wp_next;
+reg rp_reg = 1'b0, rp_next;
+reg [P_OC*32-1:0] sh_acc0_reg = {P_OC*32{1'b0}}, sh_acc1_reg = {P_OC*32{1'b0}};
+reg [META_WIDTH-1:0] sh_meta0_reg = {META_WIDTH{1'b0}}, sh_meta1_reg = {META_WIDTH{1'b0}};
 reg [LANE_WIDTH-1:0] lane_reg = {LANE_WIDTH{1'b0}}, lane_next;
 
-wire issue = en && full_reg;
+wire [P_OC*32-1:0] sh_acc_reg = rp_reg ? sh_acc1_reg : sh_acc0_reg;
+wire [META_WIDTH-1:0] sh_meta = rp_reg ? sh_meta1_reg : sh_meta0_reg;
+wire [NV_WIDTH-1:0] sh_nvalid_reg = sh_meta[META_WIDTH-1 -: NV_WIDTH];
+wire [PA_WIDTH-1:0] sh_pbase_reg = sh_meta[PA_WIDTH+2 -: PA_WIDTH];
+wire [1:0] sh_sub_reg = sh_meta[2:1];
+wire sh_job_last_reg = sh_meta[0];
+wire load_ok = load && !sv_reg[wp_reg];
+
+wire issue = en && sv_reg[rp_reg];
 wire issue_last_lane = {1'b0, lane_reg} == sh_nvalid_reg - 1'b1;
 
 // r1: parameter read, accumulator selected
@@ -117,7 +126,7 @@ wire signed [7:0] k_shift = cfg_bypass ? -8'sd1 : pb_shift;
 wire signed [64:0] round_const = 65'sd1 <<< (r5_k_reg - 7'd1);
 wire signed [64:0] lo = cfg_relu ? 65'sd0 : -65'sd128;
 
-assign full = full_reg;
+assign full = sv_reg[wp_reg];
 assign pb_rd_en = en;
 assign pb_rd_addr = sh_pbase_reg + {{PA_WIDTH-LANE_WIDTH{1'b0}}, lane_reg};
 
@@ -128,40 +137,38 @@ assign out_last = r8_side_reg[0];
 assign out_data = r8_data_reg;
 
 always @* begin
-    full_next = full_reg;
-    sh_acc_next = sh_acc_reg;
-    sh_nvalid_next = sh_nvalid_reg;
-    sh_pbase_next = sh_pbase_reg;
-    sh_sub_next = sh_sub_reg;
-    sh_job_last_next = sh_job_last_reg;
+    sv_next = sv_reg;
+    wp_next = wp_reg;
+    rp_next = rp_reg;
     lane_next = lane_reg;
 
     if (issue) begin
         lane_next = lane_reg + 1'b1;
         if (issue_last_lane) begin
             lane_next = {LANE_WIDTH{1'b0}};
-            full_next = 1'b0;
+            sv_next[rp_reg] = 1'b0;
+            rp_next = !rp_reg;
         end
     end
-    if (load && !full_reg) begin
-        full_next = 1'b1;
-        sh_acc_next = load_acc;
-        sh_nvalid_next = load_nvalid;
-        sh_pbase_next = load_pbase;
-        sh_sub_next = load_sub;
-        sh_job_last_next = load_job_last;
-        lane_next = {LANE_WIDTH{1'b0}};
+    if (load_ok) begin
+        sv_next[wp_reg] = 1'b1;
+        wp_next = !wp_reg;
     end
 end
 
 always @(posedge clk) begin
-    full_reg <= full_next;
-    sh_acc_reg <= sh_acc_next;
-    sh_nvalid_reg <= sh_nvalid_next;
-    sh_pbase_reg <= sh_pbase_next;
-    sh_sub_reg <= sh_sub_next;
-    sh_job_last_reg <= sh_job_last_next;
+    sv_reg <= sv_next;
+    wp_reg <= wp_next;
+    rp_reg <= rp_next;
     lane_reg <= lane_next;
+    if (load_ok && !wp_reg) begin
+        sh_acc0_reg <= load_acc;
+        sh_meta0_reg <= {load_nvalid, load_pbase, load_sub, load_job_last};
+    end
+    if (load_ok && wp_reg) begin
+        sh_acc1_reg <= load_acc;
+        sh_meta1_reg <= {load_nvalid, load_pbase, load_sub, load_job_last};
+    end
 
     if (en) begin
         r1_side_reg <= {issue, lane_reg, sh_sub_reg, sh_job_last_reg && issue_last_lane};
@@ -210,7 +217,9 @@ always @(posedge clk) begin
     end
 
     if (rst) begin
-        full_reg <= 1'b0;
+        sv_reg <= 2'b00;
+        wp_reg <= 1'b0;
+        rp_reg <= 1'b0;
         lane_reg <= {LANE_WIDTH{1'b0}};
         r1_side_reg <= {SIDE_WIDTH{1'b0}};
         r2_side_reg <= {SIDE_WIDTH{1'b0}};
