@@ -45,7 +45,7 @@ setup(
     # the notebooks are delivered by `pynq get-notebooks rtlcnn`.
     package_data={
         "rtlcnn": ["overlay_spec.txt"],
-        "rtlcnn.models": ["*.rtlcnn.npz"],
+        "rtlcnn.models": ["*.rtlcnn.npz", "*.float.npz"],
         "rtlcnn.mock": ["*.v"],
         "rtlcnn.overlay": ["*.bit", "*.hwh"],
         "rtlcnn.notebooks": ["*.ipynb", "*.npz", "*.png", "*.jpg"],
