@@ -509,3 +509,18 @@ def test_demo_end_to_end_on_the_mock_board(tmp_path):
     assert "cycles/image" in r.stdout and "images/s projected" in r.stdout
     for png in ("digits_predictions.png", "digits_profile.png"):
         assert (tmp_path / "tmp" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_demo_on_icarus(capsys, tmp_path):
+    """--sim icarus: the second simulator gives the same bit-exact answers."""
+    needs_models()
+    needs_accelerator()
+    from rtlcnn import toolchain
+
+    if not toolchain.have_simulator("icarus"):
+        pytest.skip("Icarus Verilog is not installed (apt-get install iverilog)")
+    code, out, err = run_cli(capsys, "demo", "--sim", "icarus", "--model", "digits", "--images", "2",
+                             "--out", tmp_path)
+    assert code == 0, err
+    assert "Icarus Verilog simulation" in out and "bit for bit: yes" in out
