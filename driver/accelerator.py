@@ -290,7 +290,7 @@ class Network:
     def predict_int(self, images, batch_size: int | None = None) -> np.ndarray:
         """Raw integer outputs of the last op (int8, or int32 accumulators)."""
         xq = self.program.quantize_input(images)  # InputError before anything is sent
-        bs = int(batch_size or self.batch_size)
+        bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise InputError(f"batch_size must be >= 1, got {bs}")
         n = xq.shape[0]

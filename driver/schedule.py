@@ -31,6 +31,10 @@ __all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "EngineModel
            "im2col"]
 
 JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
+#: what one more job costs the host (register writes, two DMA starts, polls, in Python on
+#: the board's ARM: some 50 us), in engine cycles at 100 MHz; weighs unfolding against
+#: the extra jobs it can bring
+HOST_JOB_CYCLES = 5000
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -296,7 +300,8 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None) -> Pla
             raise err
         if unfold:
             return options[0]
-        return min(options, key=lambda lp: (lp.est_cycles, lp.unfold))
+        return min(options, key=lambda lp: (
+            lp.est_cycles + HOST_JOB_CYCLES * lp.jobs_per_image, lp.unfold))
 
     # first try: every layer at its own place, all resident
     layers, wbase, pbase, resident = [], 0, 0, True

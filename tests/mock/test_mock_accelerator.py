@@ -1,0 +1,216 @@
+"""rtlcnn.Accelerator on the mock board (the real engine RTL under cocotb): results equal
+rtlcnn.reference bit for bit; faults end in clear errors and leave a working board."""
+
+import time
+import types
+
+import mock_progs as mp
+import numpy as np
+import pytest
+
+from rtlcnn import reference as R
+from rtlcnn import stream as S
+from rtlcnn.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from rtlcnn.program import Program
+
+
+def _check(net, prog, x):
+    got = net.predict_int(x)
+    want = R.run_int(prog, x)
+    assert got.dtype == want.dtype and np.array_equal(got, want), net.plan.summary()
+    return got
+
+
+# ------------------------------------------------------------------ results
+@pytest.mark.parametrize("mix,seed", [("mixed", 1), ("mixed", 4), ("mixed", 7), ("wide", 7),
+                                      ("tall", 1)])
+def test_random_programs_on_a_tiny_engine(tiny_acc, mix, seed):
+    """P_OC=P_IC=4 and small buffers: output-channel slices, row bands, per-batch loads."""
+    prog = mp.random_program(seed, mix)
+    try:
+        net = tiny_acc.load(prog)
+    except LayerNotSupported:
+        pytest.skip("this random program does not fit the tiny engine")
+    _check(net, prog, mp.images(prog, 2, seed=seed))
+
+
+def test_tiling_on_the_tiny_engine_really_tiles(tiny_acc):
+    net = tiny_acc.load(mp.random_program(7, "wide"))
+    assert max(len(lp.slices) for lp in net.plan.layers) > 1
+    net = tiny_acc.load(mp.random_program(1, "tall"), unfold=False)
+    assert max(len(lp.bands) for lp in net.plan.layers) > 1
+    _check(net, net.program, mp.images(net.program, 1))
+
+
+def test_unfolded_and_folded_conv_agree(default_acc):
+    prog = mp.random_program(4, "tall")
+    x = mp.images(prog, 2)
+    for unfold in (True, False):
+        net = default_acc.load(prog, unfold=unfold)
+        assert any(lp.unfold for lp in net.plan.layers) == unfold
+        _check(net, prog, x)
+
+
+def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
+    from rtlcnn import datasets, models
+
+    prog = models.load("lenet5_mnist")
+    images, _ = datasets.load_mnist(mnist_dir)
+    x = images[8000:8032].astype(np.float32)[:, None] / np.float32(255)
+    net = default_acc.load(prog)
+    y = net.predict(x)
+    assert y.dtype == np.float32 and np.array_equal(y, R.run(prog, x))
+    prof = net.profile()
+    assert [p["jobs"] for p in prof] == [32] * len(prog.ops)
+    assert sum(p["macs"] for p in prof) == prog.macs() * 32
+    assert all(0 < p["utilization"] <= 1 for p in prof)
+
+
+def test_digits_model_bit_exact(default_acc):
+    from rtlcnn import datasets, models
+
+    prog = models.load("digits")
+    x = datasets.load_digits().heldout_images[:16]
+    net = default_acc.load(prog)
+    assert np.array_equal(net.predict(x), R.run(prog, x))
+
+
+def test_lenet5_shaped_program_keeps_weights_on_chip(default_acc):
+    prog = mp.lenet5(seed=5)
+    net = default_acc.load(prog)
+    assert net.plan.all_resident
+    x = mp.images(prog, 4)
+    _check(net, prog, x)
+    first = net.totals()["dma_bytes"]
+    _check(net, prog, x)
+    assert net.totals()["dma_bytes"] < first  # the second call sends no weights
+
+
+def test_icarus_end_to_end(icarus_board):
+    from rtlcnn.accelerator import Accelerator
+
+    acc = Accelerator(icarus_board)
+    rng = np.random.default_rng(7)
+    prog = Program((2, 6, 6), 1 / 64, [mp.conv(rng, 2, 4, 3, padding=1, pool="max"),
+                                       mp.linear(rng, 36, 5, relu=False, out_int32=True)]).check()
+    _check(acc.load(prog), prog, mp.images(prog, 1))
+
+
+# ------------------------------------------------------------------ faults
+def _small(acc):
+    prog = mp.lenet5(seed=9)
+    return acc.load(prog), prog
+
+
+def test_stalled_stream_times_out_and_the_board_recovers(default_acc, default_board):
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 2)
+    default_acc.timeout = 3.0
+    try:
+        default_board.inject_fault("mm2s_truncate", 5)  # the first job's input stops early
+        t0 = time.monotonic()
+        with pytest.raises(DmaTimeout) as info:
+            net.predict_int(x)
+        assert time.monotonic() - t0 < 30
+        e = info.value
+        assert e.channel == "send" and e.dma_status & 0x2 == 0 and e.completed == []
+        assert "reset" in str(e)
+    finally:
+        default_acc.timeout = None
+    _check(net, prog, x)
+
+
+def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_acc, default_board):
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 2)
+    # jobs run layer by layer: 5 layers x 2 images; fail the last job (layer 4, image 1)
+    default_board.inject_fault("mm2s_early_tlast", 1, after=9)
+    with pytest.raises(AcceleratorError) as info:
+        net.predict_int(x)
+    e = info.value
+    assert e.error_bits & S.ERR_TLAST_EARLY and e.status & S.STATUS_ERROR
+    assert e.completed == [0]
+    _check(net, prog, x)
+
+
+def test_missing_invalidate_gives_wrong_results(default_acc, monkeypatch):
+    from pynq.buffer import PynqBuffer
+
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 2, seed=11)
+    monkeypatch.setattr(PynqBuffer, "invalidate", lambda self: None)
+    assert not np.array_equal(net.predict_int(x), R.run_int(prog, x))
+    monkeypatch.undo()
+    _check(net, prog, x)
+
+
+def test_bad_inputs_are_rejected_before_anything_is_sent(default_acc, default_board):
+    net, prog = _small(default_acc)
+    before = default_board.device.register_accesses
+    good = mp.images(prog, 2)
+    for bad, what in [(good[:, :, :27], "shape"), (good[0], "one image"),
+                      ((good * 255).astype(np.uint8), "dtype"), (np.full_like(good, np.nan), "NaN")]:
+        with pytest.raises(InputError, match=what):
+            net.predict(bad)
+    with pytest.raises(InputError):
+        net.predict(good, batch_size=0)
+    assert default_board.device.register_accesses == before
+
+
+def test_programs_the_engine_cannot_run_are_rejected_at_load(tiny_acc, tiny_board):
+    rng = np.random.default_rng(0)
+    before = tiny_board.device.register_accesses
+    fat = Program((64, 6, 6), 0.1, [mp.conv(rng, 64, 8, 5, padding=2)]).check()
+    with pytest.raises(LayerNotSupported, match="weight buffer"):
+        tiny_acc.load(fat)
+    wide = Program((1, 4, 400), 0.1, [mp.conv(rng, 1, 4, 3)]).check()
+    with pytest.raises(LayerNotSupported, match="input buffer"):
+        tiny_acc.load(wide, unfold=False)
+    assert tiny_board.device.register_accesses == before
+
+
+# ------------------------------------------------------------------ overlays
+class _Overlay:
+    def __init__(self, ip_dict, **attrs):
+        self.ip_dict = ip_dict
+        self.__dict__.update(attrs)
+
+
+def test_overlay_without_the_accelerator_is_rejected_with_its_ip_list():
+    from rtlcnn.accelerator import Accelerator
+
+    ol = _Overlay({"axi_dma_0": {"type": "xilinx.com:ip:axi_dma:7.1"},
+                   "axi_gpio_0": {"type": "xilinx.com:ip:axi_gpio:2.0"}})
+    with pytest.raises(AcceleratorError, match="axi_gpio_0") as info:
+        Accelerator(ol)
+    assert "rtlcnn" in str(info.value)
+
+
+def test_unknown_major_version_is_refused():
+    pytest.importorskip("pynq")
+    from pynq.pl_server.device import Device
+
+    from rtlcnn.accelerator import Accelerator
+
+    class Regs(Device):
+        capabilities = {"REGISTER_RW": True}
+
+        def __init__(self):
+            super().__init__("regs")
+            self.regs = {0x43C00000: S.ID_VALUE, 0x43C00004: 0x00020000}
+
+        def read_registers(self, addr, length):
+            return int(self.regs.get(addr, 0)).to_bytes(4, "little")
+
+        def write_registers(self, addr, data):
+            pass
+
+    dev = Regs()
+    eng = {"type": "xilinx.com:module_ref:rtlcnn_top:1.0", "phys_addr": 0x43C00000,
+           "addr_range": 0x10000, "device": dev, "fullpath": "rtlcnn_0"}
+    dma = {"type": "xilinx.com:ip:axi_dma:7.1", "phys_addr": 0x40400000, "addr_range": 0x10000,
+           "device": dev, "parameters": {}}
+    ol = _Overlay({"rtlcnn_0": eng, "axi_dma_0": dma}, rtlcnn_0=object(),
+                  axi_dma_0=types.SimpleNamespace(mmio=None))
+    with pytest.raises(AcceleratorError, match="version 2.0"):
+        Accelerator(ol)
