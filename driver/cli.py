@@ -701,8 +701,10 @@ def cmd_demo(args) -> int:
             _say("engine build parameters (read from the hardware): "
                  + ", ".join(f"{k}={v}" for k, v in build.items()))
         if skipped_mnist:
-            _say("(lenet5_mnist skipped: no MNIST files in ../shared/data/mnist; set RTLCNN_MNIST_DIR "
-                 "to a folder with the t10k IDX files to add it)")
+            from . import datasets
+
+            _say(f"(lenet5_mnist skipped: no MNIST t10k files in {datasets.mnist_dir()}; "
+                 "set RTLCNN_MNIST_DIR to a folder with the standard IDX files to add it)")
         for name in names:
             program = models.load(name)
             images_all, labels_all, what = _demo_data(name)
