@@ -1,0 +1,151 @@
+"""Runtime and mock-board figures: ``python -m rtlcnn.bench_runtime``.
+
+Prints, for the shipped ``lenet5_mnist`` program (random LeNet-5-shaped weights when it
+is missing):
+
+- engine cycles per image at batch 1 and at batch 64 (the sum of the engine's CYC_TOTAL
+  over the jobs), images/s they project at the overlay clock, and the ideal compute
+  bound (MACs / (P_OC * P_IC) cycles per image);
+- the mock board's own speed: wall seconds per image, simulated images/s and simulated
+  clock cycles/s, on Verilator and on Icarus;
+- the driver's host-side work per job: scheduling, packing and unpacking against a
+  zero-cost engine (what the CPU does apart from register and DMA traffic), and the
+  register accesses per job.
+
+Figures, not a test; docs/benchmarks.md ("Runtime and mock board") quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from . import schedule as SC
+from . import stream as S
+
+
+def _program():
+    from . import models
+
+    try:
+        return models.load("lenet5_mnist"), "lenet5_mnist"
+    except LookupError:
+        from .program import Op, Program
+
+        rng = np.random.default_rng(0)
+
+        def op(kind, o, i, k=None, **kw):
+            shape = (o, i, k, k) if k else (o, i)
+            return Op(kind, weight=rng.integers(-127, 128, shape).astype(np.int8),
+                      bias=np.zeros(o, np.int32), mult=np.full(o, 1 << 30, np.int32),
+                      shift=np.full(o, 10, np.int32), out_scale=0.05, **kw)
+
+        ops = [op("conv2d", 6, 1, 5, padding=2, relu=True, pool="max"),
+               op("conv2d", 16, 6, 5, relu=True, pool="max"),
+               op("linear", 120, 400, relu=True), op("linear", 84, 120, relu=True),
+               op("linear", 10, 84)]
+        return Program((1, 28, 28), 1 / 127, ops, name="lenet5-random").check(), "lenet5 (random weights)"
+
+
+def _images(prog, n, seed=0):
+    try:
+        from . import datasets
+
+        imgs, _ = datasets.load_mnist()
+        if tuple(prog.input_shape) == (1, 28, 28):
+            return imgs[8000:8000 + n].astype(np.float32)[:, None] / np.float32(255)
+    except (FileNotFoundError, OSError, ImportError):
+        pass
+    return np.random.default_rng(seed).uniform(0, 1, (n,) + tuple(prog.input_shape)).astype(np.float32)
+
+
+class _NullEngine:
+    """Returns zero bytes at once: what is left is the driver's own host work."""
+
+    def run_job(self, cfg, stream):
+        return bytes(cfg.out_beats() * 8)
+
+
+def host_overhead(prog, build: S.Build, n: int = 64) -> dict:
+    pl = SC.plan(prog, build)
+    xq = prog.quantize_input(_images(prog, n))
+    jobs = n * pl.jobs_per_image()
+    SC.execute(pl, xq[:2], _NullEngine(), SC.Residency(), "warm")
+    t = time.perf_counter()
+    SC.execute(pl, xq, _NullEngine(), SC.Residency(), "x")
+    dt = time.perf_counter() - t
+    return {"jobs": jobs, "us_per_job": dt / jobs * 1e6}
+
+
+def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
+    from .accelerator import Accelerator
+    from .mock import MockOverlay
+
+    rows = []
+    with MockOverlay(sim) as ol:
+        acc = Accelerator(ol)
+        net = acc.load(prog)
+        b = acc.build
+        pe = b.p_oc * b.p_ic
+        ideal = prog.macs() / pe
+        for batch in batches:
+            n = batch if sim == "verilator" else min(batch, icarus_images)
+            x = _images(prog, n)
+            net.predict_int(x[:1])  # warm-up: DMA buffers allocated, configurations checked
+            acc.residency.clear()  # the measured call sends the weights once, as a first call
+            c0, a0 = ol.sim_cycles, ol.device.register_accesses
+            t = time.perf_counter()
+            net.predict_int(x)
+            wall = time.perf_counter() - t
+            tot = net.totals()
+            cyc_img = tot["cycles"] / n
+            rows.append({
+                "sim": sim, "batch": batch, "images": n, "engine_cycles_per_image": cyc_img,
+                "images_per_s_at_clock": acc.clock_mhz * 1e6 / cyc_img,
+                "ideal_cycles_per_image": ideal,
+                "ideal_images_per_s": acc.clock_mhz * 1e6 / ideal,
+                "utilization": tot["utilization"],
+                "sim_cycles_per_image": (ol.sim_cycles - c0) / n,
+                "wall_s_per_image": wall / n,
+                "sim_images_per_s": n / wall,
+                "sim_cycles_per_s": (ol.sim_cycles - c0) / wall,
+                "register_accesses_per_job": (ol.device.register_accesses - a0) / tot["jobs"],
+                "clock_mhz": acc.clock_mhz, "build": f"P_OC={b.p_oc} P_IC={b.p_ic}",
+                "profile": net.profile_table(),
+            })
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtlcnn.bench_runtime", description=__doc__.split("\n")[0])
+    ap.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])
+    ap.add_argument("--batch", nargs="+", type=int, default=[1, 64])
+    ap.add_argument("--icarus-images", type=int, default=2,
+                    help="images per batch on Icarus (it is ~20x slower)")
+    args = ap.parse_args(argv)
+    prog, name = _program()
+    print(f"program {name}: {prog.macs():,d} MACs per image")
+    ho = host_overhead(prog, S.Build())
+    print(f"host work per job (plan + pack + unpack, zero-cost engine): {ho['us_per_job']:.0f} us "
+          f"over {ho['jobs']} jobs")
+    for sim in args.sim:
+        for r in run_mock(sim, prog, args.batch, args.icarus_images):
+            print(f"\n[{r['sim']}] batch {r['batch']} ({r['images']} images measured), {r['build']} "
+                  f"at {r['clock_mhz']:g} MHz")
+            print(f"  engine cycles/image {r['engine_cycles_per_image']:,.0f} -> "
+                  f"{r['images_per_s_at_clock']:,.0f} images/s at the clock; ideal compute bound "
+                  f"{r['ideal_cycles_per_image']:,.0f} cycles -> {r['ideal_images_per_s']:,.0f} images/s; "
+                  f"MAC utilization {r['utilization']:.1%}")
+            print(f"  mock board: {r['wall_s_per_image']:.3f} s wall/image = {r['sim_images_per_s']:.2f} "
+                  f"images/s, {r['sim_cycles_per_s']:,.0f} simulated cycles/s "
+                  f"({r['sim_cycles_per_image']:,.0f} simulated cycles/image incl. DMA and register "
+                  f"traffic); {r['register_accesses_per_job']:.1f} register accesses/job")
+            print("  " + r["profile"].replace("\n", "\n  "))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
