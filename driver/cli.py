@@ -478,10 +478,16 @@ def read_images(paths: Sequence[str], input_shape: Sequence[int]):
 
 
 def _load_program(path: str) -> Program:
+    """A program file, or the name of a shipped model (``digits``, ``lenet5_mnist``)."""
     p = Path(path)
     if not p.exists():
-        raise CliError(f"program file {path} does not exist; write one with 'rtlcnn compile' "
-                       "(or use a shipped model: 'rtlcnn info' lists them)")
+        from . import models
+
+        shipped = models.available()
+        if path in shipped:
+            return models.load(path)
+        raise CliError(f"program file {path} does not exist; write one with 'rtlcnn compile', or "
+                       f"name a shipped model ({', '.join(shipped) or 'none'})")
     if p.is_dir():
         raise CliError(f"{path} is a folder, not a program file (*.rtlcnn.npz)")
     with open(p, "rb") as fh:
@@ -1114,6 +1120,7 @@ Needs torch (pip install 'rtlcnn[train]').
 RUN_EPILOG = """\
 examples:
   rtlcnn run mynet.rtlcnn.npz seven.png two.png
+  rtlcnn run digits eight_by_eight.png     a shipped model by name
   rtlcnn run mynet.rtlcnn.npz batch.npy --board reference
   rtlcnn run mynet.rtlcnn.npz batch.npy --board mock --sim icarus
 
@@ -1194,7 +1201,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", parents=[common, board_opts()], formatter_class=_Formatter, epilog=RUN_EPILOG,
                        help="classify image files with a program file",
                        description="Run a program file on images and print the top-1 class of each.")
-    r.add_argument("program", metavar="PROGRAM", help="a program file (*.rtlcnn.npz)")
+    r.add_argument("program", metavar="PROGRAM",
+                   help="a program file (*.rtlcnn.npz) or a shipped model's name (digits, lenet5_mnist)")
     r.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or NPY files")
     r.add_argument("--batch", type=int, default=64, metavar="B",
                    help="images per accelerator call. Default: 64")

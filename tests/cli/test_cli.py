@@ -86,6 +86,17 @@ def test_run_reference_prints_top1_with_labels(capsys, small_program, images28):
     assert lines[4].startswith("digit.png")
 
 
+def test_run_a_shipped_model_by_name(capsys, tmp_path):
+    needs_models()
+    from rtlcnn import datasets
+
+    d = datasets.load_digits()
+    np.save(tmp_path / "d.npy", d.heldout_images[:4])
+    code, out, err = run_cli(capsys, "run", "digits", tmp_path / "d.npy", "--board", "reference")
+    assert code == 0, err
+    assert [ln.split()[1] for ln in out.splitlines()] == [str(k) for k in d.heldout_labels[:4]]
+
+
 def test_read_images_uint8_is_scaled_and_int8_is_quantized(tmp_path):
     a = np.arange(64, dtype=np.uint8).reshape(8, 8)
     np.save(tmp_path / "u.npy", a)
