@@ -25,8 +25,8 @@ import numpy as np
 
 from . import schedule as SC
 from . import stream as S
-from .errors import AcceleratorError, DmaTimeout, InputError
-from .ip import find_ips, pl_clock_mhz
+from .errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from .ip import dma_max_transfer_bytes, find_ips, pl_clock_mhz
 from .program import Program
 
 __all__ = ["Accelerator", "Network", "LayerProfile"]
@@ -101,6 +101,7 @@ class Accelerator:
                 "release that matches the bitstream")
         self.build = S.Build.from_registers(self.mmio.read)
         self.clock_mhz = pl_clock_mhz(overlay)
+        self.max_transfer = dma_max_transfer_bytes(overlay)
         self.timeout = timeout if timeout is not None else getattr(overlay, "default_job_timeout", None)
         self.residency = SC.Residency()
         self._sendbuf = None
@@ -153,6 +154,12 @@ class Accelerator:
             raise TypeError("load() takes a rtlcnn.Program or a program file path, "
                             f"not {type(program).__name__}")
         plan = SC.plan(program, self.build, unfold=unfold)
+        in_bytes, out_bytes = plan.max_stream_bytes()
+        if max(in_bytes, out_bytes) > self.max_transfer:
+            raise LayerNotSupported(
+                f"a job of {program.name or 'the program'} streams {max(in_bytes, out_bytes)} bytes, "
+                f"more than the DMA's largest transfer ({self.max_transfer} bytes)")
+        self._buffers(in_bytes, out_bytes)  # allocated once, reused by every job
         self._net_ids += 1
         return Network(self, program, plan, self._net_ids)
 

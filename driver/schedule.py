@@ -128,6 +128,12 @@ class Plan:
     def jobs_per_image(self) -> int:
         return sum(lp.jobs_per_image for lp in self.layers)
 
+    def max_stream_bytes(self) -> tuple:
+        """(input, output) bytes of the largest job streams (weights loaded)."""
+        cfgs = [lp.config(sl, b, lp.has_weights) for lp in self.layers for sl in lp.slices
+                for b in lp.bands]
+        return (max(c.in_beats(self.build) for c in cfgs) * 8, max(c.out_beats() for c in cfgs) * 8)
+
     def est_cycles(self, batch: int = 1) -> int:
         """Cost-model cycles for a batch (weights counted once per batch)."""
         return sum(lp.est_cycles for lp in self.layers) * batch + sum(
