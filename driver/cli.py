@@ -744,7 +744,8 @@ def cmd_demo(args) -> int:
             _say(f"  accuracy: {correct}/{n} = {correct / n:.1%}{extra}")
             cyc = sum(r["cycles"] for r in rows) / n if rows else None
             if cyc:
-                _say(f"  engine: {cyc:,.0f} cycles/image -> {clock * 1e6 / cyc:,.0f} images/s projected "
+                _say(f"  engine: {cyc:,.0f} cycles/image at batch {min(args.batch, n)} -> "
+                     f"{clock * 1e6 / cyc:,.0f} images/s projected "
                      f"at {clock:g} MHz (engine time; driver and DMA set-up not counted)")
             _say(f"  wall time here: {seconds:.2f} s for {n} images ({board.kind})")
             labels = _labels(program, int(np.prod(program.output_shape)))

@@ -228,6 +228,21 @@ def test_bench_reference_passes_arguments_after_double_dash(capsys):
     assert code == 0
 
 
+def test_bench_runs_every_present_module_in_its_own_process(capsys, monkeypatch):
+    calls = []
+
+    class _Done:
+        returncode = 0
+
+    monkeypatch.setattr(cli.subprocess, "run", lambda cmd, env: calls.append((cmd, env)) or _Done())
+    assert cli.main(["bench"]) == 0
+    present = [m for m, _ in cli.BENCHES.values() if _have(f"rtlcnn.{m}")]
+    assert [c[0][2] for c in calls] == [f"rtlcnn.{m}" for m in present]
+    assert all(c[0][0] == sys.executable for c in calls)
+    ref = [env for cmd, env in calls if cmd[2] == "rtlcnn.bench_reference"]
+    assert ref and ref[0]["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", "1")  # one core
+
+
 def test_bench_unknown_name(capsys):
     code, _, err = run_cli(capsys, "bench", "gpu")
     assert code == 2 and "unknown benchmark 'gpu'" in err
