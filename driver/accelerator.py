@@ -202,14 +202,14 @@ class Accelerator:
         self._check_config(cfg)
         send[:in_bytes] = stream
         self.mmio.write(S.REG_CTRL, S.CTRL_START)
-        self.dma.recvchannel.transfer(recv, nbytes=out_bytes)
-        self.dma.sendchannel.transfer(send, nbytes=in_bytes)  # flushes the CPU's view first
+        view = recv[:out_bytes]
+        self.dma.recvchannel.transfer(view)
+        self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
         self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
         got = self.dma_mmio.read(_S2MM + _LENGTH)
         if got != out_bytes:
             self._fail_reset()
             raise AcceleratorError(f"the DMA received {got} bytes, the job produces {out_bytes}")
-        view = recv[:out_bytes]
         view.invalidate()  # DDR -> the CPU's view
         self.jobs_run += 1
         return np.asarray(view)
