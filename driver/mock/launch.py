@@ -8,6 +8,8 @@ group and talks to it over a Unix socket; nothing here is meant to be run by han
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 
 
@@ -18,6 +20,7 @@ def main(argv=None) -> int:
     from rtlcnn.toolchain import setup_env
 
     setup_env()
+    parent = os.getppid()
     runner = get_runner(args["sim"])
     runner.test(
         test_module="rtlcnn.mock.server",
@@ -28,6 +31,8 @@ def main(argv=None) -> int:
         extra_env={"RTLCNN_MOCK_CONFIG": json.dumps(args["config"]),
                    "COCOTB_RESOLVE_X": "ZEROS"},
     )
+    if os.getppid() != parent:  # the user's process died without closing: clean up for it
+        shutil.rmtree(args["test_dir"], ignore_errors=True)
     return 0
 
 
