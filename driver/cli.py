@@ -699,6 +699,7 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
     failures = 0
+    results: Dict[str, Any] = {"board": None, "models": {}}
     with open_board(args.board, args.sim, args.bitfile, quiet=quiet, verbose=args.debug) as board:
         _say(f"board: {board.description}")
         build = board.build()
@@ -759,12 +760,30 @@ def cmd_demo(args) -> int:
                 _say("  wrote " + ", ".join(wrote))
             elif _mpl() is None:
                 _say("  (no PNG written: matplotlib is not installed)")
+            results["board"] = {"kind": board.kind, "description": board.description, "clock_mhz": clock,
+                                "build": build}
+            results["models"][name] = {
+                "images": n, "correct": correct, "bit_exact": bool(raw.shape == want.shape
+                                                                   and np.array_equal(raw, want)),
+                "batch": min(args.batch, n), "cycles_per_image": cyc,
+                "images_per_s_projected": clock * 1e6 / cyc if cyc else None,
+                "wall_s": seconds, "profile": rows,
+            }
+    import json
+
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
     if failures:
         raise CliError(f"{failures} model(s) did not match rtlcnn.reference bit for bit; "
                        "rerun with --debug and report it", code=1)
     _say(f"\ndone: {len(names)} model(s) on the {board.kind} board, every output equal to "
-         f"rtlcnn.reference; pictures in {out}/")
+         f"rtlcnn.reference; pictures and results.json in {out}/")
     return 0
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 # ----------------------------------------------------------------------------- compile

@@ -535,6 +535,11 @@ def test_demo_end_to_end_on_the_mock_board(tmp_path):
     assert "cycles/image" in r.stdout and "images/s projected" in r.stdout
     for png in ("digits_predictions.png", "digits_profile.png"):
         assert (tmp_path / "tmp" / png).read_bytes()[:4] == b"\x89PNG"
+    import json
+
+    res = json.loads((tmp_path / "tmp" / "results.json").read_text())
+    assert res["board"]["kind"] == "mock" and res["models"]["digits"]["bit_exact"] is True
+    assert res["models"]["digits"]["cycles_per_image"] > 0 and res["models"]["digits"]["profile"]
 
 
 @pytest.mark.slow
