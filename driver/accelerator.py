@@ -167,7 +167,7 @@ class Accelerator:
     def _deadline(self, cfg: S.JobConfig) -> float:
         if self.timeout is not None:
             return time.monotonic() + self.timeout
-        est = cfg.in_beats(self.build) + cfg.mac_steps(self.build) + cfg.out_beats()
+        est = SC.job_cycles(cfg, self.build)
         return time.monotonic() + 1.0 + 10 * est / (self.clock_mhz * 1e6)
 
     def _check_config(self, cfg: S.JobConfig) -> None:

@@ -28,7 +28,7 @@ from .errors import LayerNotSupported
 from .program import Program
 
 __all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "EngineModel", "Residency",
-           "im2col"]
+           "im2col", "job_cycles"]
 
 JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
 #: what one more job costs the host (register writes, two DMA starts, polls, in Python on
@@ -208,9 +208,9 @@ def _slices(out_c: int, words_per_group: int, build: S.Build, wbase: int, pbase:
     return out
 
 
-def _job_cost(cfg: S.JobConfig, build: S.Build, load: bool) -> int:
-    c = cfg if load else cfg.replace(load_params=False, load_weights=False)
-    return c.in_beats(build) + cfg.mac_steps(build) + cfg.out_beats() + JOB_OVERHEAD_CYCLES
+def job_cycles(cfg: S.JobConfig, build: S.Build) -> int:
+    """Cost-model engine cycles of one job: its input stream, MAC steps, output stream."""
+    return cfg.in_beats(build) + cfg.mac_steps(build) + cfg.out_beats() + JOB_OVERHEAD_CYCLES
 
 
 def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold: bool,
@@ -262,7 +262,7 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold
                        bias=op.bias, mult=op.mult, shift=op.shift)
     else:
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
-    lp.est_cycles = sum(_job_cost(lp.config(sl, b, False), build, False)
+    lp.est_cycles = sum(job_cycles(lp.config(sl, b, False), build)
                         for sl in lp.slices for b in lp.bands)
     return lp
 

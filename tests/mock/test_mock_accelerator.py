@@ -71,7 +71,7 @@ def test_digits_model_bit_exact(default_acc):
 
     prog = models.load("digits")
     x = datasets.load_digits().heldout_images[:16]
-    net = default_acc.load(prog)
+    net = default_acc.load(models.path("digits"))  # a program file, as on the board
     assert np.array_equal(net.predict(x), R.run(prog, x))
 
 
