@@ -47,8 +47,8 @@ def test_loopback_through_ddr_with_pynqs_own_dma(standin_board):
     import pynq
 
     ol = standin_board
-    src = pynq.allocate((3000,), np.uint64)
-    dst = pynq.allocate((3000,), np.uint64)
+    src = pynq.allocate((3000,), np.uint64, target=ol.device)
+    dst = pynq.allocate((3000,), np.uint64, target=ol.device)
     src[:] = np.arange(3000, dtype=np.uint64) * 0x0101010101 + (5 << 60)
     c0 = ol.sim_cycles
     _arm(ol)
@@ -68,8 +68,8 @@ def test_missing_flush_sends_stale_data(standin_board):
 
     ol = standin_board
     mm = ol.axi_dma_0.mmio
-    src = pynq.allocate((64,), np.uint64)
-    dst = pynq.allocate((64,), np.uint64)
+    src = pynq.allocate((64,), np.uint64, target=ol.device)
+    dst = pynq.allocate((64,), np.uint64, target=ol.device)
     src[:] = 1
     src.flush()
     src[:] = 2  # not flushed: only the CPU's view holds the 2s
@@ -88,8 +88,8 @@ def test_receive_longer_than_the_buffer_is_a_dma_error(standin_board):
     import pynq
 
     ol = standin_board
-    src = pynq.allocate((40,), np.uint64)
-    dst = pynq.allocate((16,), np.uint64)
+    src = pynq.allocate((40,), np.uint64, target=ol.device)
+    dst = pynq.allocate((16,), np.uint64, target=ol.device)
     src[:] = 7
     _arm(ol)
     ol.axi_dma_0.recvchannel.transfer(dst)
@@ -119,9 +119,13 @@ def test_close_leaves_no_process_and_a_dead_simulator_is_an_error():
 
     if not have_simulator("icarus"):
         pytest.skip("icarus is not installed")
+    import pynq
+
     with MockOverlay("icarus", sources=STANDIN) as ol:
         pid = ol._proc.pid
         assert ol.rtlcnn_0.mmio.read(4) == 0x00010000
+        buf = pynq.allocate((8,), np.uint8)  # no target: the open mock board's DDR
+        assert buf.device is ol.device and buf.physical_address >= ol.device.ddr_base
     assert ol._proc.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)  # the whole process group is gone
