@@ -464,6 +464,15 @@ def test_compile_torchscript_is_refused_with_advice(capsys, tmp_path):
     assert code == 2 and "TorchScript" in err, err
 
 
+def test_compile_calib_mnist_without_the_files_names_the_folder(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setenv("RTLCNN_MNIST_DIR", str(tmp_path / "no-mnist"))
+    model = tmp_path / "m.py"
+    model.write_text(MODEL_PY)
+    code, _, err = run_cli(capsys, "compile", model, "--calib", "mnist")
+    assert code == 2 and "no-mnist" in err and "RTLCNN_MNIST_DIR" in err
+
+
 def test_compile_state_dict_pt_is_refused_with_advice(capsys, tmp_path):
     torch = pytest.importorskip("torch")
     pt = tmp_path / "w.pt"
