@@ -442,17 +442,26 @@ def _normalize_array(a: np.ndarray, want: tuple, source: str) -> np.ndarray:
 
 
 def read_images(paths: Sequence[str], input_shape: Sequence[int]):
-    """Read PNG/NPY files into one batch for a program with ``input_shape`` (C, H, W).
+    """Read PNG/NPY files (or folders of them) into one batch for a program with ``input_shape``.
 
     Returns ``(images, names)``: float32 (or int8) (N, C, H, W) and one name per image.
     Raises :class:`CliError` naming the file on a missing file, bad format or wrong shape.
     """
     want = tuple(int(v) for v in input_shape)
     batches, names = [], []
-    for p in paths:
+    files: List[Path] = []
+    for p in paths:  # a folder stands for its .png and .npy files, in name order
         path = Path(p)
+        if path.is_dir():
+            found = sorted(f for f in path.iterdir() if f.suffix.lower() in (".png", ".npy"))
+            if not found:
+                raise CliError(f"folder {p} has no .png or .npy files")
+            files.extend(found)
+        else:
+            files.append(path)
+    for path in files:
         if not path.is_file():
-            raise CliError(f"image file {p} does not exist")
+            raise CliError(f"image file {path} does not exist")
         suffix = path.suffix.lower()
         if suffix == ".png":
             a = _normalize_array(_png_batch(path, want), want, str(path))
@@ -1223,7 +1232,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a program file on images and print the top-1 class of each.")
     r.add_argument("program", metavar="PROGRAM",
                    help="a program file (*.rtlcnn.npz) or a shipped model's name (digits, lenet5_mnist)")
-    r.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or NPY files")
+    r.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or NPY files, or folders of them")
     r.add_argument("--batch", type=int, default=64, metavar="B",
                    help="images per accelerator call. Default: 64")
     r.set_defaults(func=cmd_run)

@@ -97,6 +97,20 @@ def test_run_a_shipped_model_by_name(capsys, tmp_path):
     assert [ln.split()[1] for ln in out.splitlines()] == [str(k) for k in d.heldout_labels[:4]]
 
 
+def test_run_a_folder_of_images(capsys, tmp_path, small_program, images28):
+    _, path = small_program
+    folder = images28[0].parent
+    (folder / "notes.txt").write_text("not an image")
+    code, out, err = run_cli(capsys, "run", path, folder, "--board", "reference")
+    assert code == 0, err
+    assert [ln.split()[0] for ln in out.splitlines()] == [
+        "batch.npy[0]", "batch.npy[1]", "batch.npy[2]", "digit.png", "one.npy"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "run", path, empty, "--board", "reference")
+    assert code == 2 and "has no .png or .npy files" in err
+
+
 def test_read_images_uint8_is_scaled_and_int8_is_quantized(tmp_path):
     a = np.arange(64, dtype=np.uint8).reshape(8, 8)
     np.save(tmp_path / "u.npy", a)
