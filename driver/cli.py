@@ -384,6 +384,7 @@ Image files:
                   1-channel programs (N, H, W) and (H, W). uint8 arrays in the same
                   shapes are divided by 255. int8 arrays are taken as already quantized
                   with the program's input scale.
+  a folder        its .png and .npy files, in name order.
 """
 
 
