@@ -201,11 +201,16 @@ class Accelerator:
         self.mmio.write(S.REG_OP, words.tobytes())  # OP..PBASE are ten consecutive words
         self._check_config(cfg)
         send[:in_bytes] = stream
-        self.mmio.write(S.REG_CTRL, S.CTRL_START)
         view = recv[:out_bytes]
-        self.dma.recvchannel.transfer(view)
-        self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
-        self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
+        try:
+            self.mmio.write(S.REG_CTRL, S.CTRL_START)
+            self.dma.recvchannel.transfer(view)
+            self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
+            self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
+        except (KeyboardInterrupt, RuntimeError):
+            # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
+            self._fail_reset()
+            raise
         got = self.dma_mmio.read(_S2MM + _LENGTH)
         if got != out_bytes:
             self._fail_reset()

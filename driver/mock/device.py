@@ -129,6 +129,7 @@ class MockDevice(Device):
         self._alloc = _DdrAllocator(ddr_base, ddr_size)
         self.default_memory = _MockMemory(self)
         self.register_accesses = 0
+        self._unread = 0
 
     # ---- the simulator link -------------------------------------------------
     def _call(self, op: int, addr: int = 0, payload: bytes = b"", n: int | None = None) -> bytes:
@@ -138,9 +139,10 @@ class MockDevice(Device):
         with self._lock:
             self.register_accesses += 1
             try:
+                self._drain()
                 self._sock.sendall(P.REQ.pack(op, addr, count) + payload)
-                status, k = P.REP.unpack(P.recv_exact(self._sock, P.REP.size))
-                data = P.recv_exact(self._sock, k) if k else b""
+                self._unread += 1  # until its reply is read (an interrupt may come first)
+                status, data = self._reply()
             except socket.timeout:
                 self._dead(f"the simulator did not answer within {self._timeout:.0f} s")
             except (ConnectionError, OSError) as exc:
@@ -148,6 +150,17 @@ class MockDevice(Device):
         if status != P.ST_OK:
             raise SimulatorError(f"mock board: {data.decode(errors='replace')}")
         return data
+
+    def _reply(self):
+        status, k = P.REP.unpack(P.recv_exact(self._sock, P.REP.size))
+        data = P.recv_exact(self._sock, k) if k else b""
+        self._unread -= 1
+        return status, data
+
+    def _drain(self):
+        """Read the replies a KeyboardInterrupt left unread, so requests and replies pair up."""
+        while self._unread:
+            self._reply()
 
     def _dead(self, why: str):
         self._closed = True
@@ -165,6 +178,7 @@ class MockDevice(Device):
         with self._lock:
             self.register_accesses += 1
             try:
+                self._drain()
                 self._sock.sendall(P.REQ.pack(P.OP_POST, address, len(data)) + data)
             except socket.timeout:
                 self._dead(f"the simulator did not take a write within {self._timeout:.0f} s")

@@ -133,6 +133,30 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
     _check(net, prog, x)
 
 
+def test_keyboard_interrupt_mid_call_leaves_a_working_board(default_acc):
+    import signal
+
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 8)
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        for delay in (0.05, 0.2, 0.5):
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            try:
+                net.predict_int(x)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            _check(net, prog, x[:2])
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
 def test_missing_invalidate_gives_wrong_results(default_acc, monkeypatch):
     from pynq.buffer import PynqBuffer
 
