@@ -296,11 +296,28 @@ class Network:
         self.batch_size = 64
 
     def predict(self, images, batch_size: int | None = None) -> np.ndarray:
-        """Dequantized float32 outputs, exactly ``rtlcnn.reference.run(program, images)``."""
+        """Dequantized float32 outputs, exactly ``rtlcnn.reference.run(program, images)``.
+
+        Parameters
+        ----------
+        images : float32 (N, C, H, W) real values, or int8 already quantized
+        batch_size : images per batch (default 64); weights that do not stay on chip
+            are sent once per batch.
+
+        Raises
+        ------
+        InputError
+            Wrong shape, dtype or values; raised before anything is sent.
+        AcceleratorError, DmaTimeout
+            The engine or the DMA failed or timed out. The engine and the DMA have been
+            reset (the next call works); ``e.completed`` lists the images whose results
+            were complete, ``e.partial_output`` holds their raw outputs.
+        """
         return self.program.dequantize_output(self.predict_int(images, batch_size))
 
     def predict_int(self, images, batch_size: int | None = None) -> np.ndarray:
-        """Raw integer outputs of the last op (int8, or int32 accumulators)."""
+        """Raw integer outputs of the last op (int8, or int32 accumulators), exactly
+        ``rtlcnn.reference.run_int``; arguments and errors as :meth:`predict`."""
         xq = self.program.quantize_input(images)  # InputError before anything is sent
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:

@@ -131,6 +131,13 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
     assert e.error_bits & S.ERR_TLAST_EARLY and e.status & S.STATUS_ERROR
     assert e.completed == [0]
     _check(net, prog, x)
+    # batches of one: images 0 and 1 are done when the third image's layer 2 fails
+    x3 = mp.images(prog, 3, seed=4)
+    default_board.inject_fault("mm2s_early_tlast", 1, after=2 * 5 + 2)
+    with pytest.raises(AcceleratorError) as info:
+        net.predict_int(x3, batch_size=1)
+    assert info.value.completed == [0, 1]
+    assert np.array_equal(info.value.partial_output[:2], R.run_int(prog, x3[:2]))
 
 
 def test_keyboard_interrupt_mid_call_leaves_a_working_board(default_acc):
