@@ -3,11 +3,12 @@
 This module runs inside the simulator process (cocotb imports it as the test module;
 :mod:`rtlcnn.mock.overlay` starts that process). It owns:
 
-- the clock and reset of ``rtlcnn_top``;
+- the clock and reset of ``rtlcnn_mock_top`` (``rtlcnn_top`` plus stream buffers);
 - a lean AXI4-Lite master on ``s_axi_ctrl_*`` for the engine's registers;
 - a register-level model of the Xilinx AXI DMA in simple mode (PG021), whose MM2S
-  channel drives ``s_axis_*`` from DDR and whose S2MM channel writes ``m_axis_*`` into
-  DDR;
+  channel feeds ``s_axis_*`` from DDR and whose S2MM channel writes ``m_axis_*`` into
+  DDR, both a segment at a time through the Verilog buffers of ``rtlcnn_mock_top`` (no
+  Python per beat);
 - DDR, a file in shared memory that the user's process maps too.
 
 Requests come over a Unix socket (see :mod:`rtlcnn.mock.protocol`). When nothing is in
