@@ -17,6 +17,7 @@ and both DMA channels so that the next call works, and raises with the status bi
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -62,6 +63,22 @@ class LayerProfile:
         return dict(self.__dict__)
 
 
+#: network keys are unique in the process, so weights on chip are never mistaken for
+#: those of another network, whichever Accelerator loaded them
+_NETWORK_KEYS = itertools.count(1)
+_RESIDENCY = {}
+
+
+def _engine_residency(mmio) -> SC.Residency:
+    """The one record of what an engine's weight and parameter buffers hold.
+
+    Keyed by the engine's device and register address. A new Accelerator resets the engine
+    and so clears it; a stale entry left by a closed board is cleared the same way.
+    """
+    key = (id(getattr(mmio, "device", None)), int(getattr(mmio, "base_addr", 0)))
+    return _RESIDENCY.setdefault(key, SC.Residency())
+
+
 class Accelerator:
     """The rtlcnn engine of an overlay, with its DMA.
 
@@ -103,11 +120,13 @@ class Accelerator:
         self.clock_mhz = pl_clock_mhz(overlay)
         self.max_transfer = dma_max_transfer_bytes(overlay)
         self.timeout = timeout if timeout is not None else getattr(overlay, "default_job_timeout", None)
-        self.residency = SC.Residency()
+        # What the engine's buffers hold belongs to the engine, not to this object: every
+        # Accelerator made on the same engine shares it, so one cannot trust weights that
+        # another has overwritten since.
+        self.residency = _engine_residency(self.mmio)
         self._sendbuf = None
         self._recvbuf = None
         self._verified = set()
-        self._net_ids = 0
         self.jobs_run = 0
         self.reset()
 
@@ -160,8 +179,7 @@ class Accelerator:
                 f"a job of {program.name or 'the program'} streams {max(in_bytes, out_bytes)} bytes, "
                 f"more than the DMA's largest transfer ({self.max_transfer} bytes)")
         self._buffers(in_bytes, out_bytes)  # allocated once, reused by every job
-        self._net_ids += 1
-        return Network(self, program, plan, self._net_ids)
+        return Network(self, program, plan, next(_NETWORK_KEYS))
 
     # ------------------------------------------------------------------ one job
     def _deadline(self, cfg: S.JobConfig) -> float:

@@ -86,6 +86,23 @@ def test_lenet5_shaped_program_keeps_weights_on_chip(default_acc):
     assert net.totals()["dma_bytes"] < first  # the second call sends no weights
 
 
+def test_two_accelerators_on_one_engine_never_trust_each_others_weights(default_board):
+    """Weights left on chip belong to the engine: a second Accelerator object (a notebook
+    cell run twice, say) that overwrites them must make the first one reload its own."""
+    from rtlcnn.accelerator import Accelerator
+
+    prog_a, prog_b = mp.lenet5(seed=11), mp.lenet5(seed=12)
+    x = mp.images(prog_a, 2)
+    acc_a = Accelerator(default_board)
+    net_a = acc_a.load(prog_a)
+    _check(net_a, prog_a, x)  # prog_a's weights now on chip
+    acc_b = Accelerator(default_board)
+    net_b = acc_b.load(prog_b)
+    assert net_a.key != net_b.key
+    _check(net_b, prog_b, x)  # overwrites them with prog_b's, at the same addresses
+    _check(net_a, prog_a, x)  # must reload, not reuse prog_b's weights
+
+
 def test_icarus_end_to_end(icarus_board):
     from rtlcnn.accelerator import Accelerator
 
