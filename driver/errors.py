@@ -39,13 +39,16 @@ class AcceleratorError(RtlcnnError):
         The engine's ERROR register.
     completed : list of int
         Indices of the images of the failed call whose results are complete.
+    partial_output : ndarray or None
+        The call's raw output array; the rows listed in ``completed`` are valid.
     """
 
-    def __init__(self, message, status=None, error_bits=None, completed=None):
+    def __init__(self, message, status=None, error_bits=None, completed=None, partial_output=None):
         super().__init__(message)
         self.status = status
         self.error_bits = error_bits
         self.completed = list(completed or [])
+        self.partial_output = partial_output
 
 
 class DmaTimeout(AcceleratorError):
