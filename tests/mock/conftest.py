@@ -37,14 +37,6 @@ def tiny_board():
 
 
 @pytest.fixture(scope="session")
-def default_board():
-    """Verilator, the real engine with the Pynq-Z2 parameters of the overlay description."""
-    ol = _board("verilator")
-    yield ol
-    ol.close()
-
-
-@pytest.fixture(scope="session")
 def icarus_board():
     """Icarus, the real engine with TINY parameters."""
     ol = _board("icarus", **TINY)
@@ -65,6 +57,10 @@ def tiny_acc(tiny_board):
     from rtlcnn.accelerator import Accelerator
 
     return Accelerator(tiny_board)
+
+
+# default_board (the Verilator board with the overlay description's parameters) lives in
+# tests/conftest.py, so the command-line and notebook tests share it.
 
 
 @pytest.fixture(scope="session")
