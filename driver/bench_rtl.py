@@ -155,7 +155,9 @@ def run(sim: str = "verilator", params: dict | None = None) -> dict:
     from . import simbuild
 
     params = dict(params or Build().parameters())
-    path = simbuild.build(sim, params)
+    log_dir = simbuild.default_build_root()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = simbuild.build(sim, params, log_file=log_dir / f"bench_rtl-{sim}-build.log")
     runner = simbuild.runner(sim)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
@@ -172,9 +174,10 @@ def run(sim: str = "verilator", params: dict | None = None) -> dict:
                 "PYTHONWARNINGS": "ignore",
             },
             results_xml=str(Path(tmp) / "results.xml"),
+            log_file=str(log_dir / f"bench_rtl-{sim}-sim.log"),
         )
         if not out.exists():
-            raise RuntimeError("the benchmark did not finish: see the simulator log above")
+            raise RuntimeError(f"the benchmark did not finish: see {log_dir}/bench_rtl-{sim}-sim.log")
         return json.loads(out.read_text())
 
 

@@ -103,6 +103,7 @@ def build(
     sources: Optional[Iterable[os.PathLike]] = None,
     build_args: Optional[Iterable[str]] = None,
     waves: bool = False,
+    log_file: Optional[os.PathLike] = None,
 ) -> Path:
     """Build ``toplevel`` for ``sim`` with Verilog ``params``; return the build folder.
 
@@ -117,6 +118,7 @@ def build(
     sources : Verilog files; default :func:`rtl_sources`.
     build_args : extra simulator arguments.
     waves : build with waveform support (Verilator ``--trace-fst``).
+    log_file : write the simulator's build output there instead of to stdout.
     """
     params = dict(params or {})
     srcs = [Path(s) for s in (sources if sources is not None else rtl_sources())]
@@ -148,6 +150,7 @@ def build(
         build_args=args,
         waves=waves,
         always=True,
+        log_file=log_file,
     )
     stamp.write_text(json.dumps({"digest": digest, "sim": sim, "toplevel": toplevel, "params": params}))
     return path
