@@ -1,7 +1,7 @@
 """pytest entry points of the RTL test benches (Verilator and Icarus, small and default builds)."""
 
 import pytest
-from rtl_helpers import DEFAULT, HERE, SMALL, run_cocotb
+from rtl_helpers import DEFAULT, HERE, NARROW, SMALL, run_cocotb
 
 from rtlcnn.simbuild import rtl_sources
 
@@ -80,4 +80,20 @@ def test_top_lenet_and_more_random(sim, params):
         "test_random_layers",
         env={"RTLCNN_SEED": 3, "RTLCNN_CASES": 24},
         results_name="random24",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "testcase", ["test_random_layers", "test_resident_weights_and_slices", "test_stream_errors"]
+)
+def test_top_narrow(sim, testcase):
+    run_cocotb(
+        sim,
+        "rtlcnn_top",
+        NARROW,
+        "tb_top",
+        testcase,
+        env={"RTLCNN_SEED": 5, "RTLCNN_CASES": 12},
+        results_name=testcase,
     )
