@@ -13,6 +13,34 @@ from rtlcnn import toolchain
 toolchain.setup_env()
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: CI sets RTLCNN_NO_SKIP=1: there every prerequisite (simulators, yosys, tclsh, MNIST)
+#: must be present, so a skipped test is a failure, not a silent pass.
+NO_SKIP = os.environ.get("RTLCNN_NO_SKIP") == "1"
+
+
+def _no_skip_reason(rep) -> str:
+    lr = rep.longrepr
+    reason = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+    return f"skipped where RTLCNN_NO_SKIP=1 requires every prerequisite: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if NO_SKIP and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = _no_skip_reason(rep)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    rep = outcome.get_result()
+    if NO_SKIP and rep.skipped:
+        rep.outcome = "failed"
+        rep.longrepr = _no_skip_reason(rep)
 MNIST_DIR = Path(os.environ.get("RTLCNN_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
 
 
