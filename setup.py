@@ -38,7 +38,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.8",
+    python_requires=">=3.10",  # torch 2.13 (the train extra) needs 3.10; the board runtime is plain numpy + pynq
     packages=["rtlcnn", "rtlcnn.models", "rtlcnn.mock", "rtlcnn.overlay", "rtlcnn.notebooks"],
     package_dir={"rtlcnn": "driver", "rtlcnn.overlay": "overlay", "rtlcnn.notebooks": "notebooks"},
     # PYNQ conventions (docs/board.md): the overlay's rtlcnn.bit + rtlcnn.hwh ship when built,
