@@ -247,3 +247,19 @@ def test_run_matches_float_fake_quant_model(rng):
         elif op.pool == "avg":
             x = torch.floor(F.avg_pool2d(x, 2) + 0.5)
     np.testing.assert_array_equal(R.run_int(prog, images), x.numpy().astype(np.int64))
+
+
+def test_worked_example_of_docs_numerics():
+    """docs/numerics.md's worked example, with its numbers as printed there."""
+    x = np.array([3, -7, 12], np.int8).reshape(1, 3)
+    w = np.array([25, -4, 90], np.int8).reshape(1, 3)
+    bias = np.array([100], np.int32)
+    assert R.linear_int(x, w, bias, None, None, out_int32=True).item() == 1283
+    m, shift = np.array([1690499128], np.int32), np.array([6], np.int32)
+    assert m.item() == round(0.0123 * 2**37) and 2**30 <= m.item() < 2**31
+    assert R.linear_int(x, w, bias, m, shift).item() == 16
+    assert R.requant(np.array([[-1283]]), m, shift).item() == -16
+    assert R.requant(np.array([[20000]]), m, shift).item() == 127
+    assert R.requant(np.array([[-1283]]), m, shift, relu=True).item() == 0
+    pool = R.pool2d_int(np.array([40, 41, 40, 41, -3, -4, -3, -4], np.int8).reshape(2, 1, 2, 2), "avg")
+    assert pool.ravel().tolist() == [41, -3]
