@@ -38,7 +38,9 @@ SUPPORTED_MAJOR = S.VERSION_MAJOR
 _MM2S, _S2MM = 0x00, 0x30
 _DMACR, _DMASR, _LENGTH = 0x00, 0x04, 0x28
 _SR_HALTED, _SR_IDLE, _SR_ERRORS = 0x1, 0x2, 0x70
-_CR_RESET = 0x4
+_CR_RUN, _CR_RESET, _CR_IOC_IRQ = 0x1, 0x4, 0x1000
+#: seconds the DMA may take to finish its soft reset, and each channel to leave halt
+DMA_RESET_TIMEOUT = 1.0
 
 
 @dataclass
@@ -146,19 +148,71 @@ class Accelerator:
         return self._sendbuf, self._recvbuf
 
     def reset(self) -> None:
-        """Soft-reset the engine and reset and restart both DMA channels.
+        """Reset both DMA channels and soft-reset the engine, then restart the channels.
 
         Weights held on chip are forgotten (the next job of each layer reloads them).
+
+        Raises
+        ------
+        AcceleratorError
+            The DMA did not finish its reset, or a channel did not leave halt, within
+            ``DMA_RESET_TIMEOUT`` seconds (naming the channel and its DMASR). Never hangs.
         """
-        self.mmio.write(S.REG_CTRL, S.CTRL_SOFT_RESET)
+        self.residency.clear()  # whatever happens below, trust nothing on chip
+        dread = self.dma_mmio.read
+        # Order: the DMA first, then the engine. After SOFT_RESET the engine drops both
+        # stream handshakes (s_axis_tready stays 0 until the next START,
+        # docs/register_map.md), and the DMA's soft reset is graceful (PG021): MM2S must
+        # still retire the AXI reads it has issued, whose data may be waiting for a
+        # stream beat to be taken, so resetting the engine first can keep an MM2S reset
+        # from ever completing. Resetting the DMA first leaves the engine as it was: if it
+        # is taking input, MM2S's leftovers flow into it and the SOFT_RESET below drops
+        # them; if it is not, this is no worse than the other order, and the deadline
+        # reports it. S2MM receives the stream: its reset only drops its tready, which
+        # stalls the engine's output until the SOFT_RESET ends the job.
         self.dma_mmio.write(_MM2S + _DMACR, _CR_RESET)  # resets both channels (PG021)
-        deadline = time.monotonic() + 1.0
-        while self.dma_mmio.read(_MM2S + _DMACR) & _CR_RESET:
-            if time.monotonic() > deadline:
-                raise AcceleratorError("the DMA did not come out of reset within 1 s")
-        for ch in (self.dma.sendchannel, self.dma.recvchannel):
-            ch.start()  # pynq: run bit on, wait until not halted
-        self.residency.clear()
+        try:
+            deadline = time.monotonic() + DMA_RESET_TIMEOUT
+            while (cr := dread(_MM2S + _DMACR)) & _CR_RESET:
+                if time.monotonic() > deadline:
+                    raise AcceleratorError(
+                        f"the DMA did not come out of its soft reset within {DMA_RESET_TIMEOUT:g} s "
+                        f"(MM2S DMACR 0x{cr:08x}, MM2S DMASR 0x{dread(_MM2S + _DMASR):08x}, "
+                        f"S2MM DMASR 0x{dread(_S2MM + _DMASR):08x}); reload the overlay")
+        finally:
+            self.mmio.write(S.REG_CTRL, S.CTRL_SOFT_RESET)  # the engine in any case
+        self._start_dma()
+
+    def _start_dma(self) -> None:
+        """Set each channel's run bit and wait, with a deadline, until it leaves halt.
+
+        Done here rather than with pynq's ``_SDMAChannel.start()``, which polls with no
+        deadline. Writes what that method writes (run, plus the completion interrupt
+        enable when pynq gave the channel an interrupt) and leaves pynq's channel objects
+        as it would: ``transfer()`` then sees ``running`` (read from DMASR) and, since a
+        freshly started channel is not yet idle, needs ``_first_transfer`` set.
+        """
+        dread = self.dma_mmio.read
+        chans = (("MM2S (send)", _MM2S, self.dma.sendchannel),
+                 ("S2MM (recv)", _S2MM, self.dma.recvchannel))
+        for _, off, ch in chans:
+            irq = _CR_IOC_IRQ if getattr(ch, "_interrupt", None) else 0
+            self.dma_mmio.write(off + _DMACR, _CR_RUN | irq)
+        deadline = time.monotonic() + DMA_RESET_TIMEOUT
+        for name, off, ch in chans:
+            while (sr := dread(off + _DMASR)) & _SR_HALTED:
+                if time.monotonic() > deadline:
+                    errs = ", ".join(t for bit, t in ((0x10, "internal"), (0x20, "slave"),
+                                                      (0x40, "decode")) if sr & bit)
+                    raise AcceleratorError(
+                        f"the DMA's {name} channel did not start within {DMA_RESET_TIMEOUT:g} s "
+                        f"after a reset: DMASR 0x{sr:08x} still has bit 0 (halted) set"
+                        + (f", with {errs} error" if errs else "")
+                        + "; reload the overlay")
+            if hasattr(ch, "_first_transfer"):
+                ch._first_transfer = True  # as pynq's start(): the first transfer may go
+            if hasattr(ch, "_active_buffer"):
+                ch._active_buffer = None
 
     # ------------------------------------------------------------------ programs
     def load(self, program, unfold: bool | None = None) -> Network:
@@ -225,14 +279,14 @@ class Accelerator:
             self.dma.recvchannel.transfer(view)
             self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
             self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
-        except (KeyboardInterrupt, RuntimeError):
+        except (KeyboardInterrupt, RuntimeError) as exc:
             # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
-            self._fail_reset()
+            self._recover(exc)
             raise
         got = self.dma_mmio.read(_S2MM + _LENGTH)
         if got != out_bytes:
-            self._fail_reset()
-            raise AcceleratorError(f"the DMA received {got} bytes, the job produces {out_bytes}")
+            raise self._recover(AcceleratorError(
+                f"the DMA received {got} bytes, the job produces {out_bytes}"))
         view.invalidate()  # DDR -> the CPU's view
         self.jobs_run += 1
         return np.asarray(view)
@@ -255,17 +309,15 @@ class Accelerator:
             mm = 0 if s2 & _SR_IDLE else dread(_MM2S + _DMASR)
             if st & S.STATUS_ERROR:
                 err, cerr = read(S.REG_ERROR), read(S.REG_CONFIG_ERR)
-                self._fail_reset()
                 what = S.config_error_text(cerr) if err & S.ERR_CONFIG else (
                     "input TLAST early" if err & S.ERR_TLAST_EARLY else "input TLAST missing")
-                raise AcceleratorError(f"the engine reported an error (ERROR=0x{err:x}: {what}) "
-                                       f"in {cfg}; the engine and DMA were reset",
-                                       status=st, error_bits=err)
+                raise self._recover(AcceleratorError(
+                    f"the engine reported an error (ERROR=0x{err:x}: {what}) in {cfg}",
+                    status=st, error_bits=err))
             if (s2 | mm) & _SR_ERRORS:
-                self._fail_reset()
-                raise AcceleratorError(
+                raise self._recover(AcceleratorError(
                     f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}; bit 4 internal, 5 slave, "
-                    f"6 decode error) in {cfg}; the engine and DMA were reset", status=st)
+                    f"6 decode error) in {cfg}", status=st))
             if st & S.STATUS_DONE and s2 & _SR_IDLE:
                 return
             if time.monotonic() > deadline:
@@ -273,18 +325,35 @@ class Accelerator:
                 channel = "send" if not mm & _SR_IDLE else "recv"
                 status = mm if channel == "send" else s2
                 err = read(S.REG_ERROR)
-                self._fail_reset()
-                raise DmaTimeout(
+                raise self._recover(DmaTimeout(
                     f"job did not finish in time: {channel} channel (DMASR 0x{status:x}) not idle, "
-                    f"engine STATUS 0x{st:x}; {cfg}; the engine and DMA were reset",
+                    f"engine STATUS 0x{st:x}; {cfg}",
                     channel=channel, sent_bytes=in_bytes if channel == "send" else out_bytes,
-                    dma_status=status, status=st, error_bits=err)
+                    dma_status=status, status=st, error_bits=err))
 
-    def _fail_reset(self):
+    def _recover(self, exc: BaseException) -> BaseException:
+        """Reset engine and DMA after ``exc`` and say in ``exc`` how that went; returns it.
+
+        The reset's own failure is not swallowed: an AcceleratorError's message gains it
+        (and ``reset_error`` holds it), any other exception gets it as a note (Python
+        3.11+) or as its cause, so the user sees both what failed and that the board still
+        needs attention, instead of a later "DMA channel not started" from pynq.
+        """
         try:
             self.reset()
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
+        except Exception as reset_err:  # noqa: BLE001 - reported with the original error
+            note = (f"then resetting the engine and DMA failed as well: {reset_err}")
+            if isinstance(exc, AcceleratorError):
+                exc.args = (f"{exc.args[0] if exc.args else ''}; {note}",) + exc.args[1:]
+                exc.reset_error = reset_err
+            elif hasattr(exc, "add_note"):
+                exc.add_note(note)
+            elif exc.__cause__ is None:
+                exc.__cause__ = reset_err
+        else:
+            if isinstance(exc, AcceleratorError) and exc.args:
+                exc.args = (f"{exc.args[0]}; the engine and DMA were reset",) + exc.args[1:]
+        return exc
 
     def close(self):
         """Free the DMA buffers."""
@@ -328,8 +397,9 @@ class Network:
             Wrong shape, dtype or values; raised before anything is sent.
         AcceleratorError, DmaTimeout
             The engine or the DMA failed or timed out. The engine and the DMA have been
-            reset (the next call works); ``e.completed`` lists the images whose results
-            were complete, ``e.partial_output`` holds their raw outputs.
+            reset (the next call works) unless the message says that reset failed too
+            (``e.reset_error``); ``e.completed`` lists the images whose results were
+            complete, ``e.partial_output`` holds their raw outputs (other rows are zeros).
         """
         return self.program.dequantize_output(self.predict_int(images, batch_size))
 
@@ -346,10 +416,8 @@ class Network:
         prof = {lp.index: LayerProfile(lp.index, lp.name, lp.kind, unfolded=lp.unfold)
                 for lp in self.plan.layers}
         t_start = time.perf_counter()
-        done_jobs = {}
         completed = []
         state = {"t": time.perf_counter()}
-        last_jobs = last.jobs_per_image
 
         def on_job(rec, raw):
             now = time.perf_counter()
@@ -364,25 +432,20 @@ class Network:
             p.dma_bytes += rec.cfg.in_beats(self.acc.build) * 8 + rec.cfg.out_beats() * 8
             p.wall_s += now - state["t"]
             state["t"] = now
-            if rec.layer == last.index:
-                k = done_jobs.get(rec.image, 0) + 1
-                done_jobs[rec.image] = k
-                if k == last_jobs:
-                    completed.append(rec.image)
 
         for b0 in range(0, n, bs):
-            done_jobs.clear()
             completed.clear()
             state["t"] = time.perf_counter()
             try:
-                outs = SC.execute(self.plan, xq[b0:b0 + bs], self.acc, self.acc.residency,
-                                  self.key, on_job=on_job)
+                # execute writes each image's row of ``out`` as soon as its last job is done,
+                # so a failure mid-batch keeps the results of the batch's finished images
+                SC.execute(self.plan, xq[b0:b0 + bs], self.acc, self.acc.residency, self.key,
+                           on_job=on_job, out=out[b0:b0 + bs], completed=completed)
             except AcceleratorError as e:
                 e.completed = list(range(b0)) + [b0 + i for i in sorted(completed)]
                 e.partial_output = out
                 self._finish(prof, t_start, n)
                 raise
-            out[b0:b0 + bs] = outs[-1]
         self._finish(prof, t_start, n)
         return out
 

@@ -40,7 +40,11 @@ class AcceleratorError(RtlcnnError):
     completed : list of int
         Indices of the images of the failed call whose results are complete.
     partial_output : ndarray or None
-        The call's raw output array; the rows listed in ``completed`` are valid.
+        The call's raw output array; the rows listed in ``completed`` are valid (each
+        equals ``rtlcnn.reference.run_int`` for that image), the others are zeros.
+    reset_error : Exception or None
+        Set when the reset that follows a failed job failed too (the message says so as
+        well); the board then needs attention (a new Accelerator, or reloading the overlay).
     """
 
     def __init__(self, message, status=None, error_bits=None, completed=None, partial_output=None):
@@ -49,6 +53,7 @@ class AcceleratorError(RtlcnnError):
         self.error_bits = error_bits
         self.completed = list(completed or [])
         self.partial_output = partial_output
+        self.reset_error = None
 
 
 class DmaTimeout(AcceleratorError):

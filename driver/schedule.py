@@ -374,18 +374,30 @@ class JobRecord:
 
 
 def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
-            on_job=None) -> list:
+            on_job=None, out=None, completed=None) -> list:
     """Run the plan on a batch of int8 inputs (N, C, H, W); return every op's raw output.
 
     ``engine.run_job(cfg, stream) -> bytes`` runs one job. ``residency`` tracks what the
     engine holds; ``net_key`` names this network's weights in it. ``on_job(record, raw)``
     is called after every job (profiling).
+
+    ``out`` (optional, shape (N,) + the last op's output shape) receives each image's
+    output of the last op as soon as that image's last job is done, and ``completed``
+    (optional list) gets the image's index appended at that moment; both before
+    ``on_job`` sees the job. So when a job raises, ``out`` already holds every image
+    listed in ``completed``, whatever the others did.
     """
     build = pl.build
     outs = []
     x = xq
     n = x.shape[0]
-    for lp in pl.layers if layers is None else layers:
+    run = list(pl.layers if layers is None else layers)
+    if out is not None and out.shape != (n,) + tuple(run[-1].out_shape):
+        raise ValueError(f"execute: out has shape {out.shape}, the batch's last op "
+                         f"gives {(n,) + tuple(run[-1].out_shape)}")
+    for lp in run:
+        final = lp is run[-1]
+        left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
         op = pl.program.ops[lp.index]
         if lp.opcode == S.OPCODE_LINEAR:
             xin = x.reshape(n, -1)
@@ -419,6 +431,12 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
                         y[img, sl.oc0:sl.oc1] = res.reshape(-1)
                     else:
                         y[img, sl.oc0:sl.oc1, band.o0:band.o1] = res
+                    left[img] -= 1
+                    if final and not left[img]:  # this image's result is complete
+                        if out is not None:
+                            out[img] = y[img]
+                        if completed is not None:
+                            completed.append(img)
                     if on_job is not None:
                         on_job(JobRecord(lp.index, img, cfg), raw)
         outs.append(y)

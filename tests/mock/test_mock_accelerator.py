@@ -147,6 +147,9 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
     e = info.value
     assert e.error_bits & S.ERR_TLAST_EARLY and e.status & S.STATUS_ERROR
     assert e.completed == [0]
+    want = R.run_int(prog, x)
+    # image 0 finished inside the failed batch: its result is kept, image 1's row is zeros
+    assert np.array_equal(e.partial_output[0], want[0]) and not e.partial_output[1].any()
     _check(net, prog, x)
     # batches of one: images 0 and 1 are done when the third image's layer 2 fails
     x3 = mp.images(prog, 3, seed=4)
@@ -155,6 +158,34 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
         net.predict_int(x3, batch_size=1)
     assert info.value.completed == [0, 1]
     assert np.array_equal(info.value.partial_output[:2], R.run_int(prog, x3[:2]))
+    # batches of two, five images: batch 0 done, and image 2 of batch 1 (its last layer
+    # ran for image 2 before image 3's failed)
+    x5 = mp.images(prog, 5, seed=6)
+    default_board.inject_fault("mm2s_early_tlast", 1, after=10 + 9)
+    with pytest.raises(AcceleratorError) as info:
+        net.predict_int(x5, batch_size=2)
+    e = info.value
+    assert e.completed == [0, 1, 2]
+    want = R.run_int(prog, x5)
+    for i in e.completed:
+        assert np.array_equal(e.partial_output[i], want[i]), i
+    assert not e.partial_output[3:].any()
+    _check(net, prog, x5)
+
+
+def test_reset_restarts_both_channels_and_jobs_run_after_it(default_acc):
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 2, seed=3)
+    _check(net, prog, x)
+    t0 = time.monotonic()
+    default_acc.reset()
+    assert time.monotonic() - t0 < 10
+    for off in (0x04, 0x34):  # DMASR of MM2S and S2MM: running (not halted), no error bits
+        assert default_acc.dma_mmio.read(off) & 0x71 == 0
+    for ch in (default_acc.dma.sendchannel, default_acc.dma.recvchannel):
+        assert ch.running
+    assert not default_acc.residency.held
+    _check(net, prog, x)
 
 
 def test_keyboard_interrupt_mid_call_leaves_a_working_board(default_acc):
