@@ -319,8 +319,11 @@ reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
 wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
 wire err_early = in_beat && s_axis_tlast && !in_final && in_state_reg != IN_DRAIN;
 wire out_done;
-// datapath flush: reset, soft reset, a new job, an aborted job
-wire flush = rst || ctrl_soft_reset || accept || (state_reg == STATE_RUN && err_early);
+// datapath flush: reset, soft reset, a new job, an aborted job; the output packer is
+// reset only by the first three: an aborted job ends its output packet with TLAST
+wire out_flush = rst || ctrl_soft_reset || accept;
+wire abort = state_reg == STATE_RUN && err_early;
+wire flush = out_flush || abort;
 
 always @* begin
     state_next = state_reg;
@@ -787,8 +790,9 @@ rtlcnn_stream_out #(
 )
 stream_out_inst (
     .clk(clk),
-    .rst(flush),
+    .rst(out_flush),
     .cfg_int32(op_int32),
+    .abort(abort && !out_done_reg),
     .in_valid(pl_valid),
     .in_data(pl_data),
     .in_last(pl_last),

@@ -10,6 +10,13 @@
  * beats; in_last (the job's last value) flushes a partial beat, zero padded, with
  * TLAST. in_ready is low only while the output register holds a beat that is not
  * taken this cycle.
+ *
+ * abort (a job aborted mid-stream) ends the packet without breaking AXI4-Stream: a
+ * beat already offered stays offered, unchanged, until it is taken; then (or at once,
+ * if none is offered) one last beat follows with TLAST, holding the values packed so
+ * far that did not fill a beat, zero padded. in_valid is ignored from abort on. An
+ * abort while the beat with TLAST is offered changes nothing. Only rst withdraws an
+ * offered beat.
  */
 module rtlcnn_stream_out #
 (
@@ -23,6 +30,9 @@ module rtlcnn_stream_out #
     input  wire                    rst,
 
     input  wire                    cfg_int32,
+
+    // end the packet early (one cycle)
+    input  wire                    abort,
 
     input  wire                    in_valid,
     input  wire [31:0]             in_data,
@@ -51,6 +61,8 @@ reg [2:0] cnt_reg = 3'd0, cnt_next;
 reg [63:0] m_axis_tdata_reg = 64'd0, m_axis_tdata_next;
 reg m_axis_tvalid_reg = 1'b0, m_axis_tvalid_next;
 reg m_axis_tlast_reg = 1'b0, m_axis_tlast_next;
+// the last beat of an aborted packet is owed
+reg fin_reg = 1'b0, fin_next;
 
 wire ready = !m_axis_tvalid_reg || m_axis_tready;
 wire [63:0] shifted = (cfg_int32 ? {32'd0, in_data} : {56'd0, in_data[7:0]}) << {cnt_reg, 3'b000};
@@ -69,8 +81,20 @@ always @* begin
     m_axis_tdata_next = m_axis_tdata_reg;
     m_axis_tvalid_next = m_axis_tvalid_reg && !m_axis_tready;
     m_axis_tlast_next = m_axis_tlast_reg;
+    fin_next = fin_reg;
 
-    if (in_valid && ready) begin
+    if ((abort && !(m_axis_tvalid_reg && m_axis_tlast_reg)) || fin_reg) begin
+        if (ready) begin
+            m_axis_tdata_next = buf_reg;
+            m_axis_tvalid_next = 1'b1;
+            m_axis_tlast_next = 1'b1;
+            buf_next = 64'd0;
+            cnt_next = 3'd0;
+            fin_next = 1'b0;
+        end else begin
+            fin_next = 1'b1;
+        end
+    end else if (in_valid && ready && !abort) begin
         if (cnt_sum[3] || in_last) begin
             m_axis_tdata_next = buf_reg | shifted;
             m_axis_tvalid_next = 1'b1;
@@ -90,12 +114,14 @@ always @(posedge clk) begin
     m_axis_tdata_reg <= m_axis_tdata_next;
     m_axis_tvalid_reg <= m_axis_tvalid_next;
     m_axis_tlast_reg <= m_axis_tlast_next;
+    fin_reg <= fin_next;
 
     if (rst) begin
         buf_reg <= 64'd0;
         cnt_reg <= 3'd0;
         m_axis_tvalid_reg <= 1'b0;
         m_axis_tlast_reg <= 1'b0;
+        fin_reg <= 1'b0;
     end
 end
 

@@ -12,7 +12,7 @@ import random
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import (
     AxiLiteBus,
     AxiLiteMaster,
@@ -85,6 +85,39 @@ class TB:
         self.source._handle_reset(False)
         self.sink.clear()
         await ClockCycles(self.dut.aclk, 2)
+
+    def start_stream_monitor(self):
+        """Check AXI4-Stream on m_axis every cycle: an offered beat (tvalid high, tready
+        low) stays offered, with the same tdata and tlast, until it is taken.
+
+        ``self.out_reset_ok`` set exempts the cycles of a SOFT_RESET (documented as a
+        hard reset of the output). Violations are raised and kept in ``self.violations``.
+        """
+        self.violations = []
+        self.out_reset_ok = False
+        self.monitor_cycles = 0
+
+        async def monitor():
+            dut = self.dut
+            held = None
+            while True:
+                await RisingEdge(dut.aclk)
+                await ReadOnly()
+                valid = int(dut.m_axis_tvalid.value)
+                ready = int(dut.m_axis_tready.value)
+                beat = (int(dut.m_axis_tdata.value), int(dut.m_axis_tlast.value)) if valid else None
+                self.monitor_cycles += 1
+                if held is not None and not self.out_reset_ok and int(dut.aresetn.value):
+                    if beat != held:
+                        msg = (
+                            f"m_axis: beat {held[0]:#018x} tlast={held[1]} offered without handshake "
+                            f"became {'tvalid low' if beat is None else f'{beat[0]:#018x} tlast={beat[1]}'}"
+                        )
+                        self.violations.append(msg)
+                        raise AssertionError(msg)
+                held = beat if valid and not ready else None
+
+        return cocotb.start_soon(monitor())
 
     async def read(self, off: int) -> int:
         return await self.axil.read_dword(off)
@@ -365,18 +398,66 @@ async def test_stream_errors(dut):
     )
     x, w, p, y = make_layer(rng, cfg)
     data = st.job_stream(cfg, b, p, w, x)
+    # the output stream of the job, padded to whole beats
+    y_bytes = y.transpose(1, 2, 0).astype(np.int8).tobytes()
+    y_bytes += bytes(-len(y_bytes) % 8)
+    tb.start_stream_monitor()
 
-    # 1. TLAST early: the frame ends 3 beats short
-    await tb.configure(cfg)
-    await tb.write(st.REG_CTRL, st.CTRL_START)
-    await tb.source.send(AxiStreamFrame(bytes(data[:-24])))
-    status = await tb.wait_done(20000)
-    assert status & st.STATUS_ERROR and not status & st.STATUS_BUSY
-    assert await tb.read(st.REG_ERROR) == st.ERR_TLAST_EARLY
-    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
-    await tb.flush_streams()
-    assert await tb.read(st.REG_STATUS) == 0 and await tb.read(st.REG_ERROR) == 0
-    await check_job(tb, cfg, x, w, p, y, "after TLAST early")
+    async def tlast_early(n_beats: int, sink_stalled: bool, label: str):
+        """Send the first n_beats of the job with TLAST on the last one; the output packet
+        must still end with TLAST (on a final beat after the values sent so far)."""
+        await tb.configure(cfg)
+        await tb.write(st.REG_CTRL, st.CTRL_START)
+        recv = cocotb.start_soon(tb.sink.recv())
+        if sink_stalled:
+            # all beats but the last two, then wait for an output beat to be offered
+            tb.set_traffic(0, 0)
+            tb.sink.set_pause_generator(itertools.repeat(True))
+            while not int(dut.s_axis_tready.value):
+                await RisingEdge(dut.aclk)
+            tb.source.set_pause_generator(itertools.chain([False] * (n_beats - 2), itertools.repeat(True)))
+            tb.source.send_nowait(AxiStreamFrame(bytes(data[: 8 * n_beats])))
+            for _ in range(20000):
+                await RisingEdge(dut.aclk)
+                if int(dut.m_axis_tvalid.value):
+                    break
+            assert int(dut.m_axis_tvalid.value), f"{label}: no output beat offered"
+            await ClockCycles(dut.aclk, 5)
+            tb.source.set_pause_generator(itertools.repeat(False))
+            await tb.source.wait()
+        else:
+            await tb.source.send(AxiStreamFrame(bytes(data[: 8 * n_beats])))
+        status = await tb.wait_done(20000)
+        assert status & st.STATUS_ERROR and not status & st.STATUS_BUSY, f"{label}: STATUS={status:#x}"
+        assert await tb.read(st.REG_ERROR) == st.ERR_TLAST_EARLY, label
+        assert not tb.violations, f"{label}: {tb.violations}"
+        if sink_stalled:
+            # a beat was being offered when the job aborted: it is still offered
+            assert int(dut.m_axis_tvalid.value) == 1, f"{label}: the offered beat was withdrawn"
+            await ClockCycles(dut.aclk, 20)
+            tb.set_traffic(0.2, 0.2)
+        frame = await with_timeout(recv, 20000, "ns")  # recv returns on the beat with TLAST
+        out = bytes(frame.tdata)
+        assert len(out) % 8 == 0 and 8 <= len(out) <= len(y_bytes), f"{label}: {len(out)} bytes"
+        # every beat but the last holds the job's first values; the last one holds the
+        # values that did not fill a beat, zero padded
+        assert out[:-8] == y_bytes[: len(out) - 8], f"{label}: output before the abort differs"
+        tail, rest = out[-8:], y_bytes[len(out) - 8 :]
+        assert any(tail == rest[:c] + bytes(8 - c) for c in range(8)), f"{label}: last beat {tail.hex()}"
+        await ClockCycles(dut.aclk, 20)
+        assert tb.sink.empty() and not int(dut.m_axis_tvalid.value), f"{label}: output after TLAST"
+        await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+        await tb.flush_streams()
+        assert await tb.read(st.REG_STATUS) == 0 and await tb.read(st.REG_ERROR) == 0
+        await check_job(tb, cfg, x, w, p, y, f"after {label}")
+        assert not tb.violations, f"after {label}: {tb.violations}"
+
+    # 1. TLAST early: the frame ends 3 beats short (output under random backpressure)
+    await tlast_early(len(data) // 8 - 3, False, "TLAST early")
+    # 1b. the same with the output stalled, so a beat is being offered at the abort
+    await tlast_early(len(data) // 8 - 3, True, "TLAST early, output stalled")
+    # 1c. TLAST in the parameter section: no value yet, the packet is one padding beat
+    await tlast_early(2, False, "TLAST early in section P")
 
     # 2. TLAST missing: 5 extra beats, TLAST on the last of them; the output is still complete
     extra = np.concatenate([data, rng.integers(0, 256, 40).astype(np.uint8)])
@@ -414,11 +495,14 @@ async def test_stream_errors(dut):
     tb.source.send_nowait(AxiStreamFrame(bytes(data)))
     await ClockCycles(dut.aclk, len(data) // 8 + 50)
     assert await tb.read(st.REG_STATUS) & st.STATUS_BUSY
+    # SOFT_RESET is a hard reset of the output (the DMA is reset too): the only exemption
+    tb.out_reset_ok = True
     await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
     await ClockCycles(dut.aclk, 2)
     assert await tb.read(st.REG_STATUS) == 0
     assert int(dut.s_axis_tready.value) == 0 and int(dut.m_axis_tvalid.value) == 0
     await tb.flush_streams()
+    tb.out_reset_ok = False
     tb.set_traffic(0.3, 0.3)
     await check_job(tb, cfg, x, w, p, y, "after soft reset")
     # soft reset while idle is harmless, and a second START while BUSY is ignored
@@ -436,6 +520,7 @@ async def test_stream_errors(dut):
     frame = await with_timeout(recv, 20000, "ns")
     assert np.array_equal(st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg2), y2)
     assert await tb.read(st.REG_ERROR) == 0
+    assert tb.monitor_cycles > 1000 and not tb.violations, tb.violations
 
 
 @cocotb.test()
