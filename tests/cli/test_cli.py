@@ -35,18 +35,6 @@ def _have(module: str) -> bool:
         return False
 
 
-def needs_models():
-    from rtlcnn import models
-
-    if not hasattr(models, "available") or "digits" not in models.available():
-        pytest.skip("the shipped models (rtlcnn.models) are not built in this tree yet")
-
-
-def needs_accelerator():
-    if not _have("rtlcnn.accelerator"):
-        pytest.skip("rtlcnn.accelerator has not landed in this tree yet")
-
-
 # ------------------------------------------------------------------------- help, version
 def test_help_teaches_with_examples(capsys):
     code, out, _ = run_cli(capsys, "--help")
@@ -87,7 +75,6 @@ def test_run_reference_prints_top1_with_labels(capsys, small_program, images28):
 
 
 def test_run_a_shipped_model_by_name(capsys, tmp_path):
-    needs_models()
     from rtlcnn import datasets
 
     d = datasets.load_digits()
@@ -269,7 +256,6 @@ def test_double_dash_only_for_bench(capsys):
 
 # ---------------------------------------------------------------------------------- demo
 def test_demo_unknown_model(capsys, tmp_path):
-    needs_models()
     code, _, err = run_cli(capsys, "demo", "--model", "resnet50", "--board", "reference", "--out", tmp_path)
     assert code == 2 and "unknown model 'resnet50'; available: " in err and "digits" in err
 
@@ -296,7 +282,6 @@ def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
 
 def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
     """A board whose outputs differ from the reference makes the demo say so and exit 1."""
-    from rtlcnn import models
 
     real_load = cli.Board.load
 
@@ -313,8 +298,6 @@ def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
             return []
 
     monkeypatch.setattr(cli.Board, "load", lambda self, prog: _Off(real_load(self, prog)))
-    if "digits" not in models.available():
-        pytest.skip("needs the shipped digits model")
     code, out, err = run_cli(capsys, "demo", "--board", "reference", "--model", "digits", "--images", "4",
                              "--out", tmp_path)
     assert code == 1
@@ -343,7 +326,6 @@ def test_profile_chart_and_summed_profiles(tmp_path):
 
 
 def test_demo_on_reference_writes_pngs(capsys, tmp_path):
-    needs_models()
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, "demo", "--model", "digits", "--images", "16", "--board", "reference",
                              "--out", out_dir)
@@ -367,13 +349,8 @@ model = nn.Sequential(
 '''
 
 
-def needs_compiler():
-    if not (_have("torch") and _have("rtlcnn.compiler")):
-        pytest.skip("rtlcnn.compiler (and torch) are not available in this tree yet")
-
-
 def test_compile_model_py_then_run(capsys, tmp_path):
-    needs_compiler()
+    pytest.importorskip("torch", reason="compiling needs torch: pip install -e '.[train]'")
     model_py = tmp_path / "tiny.py"
     model_py.write_text(MODEL_PY)
     out_file = tmp_path / "tiny.rtlcnn.npz"
@@ -392,7 +369,7 @@ def test_compile_model_py_then_run(capsys, tmp_path):
 
 
 def test_compile_model_py_imports_its_neighbours(capsys, tmp_path):
-    needs_compiler()
+    pytest.importorskip("torch", reason="compiling needs torch: pip install -e '.[train]'")
     import torch
 
     (tmp_path / "mynet.py").write_text(MODEL_PY.replace("model = ", "def Net():\n    return "))
@@ -409,7 +386,7 @@ def test_compile_model_py_imports_its_neighbours(capsys, tmp_path):
 
 
 def test_compile_calib_npy_and_png_folder(capsys, tmp_path):
-    needs_compiler()
+    pytest.importorskip("torch", reason="compiling needs torch: pip install -e '.[train]'")
     from PIL import Image
 
     model_py = tmp_path / "m.py"
@@ -446,15 +423,14 @@ def test_compile_errors(capsys, tmp_path, case, message):
         model.write_bytes(b"onnx")
     elif case == "missing_calib":
         calib = str(tmp_path / "nope.npy")
-        if not _have("torch"):
-            pytest.skip("needs torch")
+        pytest.importorskip("torch", reason="compiling needs torch: pip install -e '.[train]'")
     code, _, err = run_cli(capsys, "compile", model, "--calib", calib, "-o", tmp_path / "o.rtlcnn.npz")
     assert code in (1, 2) and err.startswith("rtlcnn: error: ") and message in err, err
     assert "Traceback" not in err
 
 
 def test_compile_full_module_pt(capsys, tmp_path):
-    needs_compiler()
+    pytest.importorskip("torch", reason="compiling needs torch: pip install -e '.[train]'")
     import torch
 
     ns = {}
@@ -512,7 +488,6 @@ def test_console_script_and_module_entry(tmp_path):
 # -------------------------------------------------------------------- on the mock board
 @pytest.mark.slow
 def test_run_and_info_on_the_mock_board(capsys, shared_mock, small_program, images28):
-    needs_accelerator()
     prog, path = small_program
     code, out, err = run_cli(capsys, "run", path, images28[0], "--board", "mock")
     assert code == 0, err
@@ -528,8 +503,6 @@ def test_run_and_info_on_the_mock_board(capsys, shared_mock, small_program, imag
 def test_pynq_board_path_with_a_stand_in_overlay(capsys, tmp_path, monkeypatch, mock_overlay):
     """--board pynq: the bitstream lookup, pynq.Overlay(path) and the board's clock; the
     overlay pynq would load is stood in by the session's mock board (no FPGA here)."""
-    needs_models()
-    needs_accelerator()
     import pynq
 
     bit = tmp_path / "rtlcnn.bit"
@@ -547,8 +520,6 @@ def test_pynq_board_path_with_a_stand_in_overlay(capsys, tmp_path, monkeypatch, 
 @pytest.mark.slow
 def test_demo_end_to_end_on_the_mock_board(tmp_path):
     """The README's main job: `python -m rtlcnn demo --images 8 --out tmp` in a fresh process."""
-    needs_models()
-    needs_accelerator()
     env = dict(os.environ)
     r = subprocess.run([sys.executable, "-m", "rtlcnn", "demo", "--images", "8", "--out", "tmp"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
@@ -568,8 +539,6 @@ def test_demo_end_to_end_on_the_mock_board(tmp_path):
 @pytest.mark.slow
 def test_demo_on_icarus(capsys, tmp_path):
     """--sim icarus: the second simulator gives the same bit-exact answers."""
-    needs_models()
-    needs_accelerator()
     from rtlcnn import toolchain
 
     if not toolchain.have_simulator("icarus"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -79,15 +78,10 @@ def _png_outputs(cell) -> int:
 def test_notebook_runs_top_to_bottom_on_the_mock_board(tmp_path, monkeypatch):
     for mod in ("nbclient", "nbformat", "ipykernel", "matplotlib"):
         pytest.importorskip(mod)
-    for mod in ("rtlcnn.accelerator",):
-        if importlib.util.find_spec(mod) is None:
-            pytest.skip(f"{mod} has not landed in this tree yet")
-    from rtlcnn import models, toolchain
+    from rtlcnn import toolchain
 
-    if not hasattr(models, "available") or "digits" not in models.available():
-        pytest.skip("the shipped digits model is not built in this tree yet")
     if not toolchain.have_simulator("verilator"):
-        pytest.skip("Verilator is not installed")
+        pytest.skip("Verilator is not installed (apt-get install verilator)")
     import nbformat
     from nbclient import NotebookClient
 

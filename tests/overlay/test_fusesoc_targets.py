@@ -12,11 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from overlay_helpers import BOARDS, CORE_FILE, ROOT, core_data, fileset_files, run_mock
+from overlay_helpers import BOARDS, ROOT, core_data, fileset_files, run_mock
 
 from rtlcnn import overlay_spec
-
-pytestmark = pytest.mark.skipif(not CORE_FILE.exists(), reason="fusesoc.core is not in the checkout yet")
 
 
 def fusesoc_cmd() -> list[str]:
