@@ -1,6 +1,9 @@
-"""What the board runs needs neither torch nor cocotb: `import rtlcnn`, the overlay
-description, the pynq binding and `Program.load` work in a Python where importing them fails
-(as on a PYNQ image); without pynq too, except the binding class, which says what to install."""
+"""What the board runs needs neither torch nor cocotb: `import rtlcnn`, every driver module the
+board uses (overlay description, pynq binding, accelerator, schedule, stream, reference, models,
+datasets, cli), `Program.load`, the shipped digits model through the reference and
+`rtlcnn run digits x.npy --board reference` work in a Python where importing torch and cocotb
+fails (as on a PYNQ image); without pynq too, except the binding class, which says what to
+install."""
 
 from __future__ import annotations
 
@@ -24,9 +27,16 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 """
 
+BOARD_MODULES = ("overlay_spec", "ip", "accelerator", "schedule", "stream", "reference", "models", "cli",
+                 "datasets")
+
 CHECKS = """
+import contextlib, importlib, io
+import numpy as np
 import rtlcnn
-from rtlcnn import overlay_spec, ip
+for m in {modules!r}:
+    importlib.import_module("rtlcnn." + m)
+from rtlcnn import cli, models, overlay_spec, ip, reference
 spec = overlay_spec.load()
 assert spec.accel_name == "rtlcnn_0" and spec.board("Pynq-Z2").name == "pynq_z2"
 prog = rtlcnn.Program.load({path!r})
@@ -40,6 +50,18 @@ except ImportError as exc:
 else:
     assert cls.bindto == [spec.accel_vlnv]
     print("PYNQ_CLASS")
+digits = models.load("digits")
+img = (np.arange(64).reshape(8, 8) % 17 * 15).astype(np.uint8)
+np.save("one.npy", img)
+want = int(reference.run(digits, (img / np.float32(255)).astype(np.float32)[None, None]).argmax(1)[0])
+labels = digits.meta.get("labels") or [str(k) for k in range(10)]
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    code = cli.main(["run", "digits", "one.npy", "--board", "reference"])
+assert code == 0, code
+line, = buf.getvalue().splitlines()
+assert line.startswith("one.npy"), line
+assert line.split()[1] == labels[want], (line, want)
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r})
 assert not loaded, loaded
 print("OK")
@@ -77,7 +99,7 @@ def test_board_side_imports_without_torch(tmp_path, program_file, blocked, expec
     if "pynq" not in blocked:
         pytest.importorskip("pynq")
     code = textwrap.dedent(BLOCKER.format(blocked=sorted(blocked))) + "import sys\n" + textwrap.dedent(
-        CHECKS.format(path=str(program_file), blocked=sorted(blocked))
+        CHECKS.format(path=str(program_file), blocked=sorted(blocked), modules=BOARD_MODULES)
     )
     script = tmp_path / "board_check.py"
     script.write_text(code)
