@@ -532,12 +532,40 @@ def _mpl():
     return plt
 
 
+WRONG_MARK = "\u2717"  # ✗ (DejaVu Sans, matplotlib's default font, has it)
+RIGHT_MARK = "\u2713"  # ✓
+
+
+def prediction_titles(predicted, truth=None, labels=None):
+    """(titles, wrong): one (text, colour) per image for the prediction grid, and how many are wrong.
+
+    Without ``truth`` a title is the predicted label; with it, a right one is "✓ label" in green
+    and a wrong one "✗ label (true label)" in red, so the mark does not rest on colour alone.
+    """
+    titles, wrong = [], 0
+    for i, k in enumerate(predicted):
+        name = labels[k] if labels else str(k)
+        if truth is None:
+            titles.append((name, "black"))
+        elif k == truth[i]:
+            titles.append((f"{RIGHT_MARK} {name}", "green"))
+        else:
+            wrong += 1
+            true_name = labels[truth[i]] if labels else str(truth[i])
+            titles.append((f"{WRONG_MARK} {name} (true {true_name})", "red"))
+    return titles, wrong
+
+
 def save_prediction_grid(path, images, predicted, truth=None, labels=None, title="") -> Optional[Path]:
-    """A PNG grid of input images titled with the predicted (and true) labels; None without matplotlib."""
+    """A PNG grid of input images titled with the predicted (and true) labels; None without matplotlib.
+
+    With ``truth``, wrong predictions are marked "✗" and red (see :func:`prediction_titles`).
+    """
     plt = _mpl()
     if plt is None:
         return None
     images = np.asarray(images, dtype=np.float32)
+    titles, _ = prediction_titles(predicted, truth, labels)
     n = len(images)
     cols = min(8, n)
     rows = -(-n // cols)
@@ -548,14 +576,8 @@ def save_prediction_grid(path, images, predicted, truth=None, labels=None, title
             continue
         img = images[i]
         ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0).clip(0, 1), cmap="gray")
-        name = labels[predicted[i]] if labels else str(predicted[i])
-        if truth is None:
-            ax.set_title(name, fontsize=9)
-        else:
-            ok = predicted[i] == truth[i]
-            true_name = labels[truth[i]] if labels else str(truth[i])
-            ax.set_title(f"{name}" if ok else f"{name} (true {true_name})", fontsize=9,
-                         color="green" if ok else "red")
+        text, colour = titles[i]
+        ax.set_title(text, fontsize=9, color=colour)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -586,18 +608,25 @@ def add_profiles(total: Optional[List[Dict[str, Any]]], rows: List[Dict[str, Any
     return out
 
 
-def save_profile_chart(path, rows, title="", images: Optional[int] = None) -> Optional[Path]:
-    """A PNG bar chart of cycles and MAC utilization per layer; None without matplotlib."""
+def save_profile_chart(path, rows, title="", images: Optional[int] = None,
+                       batch: Optional[int] = None) -> Optional[Path]:
+    """A PNG bar chart of cycles and MAC utilization per layer; None without matplotlib.
+
+    ``rows`` are summed over ``images`` images (run in batches of ``batch``); given ``images``,
+    the chart shows engine cycles per image, the same measure as the demo's summary line.
+    """
     plt = _mpl()
     if plt is None or not rows:
         return None
     names = [f"{r.get('kind', '')} {r.get('name', i)}".strip() for i, r in enumerate(rows)]
-    cycles = [float(r["cycles"]) for r in rows]
+    cycles = [float(r["cycles"]) / (images or 1) for r in rows]
     util = [100.0 * float(r["utilization"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     ax1.bar(names, cycles, color="tab:blue")
-    ax1.set_ylabel(f"engine cycles ({images} images)" if images else "engine cycles")
+    ax1.set_ylabel("engine cycles per image" if images else "engine cycles")
     ax1.set_title("cycles per layer")
+    if images:
+        ax1.set_xlabel(_measured_over(images, batch), fontsize=8)
     ax2.bar(names, util, color="tab:orange")
     ax2.set_ylabel("MAC array utilization (%)")
     ax2.set_ylim(0, 100)
@@ -610,6 +639,11 @@ def save_profile_chart(path, rows, title="", images: Optional[int] = None) -> Op
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def _measured_over(images: int, batch: Optional[int]) -> str:
+    """How per-image cycles were measured: "mean over 32 images in batches of 8"."""
+    return f"mean over {images} images" + (f" in batches of {batch}" if batch else "")
 
 
 # ------------------------------------------------------------------------------- demo
@@ -736,7 +770,11 @@ def cmd_demo(args) -> int:
             from . import reference
 
             want = reference.run_int(program, images)
-            if raw.shape == want.shape and np.array_equal(raw, want):
+            equal = bool(raw.shape == want.shape and np.array_equal(raw, want))
+            if equal and board.kind == "reference":
+                _say("  outputs equal rtlcnn.reference bit for bit: n/a (the reference board is "
+                     "rtlcnn.reference itself)")
+            elif equal:
                 _say(f"  outputs equal rtlcnn.reference bit for bit: yes ({n} images x "
                      f"{int(np.prod(want.shape[1:]))} {want.dtype} values)")
             else:
@@ -754,16 +792,18 @@ def cmd_demo(args) -> int:
                          + (f", float model {float_acc:.1%})" if isinstance(float_acc, float) else ")"))
             _say(f"  accuracy: {correct}/{n} = {correct / n:.1%}{extra}")
             cyc = sum(r["cycles"] for r in rows) / n if rows else None
+            batch = min(args.batch, n)
             if cyc:
-                _say(f"  engine: {cyc:,.0f} cycles/image at batch {min(args.batch, n)} -> "
+                _say(f"  engine: {cyc:,.0f} cycles/image ({_measured_over(n, batch)}) -> "
                      f"{clock * 1e6 / cyc:,.0f} images/s projected "
                      f"at {clock:g} MHz (engine time; driver and DMA set-up not counted)")
-            _say(f"  wall time here: {seconds:.2f} s for {n} images ({board.kind})")
+            if quiet:  # otherwise the progress line or bar has shown the wall time
+                _say(f"  wall time here: {seconds:.2f} s for {n} images ({board.kind})")
             labels = _labels(program, int(np.prod(program.output_shape)))
             grid = save_prediction_grid(out / f"{name}_predictions.png", images, pred, truth, labels,
                                         title=f"{name} on {board.kind}: {correct}/{n} correct "
-                                              "(predicted label; red: wrong, with the true label)")
-            chart = save_profile_chart(out / f"{name}_profile.png", rows, images=n,
+                                              "(predicted label; \u2717 red: wrong, with the true label)")
+            chart = save_profile_chart(out / f"{name}_profile.png", rows, images=n, batch=batch,
                                        title=f"{name}: per-layer profile ({board.kind})")
             wrote = [str(p) for p in (grid, chart) if p is not None]
             if wrote:
@@ -773,9 +813,9 @@ def cmd_demo(args) -> int:
             results["board"] = {"kind": board.kind, "description": board.description, "clock_mhz": clock,
                                 "build": build}
             results["models"][name] = {
-                "images": n, "correct": correct, "bit_exact": bool(raw.shape == want.shape
-                                                                   and np.array_equal(raw, want)),
-                "batch": min(args.batch, n), "cycles_per_image": cyc,
+                "images": n, "correct": correct,
+                "bit_exact": None if equal and board.kind == "reference" else equal,  # None: n/a
+                "batch": batch, "cycles_per_image": cyc,
                 "images_per_s_projected": clock * 1e6 / cyc if cyc else None,
                 "wall_s": seconds, "profile": rows,
             }
@@ -785,8 +825,10 @@ def cmd_demo(args) -> int:
     if failures:
         raise CliError(f"{failures} model(s) did not match rtlcnn.reference bit for bit; "
                        "rerun with --debug and report it", code=1)
-    _say(f"\ndone: {len(names)} model(s) on the {board.kind} board, every output equal to "
-         f"rtlcnn.reference; pictures and results.json in {out}/")
+    checked = ("" if board.kind == "reference" else
+               ", every output equal to rtlcnn.reference")
+    _say(f"\ndone: {len(names)} model(s) on the {board.kind} board{checked}; "
+         f"pictures and results.json in {out}/")
     return 0
 
 
