@@ -442,6 +442,16 @@ def _normalize_array(a: np.ndarray, want: tuple, source: str) -> np.ndarray:
     return a
 
 
+def _check_finite(a: np.ndarray, path: Path) -> None:
+    """A float array from ``path`` must hold only finite values: say which file, how many, where."""
+    if not np.issubdtype(a.dtype, np.floating) or np.all(np.isfinite(a)):
+        return
+    bad = ~np.isfinite(a)
+    count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
+    raise CliError(f"{path}: the array holds {count} NaN or infinite value{'s' if count > 1 else ''} "
+                   f"(first at index {first} of its shape {a.shape}); images must be finite numbers")
+
+
 def read_images(paths: Sequence[str], input_shape: Sequence[int]):
     """Read PNG/NPY files (or folders of them) into one batch for a program with ``input_shape``.
 
@@ -472,6 +482,7 @@ def read_images(paths: Sequence[str], input_shape: Sequence[int]):
                 a = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as e:
                 raise CliError(f"{path}: not a readable .npy array ({e})") from e
+            _check_finite(a, path)
             a = _normalize_array(a, want, str(path))
             batch_names = [path.name] if len(a) == 1 else [f"{path.name}[{i}]" for i in range(len(a))]
         else:
@@ -1016,8 +1027,8 @@ def cmd_run(args) -> int:
         try:
             raw, rows, _ = _run_batches(net, images, args.batch, f"classifying on {board.kind}", quiet,
                                         file=sys.stderr)  # stdout: only the answers
-        except InputError as e:
-            raise CliError(str(e)) from e
+        except InputError as e:  # read_images has checked each file; this names the inputs still
+            raise CliError(f"{', '.join(str(p) for p in args.images)}: {e}") from e
         clock = board.clock_mhz() if rows else None
     out = program.dequantize_output(raw)
     scores = out.reshape(len(out), -1)

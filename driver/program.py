@@ -202,7 +202,10 @@ class Program:
             return x
         if np.issubdtype(x.dtype, np.floating):
             if not np.all(np.isfinite(x)):
-                raise InputError("images contain NaN or infinity")
+                bad = ~np.isfinite(x)
+                count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
+                raise InputError(f"images contain {count} NaN or infinite value{'s' if count > 1 else ''}"
+                                 f" (first at index {first})")
             return x.astype(np.float32, copy=False)
         raise InputError(
             f"images have dtype {x.dtype}; pass float32 real values (for MNIST-style models "

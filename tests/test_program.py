@@ -178,3 +178,19 @@ def test_zip_members_are_plain_npy(tmp_path, rng):
     small_program(rng).save(path)
     names = zipfile.ZipFile(path).namelist()
     assert "header.npy" in names and "op0.weight.npy" in names
+
+
+def test_non_finite_images_are_counted_and_located(rng):
+    from rtlcnn.errors import InputError
+
+    prog = small_program(rng)
+    x = np.zeros((2, 2, 7, 6), np.float32)
+    x[0, 0, 4, 5] = np.nan
+    x[1, 1, 0, 0] = np.inf
+    x[1, 1, 2, 3] = -np.inf
+    want = r"^images contain 3 NaN or infinite values \(first at index \(0, 0, 4, 5\)\)$"
+    with pytest.raises(InputError, match=want):
+        prog.check_images(x)
+    x[1] = 0
+    with pytest.raises(InputError, match=r"^images contain 1 NaN or infinite value \(first"):
+        prog.quantize_input(x)

@@ -120,6 +120,8 @@ def test_read_images_uint8_is_scaled_and_int8_is_quantized(tmp_path):
         ("wrong_npy_shape", "does not match the program's input (1, 28, 28)"),
         ("bad_dtype", "dtype int64 is not accepted"),
         ("bad_suffix", "unknown image file type"),
+        ("non_finite", "nan.npy: the array holds 3 NaN or infinite values (first at index (0, 4, 7) of its "
+                       "shape (2, 28, 28))"),
     ],
 )
 def test_run_errors_are_one_line_with_exit_2(capsys, tmp_path, small_program, images28, case, message):
@@ -153,10 +155,35 @@ def test_run_errors_are_one_line_with_exit_2(capsys, tmp_path, small_program, im
     elif case == "bad_suffix":
         image = tmp_path / "image.jpg"
         image.write_bytes(b"\xff\xd8")
+    elif case == "non_finite":
+        image = tmp_path / "nan.npy"
+        a = np.zeros((2, 28, 28), np.float32)
+        a[0, 4, 7], a[1, 0, 0], a[1, 2, 3] = np.nan, np.inf, -np.inf
+        np.save(image, a)
     code, out, err = run_cli(capsys, "run", program, image, "--board", "reference")
     assert code == 2
     assert err.startswith("rtlcnn: error: ") and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_run_names_the_image_files_when_the_board_rejects_the_batch(capsys, monkeypatch, small_program,
+                                                                  images28):
+    """An InputError from the board's check (past read_images' own checks) names the input files."""
+    from rtlcnn.errors import InputError
+
+    _, path = small_program
+
+    class _Picky:
+        def predict_int(self, x):
+            raise InputError("images contain 1 NaN or infinite value (first at index (0, 0, 1, 2))")
+
+        def profile(self):
+            return []
+
+    monkeypatch.setattr(cli.Board, "load", lambda self, prog: _Picky())
+    code, _, err = run_cli(capsys, "run", path, images28[0], "--board", "reference")
+    assert code == 2 and err.strip() == (f"rtlcnn: error: {images28[0]}: images contain 1 NaN or infinite "
+                                         "value (first at index (0, 0, 1, 2))")
 
 
 def test_truncated_zip_is_really_truncated(small_program, tmp_path):
