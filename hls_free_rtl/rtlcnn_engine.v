@@ -10,7 +10,7 @@
  * stream's sections P (parameters), W (weights) and I (feature map) are written into
  * the on-chip buffers at one beat per cycle; MAC steps start when P and W are in and
  * each step waits only for the input row it reads; accumulators go through a shadow
- * register to the serial requant, the pool and the output packer.
+ * register to the requant (RQ_LANES values a cycle), the pool and the output packer.
  */
 module rtlcnn_engine #
 (
@@ -26,6 +26,8 @@ module rtlcnn_engine #
     parameter PBUF_DEPTH = 1024,
     // Clock hint in MHz (register CLK_MHZ)
     parameter CLK_MHZ = 100,
+    // Values per cycle through requant, pool and output packer: 1 or 2 (1 when P_OC = 1)
+    parameter RQ_LANES = 2,
     // AXI4-Lite address width
     parameter AXIL_ADDR_WIDTH = 12
 )
@@ -85,6 +87,7 @@ localparam NV_WIDTH = LOG_POC + 1;
 localparam LANE_WIDTH = P_OC > 1 ? LOG_POC : 1;
 localparam TAG_WIDTH = 1 + 2 + NV_WIDTH + PA_WIDTH;
 localparam CHECK_WAIT = 4'd8;
+localparam RQ = RQ_LANES > P_OC ? P_OC : RQ_LANES;
 /* verilator lint_off WIDTH */  // sized copies of small parameters for the comparisons below
 localparam [16:0] P_IC_M1 = P_IC - 1;
 localparam [16:0] P_OC_M1 = P_OC - 1;
@@ -108,6 +111,10 @@ initial begin
     if (WBUF_DEPTH < 2 || WBUF_DEPTH > 32768 || IBUF_DEPTH < 16 || IBUF_DEPTH > 32768
             || PBUF_DEPTH < 2 || PBUF_DEPTH > 32768) begin
         $error("Error: buffer depths must be 2 (IBUF: 16) .. 32768 (instance %m)");
+        $finish;
+    end
+    if (RQ_LANES != 1 && RQ_LANES != 2) begin
+        $error("Error: RQ_LANES must be 1 or 2 (instance %m)");
         $finish;
     end
     if ((IBUF_DEPTH % NB) != 0 || (1 << $clog2(IBUF_DEPTH)) != IBUF_DEPTH) begin
@@ -536,25 +543,80 @@ always @(posedge clk) begin
     end
 end
 
-// parameter buffer
+// parameter buffer: the requant reads RQ consecutive entries a cycle, so with RQ = 2 it
+// is two banks of even and odd entries (the same block RAM in all)
 wire pb_rd_en;
 wire [PA_WIDTH-1:0] pb_rd_addr;
-wire [71:0] pb_rd_data;
+wire [RQ*72-1:0] pb_rd_data;
 
-rtlcnn_sdp_ram #(
-    .WIDTH(72),
-    .DEPTH(PBUF_DEPTH),
-    .ADDR_WIDTH(PA_WIDTH)
-)
-pbuf_inst (
-    .clk(clk),
-    .wr_en(pb_we),
-    .wr_addr(p_addr_reg[PA_WIDTH-1:0]),
-    .wr_data({s_axis_tdata[7:0], pa_reg}),
-    .rd_en(pb_rd_en),
-    .rd_addr(pb_rd_addr),
-    .rd_data(pb_rd_data)
-);
+generate
+    if (RQ == 1) begin : g_pbuf1
+        rtlcnn_sdp_ram #(
+            .WIDTH(72),
+            .DEPTH(PBUF_DEPTH),
+            .ADDR_WIDTH(PA_WIDTH)
+        )
+        pbuf_inst (
+            .clk(clk),
+            .wr_en(pb_we),
+            .wr_addr(p_addr_reg[PA_WIDTH-1:0]),
+            .wr_data({s_axis_tdata[7:0], pa_reg}),
+            .rd_en(pb_rd_en),
+            .rd_addr(pb_rd_addr),
+            .rd_data(pb_rd_data)
+        );
+    end else begin : g_pbuf2
+        localparam BDEPTH = PBUF_DEPTH < 4 ? 2 : (PBUF_DEPTH + 1) / 2;
+        localparam BA_WIDTH = $clog2(BDEPTH);
+        // entry a is in bank a[0] at a >> 1; bank 1 holds lane 0's entry when it is odd
+        /* verilator lint_off UNUSEDSIGNAL */  // bit 0 picks the bank; the top bit is past the depth
+        wire [PA_WIDTH:0] rd_addr0 = {1'b0, pb_rd_addr};
+        wire [PA_WIDTH:0] rd_addr1 = rd_addr0 + 1'b1;
+        /* verilator lint_on UNUSEDSIGNAL */
+        wire [BA_WIDTH-1:0] bank_rd_addr0 = rd_addr0[0] ? rd_addr1[BA_WIDTH:1] : rd_addr0[BA_WIDTH:1];
+        wire [BA_WIDTH-1:0] bank_rd_addr1 = rd_addr0[BA_WIDTH:1];
+        wire [71:0] bank_rd_data0, bank_rd_data1;
+        reg odd_reg = 1'b0;
+
+        always @(posedge clk) begin
+            if (pb_rd_en) begin
+                odd_reg <= pb_rd_addr[0];
+            end
+        end
+
+        assign pb_rd_data = odd_reg ? {bank_rd_data0, bank_rd_data1} : {bank_rd_data1, bank_rd_data0};
+
+        rtlcnn_sdp_ram #(
+            .WIDTH(72),
+            .DEPTH(BDEPTH),
+            .ADDR_WIDTH(BA_WIDTH)
+        )
+        pbuf0_inst (
+            .clk(clk),
+            .wr_en(pb_we && !p_addr_reg[0]),
+            .wr_addr(p_addr_reg[BA_WIDTH:1]),
+            .wr_data({s_axis_tdata[7:0], pa_reg}),
+            .rd_en(pb_rd_en),
+            .rd_addr(bank_rd_addr0),
+            .rd_data(bank_rd_data0)
+        );
+
+        rtlcnn_sdp_ram #(
+            .WIDTH(72),
+            .DEPTH(BDEPTH),
+            .ADDR_WIDTH(BA_WIDTH)
+        )
+        pbuf1_inst (
+            .clk(clk),
+            .wr_en(pb_we && p_addr_reg[0]),
+            .wr_addr(p_addr_reg[BA_WIDTH:1]),
+            .wr_data({s_axis_tdata[7:0], pa_reg}),
+            .rd_en(pb_rd_en),
+            .rd_addr(bank_rd_addr1),
+            .rd_data(bank_rd_data1)
+        );
+    end
+endgenerate
 
 // ---------------------------------------------------------------------------------------
 // address generation, buffers read, MAC array
@@ -728,8 +790,9 @@ assign mac_step = mac_step_valid && adv;
 // requant, pool, output
 // ---------------------------------------------------------------------------------------
 wire out_ready;
-wire rq_valid, rq_last;
-wire [31:0] rq_data;
+wire [RQ-1:0] rq_valid;
+wire rq_last;
+wire [RQ*32-1:0] rq_data;
 wire [LANE_WIDTH-1:0] rq_lane;
 wire [1:0] rq_sub;
 
@@ -737,7 +800,8 @@ rtlcnn_requant #(
     .P_OC(P_OC),
     .PA_WIDTH(PA_WIDTH),
     .NV_WIDTH(NV_WIDTH),
-    .LANE_WIDTH(LANE_WIDTH)
+    .LANE_WIDTH(LANE_WIDTH),
+    .RQ_LANES(RQ)
 )
 requant_inst (
     .clk(clk),
@@ -763,12 +827,14 @@ requant_inst (
     .out_last(rq_last)
 );
 
-wire pl_valid, pl_last;
-wire [31:0] pl_data;
+wire [RQ-1:0] pl_valid;
+wire pl_last;
+wire [RQ*32-1:0] pl_data;
 
 rtlcnn_pool #(
     .P_OC(P_OC),
-    .LANE_WIDTH(LANE_WIDTH)
+    .LANE_WIDTH(LANE_WIDTH),
+    .RQ_LANES(RQ)
 )
 pool_inst (
     .clk(clk),
@@ -786,7 +852,8 @@ pool_inst (
 );
 
 rtlcnn_stream_out #(
-    .DATA_WIDTH(64)
+    .DATA_WIDTH(64),
+    .RQ_LANES(RQ)
 )
 stream_out_inst (
     .clk(clk),

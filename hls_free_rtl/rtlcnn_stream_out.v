@@ -7,9 +7,11 @@
 
 /*
  * Packs values little endian, 1 byte each (int8) or 4 bytes (int32), into 64-bit
- * beats; in_last (the job's last value) flushes a partial beat, zero padded, with
- * TLAST. in_ready is low only while the output register holds a beat that is not
- * taken this cycle.
+ * beats; up to RQ_LANES values a cycle (in_valid[r] for value r, the valid ones first).
+ * A cycle's values may straddle two beats: the bytes past the beat are kept for the
+ * next one. in_last (the job's last values) flushes a partial beat, zero padded, with
+ * TLAST, and if the values straddle, the beat after it too (one cycle later). in_ready
+ * is low only while the output register holds a beat that is not taken this cycle.
  *
  * abort (a job aborted mid-stream) ends the packet without breaking AXI4-Stream: a
  * beat already offered stays offered, unchanged, until it is taken; then (or at once,
@@ -23,7 +25,9 @@ module rtlcnn_stream_out #
     // Stream data width (bits); the stream format fixes 64
     parameter DATA_WIDTH = 64,
     // tkeep width
-    parameter KEEP_WIDTH = DATA_WIDTH / 8
+    parameter KEEP_WIDTH = DATA_WIDTH / 8,
+    // Values per cycle: 1 or 2
+    parameter RQ_LANES = 1
 )
 (
     input  wire                    clk,
@@ -34,8 +38,8 @@ module rtlcnn_stream_out #
     // end the packet early (one cycle)
     input  wire                    abort,
 
-    input  wire                    in_valid,
-    input  wire [31:0]             in_data,
+    input  wire [RQ_LANES-1:0]     in_valid,
+    input  wire [RQ_LANES*32-1:0]  in_data,
     input  wire                    in_last,
     output wire                    in_ready,
 
@@ -54,6 +58,10 @@ initial begin
         $error("Error: rtlcnn_stream_out DATA_WIDTH must be 64 (instance %m)");
         $finish;
     end
+    if (RQ_LANES != 1 && RQ_LANES != 2) begin
+        $error("Error: rtlcnn_stream_out RQ_LANES must be 1 or 2 (instance %m)");
+        $finish;
+    end
 end
 
 reg [63:0] buf_reg = 64'd0, buf_next;
@@ -61,12 +69,33 @@ reg [2:0] cnt_reg = 3'd0, cnt_next;
 reg [63:0] m_axis_tdata_reg = 64'd0, m_axis_tdata_next;
 reg m_axis_tvalid_reg = 1'b0, m_axis_tvalid_next;
 reg m_axis_tlast_reg = 1'b0, m_axis_tlast_next;
-// the last beat of an aborted packet is owed
+// a beat with TLAST is owed: the end of an aborted packet, or the bytes of the job's
+// last values that did not fit the beat before
 reg fin_reg = 1'b0, fin_next;
 
 wire ready = !m_axis_tvalid_reg || m_axis_tready;
-wire [63:0] shifted = (cfg_int32 ? {32'd0, in_data} : {56'd0, in_data[7:0]}) << {cnt_reg, 3'b000};
-wire [3:0] cnt_sum = {1'b0, cnt_reg} + (cfg_int32 ? 4'd4 : 4'd1);
+// this cycle's values, packed (invalid ones zero), and their byte count
+reg [63:0] vals;
+reg [3:0] nbytes;
+integer r;
+always @* begin
+    vals = 64'd0;
+    nbytes = 4'd0;
+    for (r = 0; r < RQ_LANES; r = r + 1) begin
+        if (in_valid[r]) begin
+            if (cfg_int32) begin
+                vals[r*32 +: 32] = in_data[r*32 +: 32];
+                nbytes = nbytes + 4'd4;
+            end else begin
+                vals[r*8 +: 8] = in_data[r*32 +: 8];
+                nbytes = nbytes + 4'd1;
+            end
+        end
+    end
+end
+wire [127:0] shifted = {64'd0, vals} << {cnt_reg, 3'b000};
+wire [127:0] merged = {64'd0, buf_reg} | shifted;
+wire [3:0] cnt_sum = {1'b0, cnt_reg} + nbytes;
 
 assign in_ready = ready;
 assign m_axis_tdata = m_axis_tdata_reg;
@@ -94,15 +123,17 @@ always @* begin
         end else begin
             fin_next = 1'b1;
         end
-    end else if (in_valid && ready && !abort) begin
+    end else if (in_valid != {RQ_LANES{1'b0}} && ready && !abort) begin
         if (cnt_sum[3] || in_last) begin
-            m_axis_tdata_next = buf_reg | shifted;
+            // a full beat (the bytes past it wait for the next), or the last one
+            m_axis_tdata_next = merged[63:0];
             m_axis_tvalid_next = 1'b1;
-            m_axis_tlast_next = in_last;
-            buf_next = 64'd0;
-            cnt_next = 3'd0;
+            m_axis_tlast_next = in_last && cnt_sum <= 4'd8;
+            buf_next = merged[127:64];
+            cnt_next = (in_last && !cnt_sum[3]) ? 3'd0 : cnt_sum[2:0];
+            fin_next = in_last && cnt_sum > 4'd8;
         end else begin
-            buf_next = buf_reg | shifted;
+            buf_next = merged[63:0];
             cnt_next = cnt_sum[2:0];
         end
     end

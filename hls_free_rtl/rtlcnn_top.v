@@ -18,7 +18,9 @@ module rtlcnn_top #
     // Parameter buffer entries (one per output channel)
     parameter PBUF_DEPTH = 1024,
     // Clock the build is made for, in MHz (a hint for the driver)
-    parameter CLK_MHZ = 100
+    parameter CLK_MHZ = 100,
+    // Values per cycle through requant, pool and output packer: 1 or 2
+    parameter RQ_LANES = 2
 )
 (
     input  wire          aclk,
@@ -71,6 +73,7 @@ rtlcnn_engine #(
     .IBUF_DEPTH(IBUF_DEPTH),
     .PBUF_DEPTH(PBUF_DEPTH),
     .CLK_MHZ(CLK_MHZ),
+    .RQ_LANES(RQ_LANES),
     .AXIL_ADDR_WIDTH(12)
 )
 engine_inst (

@@ -14,8 +14,17 @@ HERE = Path(__file__).resolve().parent
 #: small build for fast tests, and the default build
 SMALL = {"P_OC": 4, "P_IC": 4, "WBUF_DEPTH": 512, "IBUF_DEPTH": 1024, "PBUF_DEPTH": 128, "CLK_MHZ": 100}
 DEFAULT = {"P_OC": 16, "P_IC": 8, "WBUF_DEPTH": 2048, "IBUF_DEPTH": 4096, "PBUF_DEPTH": 1024, "CLK_MHZ": 100}
-#: narrow lanes: 8 input words per beat (P_IC=1), a weight word of one beat
-NARROW = {"P_OC": 8, "P_IC": 1, "WBUF_DEPTH": 1024, "IBUF_DEPTH": 2048, "PBUF_DEPTH": 64, "CLK_MHZ": 100}
+#: narrow lanes: 8 input words per beat (P_IC=1), a weight word of one beat, and the
+#: serial requant of one value per cycle (the other builds use the default RQ_LANES=2)
+NARROW = {
+    "P_OC": 8,
+    "P_IC": 1,
+    "WBUF_DEPTH": 1024,
+    "IBUF_DEPTH": 2048,
+    "PBUF_DEPTH": 64,
+    "CLK_MHZ": 100,
+    "RQ_LANES": 1,
+}
 SIMS = ("verilator", "icarus")
 
 
