@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from overlay_helpers import ROOT, STANDIN_TOP, core_data, fileset_files
+from overlay_helpers import ROOT, fileset_files
 
 from rtlcnn import overlay_spec
 
@@ -26,14 +26,9 @@ def spec() -> overlay_spec.OverlaySpec:
 
 
 @pytest.fixture(scope="session")
-def rtl_files(tmp_path_factory) -> list[Path]:
-    """The RTL that FuseSoC reads (fusesoc.core's `rtl` fileset); a port-only stand-in of
-    rtlcnn_top while the core file or the RTL is not in the checkout."""
-    data = core_data()
-    if data is not None and "rtl" in data.get("filesets", {}):
-        files = [ROOT / f for f in fileset_files("rtl")]
-        if all(f.exists() for f in files):
-            return files
-    standin = tmp_path_factory.mktemp("standin") / "rtlcnn_top_ports.v"
-    standin.write_text(STANDIN_TOP)
-    return [standin]
+def rtl_files() -> list[Path]:
+    """The RTL that FuseSoC reads: fusesoc.core's `rtl` fileset."""
+    files = [ROOT / f for f in fileset_files("rtl")]
+    missing = [str(f) for f in files if not f.exists()]
+    assert not missing, f"fusesoc.core lists RTL files that do not exist: {missing}"
+    return files

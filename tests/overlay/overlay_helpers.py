@@ -16,52 +16,8 @@ MOCK_VIVADO = HERE / "mock_vivado.tcl"
 CORE_FILE = ROOT / "fusesoc.core"
 BOARDS = sorted(overlay_spec.load().boards)
 
-# Ports of the BD-facing top (docs/register_map.md, docs/stream_format.md); used only while
-# the RTL or fusesoc.core is not in the checkout yet.
-STANDIN_TOP = """
-module rtlcnn_top #(parameter P_OC = 16, parameter P_IC = 8, parameter WBUF_DEPTH = 2048,
-    parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100)
-(
-    input  wire        aclk,
-    input  wire        aresetn,
-    input  wire [11:0] s_axi_ctrl_awaddr,
-    input  wire [2:0]  s_axi_ctrl_awprot,
-    input  wire        s_axi_ctrl_awvalid,
-    output wire        s_axi_ctrl_awready,
-    input  wire [31:0] s_axi_ctrl_wdata,
-    input  wire [3:0]  s_axi_ctrl_wstrb,
-    input  wire        s_axi_ctrl_wvalid,
-    output wire        s_axi_ctrl_wready,
-    output wire [1:0]  s_axi_ctrl_bresp,
-    output wire        s_axi_ctrl_bvalid,
-    input  wire        s_axi_ctrl_bready,
-    input  wire [11:0] s_axi_ctrl_araddr,
-    input  wire [2:0]  s_axi_ctrl_arprot,
-    input  wire        s_axi_ctrl_arvalid,
-    output wire        s_axi_ctrl_arready,
-    output wire [31:0] s_axi_ctrl_rdata,
-    output wire [1:0]  s_axi_ctrl_rresp,
-    output wire        s_axi_ctrl_rvalid,
-    input  wire        s_axi_ctrl_rready,
-    input  wire [63:0] s_axis_tdata,
-    input  wire [7:0]  s_axis_tkeep,
-    input  wire        s_axis_tvalid,
-    output wire        s_axis_tready,
-    input  wire        s_axis_tlast,
-    output wire [63:0] m_axis_tdata,
-    output wire [7:0]  m_axis_tkeep,
-    output wire        m_axis_tvalid,
-    input  wire        m_axis_tready,
-    output wire        m_axis_tlast
-);
-endmodule
-"""
-
-
-def core_data() -> dict | None:
-    """fusesoc.core parsed (YAML after the CAPI=2 line), or None while it does not exist."""
-    if not CORE_FILE.exists():
-        return None
+def core_data() -> dict:
+    """fusesoc.core parsed (YAML after the CAPI=2 line)."""
     import yaml  # comes with fusesoc
 
     return yaml.safe_load(CORE_FILE.read_text())

@@ -280,9 +280,9 @@ def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_pat
 
 def test_mock_vivado_rejects_an_engine_parameter_the_rtl_lacks(tclsh, spec, tmp_path):
     top = tmp_path / "top.v"
-    from overlay_helpers import STANDIN_TOP
-
-    top.write_text(STANDIN_TOP.replace("parameter CLK_MHZ = 100", "parameter CLK_HZ = 100"))
+    real = (ROOT / "hls_free_rtl" / "rtlcnn_top.v").read_text()
+    assert "parameter CLK_MHZ" in real
+    top.write_text(real.replace("parameter CLK_MHZ", "parameter CLK_HZ"))
     rc, out, _, _ = run_mock(tclsh, tmp_path / "run", bd_body("pynq_z2", [top], spec.board("pynq_z2").part))
     assert rc != 0 and "has no parameter CLK_MHZ" in out
 
