@@ -5,7 +5,8 @@ Reproduce with::
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m rtlcnn.bench_reference [--batch 1000]
 
 It runs the shipped ``lenet5_mnist`` program (or, where it is not built yet, a random
-program of the same shape) on random images and prints images/s for a few batch sizes.
+program of the same shape from ``rtlcnn.random_programs``) on random images and prints
+images/s for a few batch sizes.
 """
 
 from __future__ import annotations
@@ -15,36 +16,6 @@ import os
 import time
 
 import numpy as np
-
-
-def lenet5_like(seed: int = 0):
-    """A random program with LeNet-5's shape (same op list as the shipped model)."""
-    from .program import Op, Program
-
-    rng = np.random.default_rng(seed)
-
-    def layer(o, i, k=None, **kw):
-        shape = (o, i, k, k) if k else (o, i)
-        return dict(
-            weight=rng.integers(-127, 128, shape).astype(np.int8),
-            bias=rng.integers(-500, 500, o).astype(np.int32),
-            mult=rng.integers(2**30, 2**31 - 1, o).astype(np.int32),
-            shift=np.full(o, 8, np.int32),
-            **kw,
-        )
-
-    return Program(
-        (1, 28, 28),
-        1 / 127,
-        [
-            Op("conv2d", "conv1", **layer(6, 1, 5, padding=2, relu=True, pool="max", out_scale=0.1)),
-            Op("conv2d", "conv2", **layer(16, 6, 5, relu=True, pool="max", out_scale=0.1)),
-            Op("linear", "fc1", **layer(120, 400, relu=True, out_scale=0.1)),
-            Op("linear", "fc2", **layer(84, 120, relu=True, out_scale=0.1)),
-            Op("linear", "fc3", **layer(10, 84, out_int32=True, acc_scale=np.full(10, 1e-3, np.float32))),
-        ],
-        name="lenet5_like",
-    )
 
 
 def main(argv=None) -> int:
@@ -61,7 +32,9 @@ def main(argv=None) -> int:
 
         prog: Program = models.load("lenet5_mnist")
     except Exception:  # the model may not be built yet in a fresh tree
-        prog = lenet5_like()
+        from .random_programs import lenet5
+
+        prog = lenet5()
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "all"
     print(f"rtlcnn.reference on {prog.name}: {prog.macs():,} MACs/image, BLAS threads: {threads}")
     rng = np.random.default_rng(0)

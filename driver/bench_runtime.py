@@ -33,21 +33,9 @@ def _program():
     try:
         return models.load("lenet5_mnist"), "lenet5_mnist"
     except LookupError:
-        from .program import Op, Program
+        from .random_programs import lenet5
 
-        rng = np.random.default_rng(0)
-
-        def op(kind, o, i, k=None, **kw):
-            shape = (o, i, k, k) if k else (o, i)
-            return Op(kind, weight=rng.integers(-127, 128, shape).astype(np.int8),
-                      bias=np.zeros(o, np.int32), mult=np.full(o, 1 << 30, np.int32),
-                      shift=np.full(o, 10, np.int32), out_scale=0.05, **kw)
-
-        ops = [op("conv2d", 6, 1, 5, padding=2, relu=True, pool="max"),
-               op("conv2d", 16, 6, 5, relu=True, pool="max"),
-               op("linear", 120, 400, relu=True), op("linear", 84, 120, relu=True),
-               op("linear", 10, 84)]
-        return Program((1, 28, 28), 1 / 127, ops, name="lenet5-random").check(), "lenet5 (random weights)"
+        return lenet5(seed=0), "lenet5 (random weights)"
 
 
 def _images(prog, n, seed=0):

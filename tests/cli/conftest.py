@@ -42,9 +42,9 @@ def shared_mock(monkeypatch, mock_overlay):
 @pytest.fixture(scope="session")
 def small_program(tmp_path_factory):
     """A LeNet-shaped program with random weights and label names, saved to a file."""
-    from rtlcnn.bench_reference import lenet5_like
+    from rtlcnn.random_programs import lenet5
 
-    prog = lenet5_like(seed=1)
+    prog = lenet5(seed=1)
     prog.meta["labels"] = [f"class{i}" for i in range(10)]
     path = tmp_path_factory.mktemp("prog") / "lenet.rtlcnn.npz"
     prog.save(path)

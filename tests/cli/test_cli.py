@@ -290,9 +290,9 @@ def test_demo_unknown_model(capsys, tmp_path):
 def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
     """The demo's flow on the reference board, whatever models this tree ships."""
     from rtlcnn import models
-    from rtlcnn.bench_reference import lenet5_like
+    from rtlcnn.random_programs import lenet5
 
-    prog = lenet5_like(seed=2)
+    prog = lenet5(seed=2)
     prog.input_shape = (1, 8, 8)
     prog.ops = [op for op in prog.ops if op.kind == "linear"]
     prog.ops[0].weight = prog.ops[0].weight[:, :64].copy()
