@@ -79,7 +79,7 @@ REGISTERS = {name[4:]: value for name, value in list(globals().items()) if name.
 
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -111,6 +111,8 @@ OP_POOL_MASK = 0x3 << OP_POOL_SHIFT
 OP_OUT_INT32 = 1 << 7
 OP_LOAD_PARAMS = 1 << 8
 OP_LOAD_WEIGHTS = 1 << 9
+OP_PAIR = 1 << 10
+KERNEL_W_SHIFT = 8
 POOL_NONE = 0
 POOL_MAX = 1
 POOL_AVG = 2
@@ -134,12 +136,14 @@ CFG_EMPTY_OUTPUT = 7
 CFG_INPUT_FIT = 8
 CFG_WEIGHT_FIT = 9
 CFG_PARAM_FIT = 10
+CFG_PAIR = 11
 
 _CONFIG_ERROR_TEXT = {
     CFG_OK: "configuration accepted",
     CFG_OPCODE: "OPCODE is not 0..3 (CONV, LINEAR, MAXPOOL, AVGPOOL)",
     CFG_ZERO_DIM: "IN_C, IN_H, IN_W and OUT_C must all be non-zero",
-    CFG_CONV: "CONV needs 1 <= KERNEL <= 7, STRIDE 1 or 2 and every pad < KERNEL",
+    CFG_CONV: "CONV needs 1 <= K <= 7, KW 0..7 (0: square), STRIDE 1 or 2, top/bottom pad < K "
+              "and left/right pad < the kernel width",
     CFG_LINEAR: "LINEAR needs IN_H = IN_W = KERNEL = STRIDE = 1, PAD = 0 and POOL = 0",
     CFG_POOL_OP: "MAXPOOL/AVGPOOL need OUT_C = IN_C, OUT_INT32 = 0 and LOAD_* = 0",
     CFG_POOL_MODE: "POOL must be 0, 1 or 2; OUT_INT32 only without RELU and POOL",
@@ -147,6 +151,7 @@ _CONFIG_ERROR_TEXT = {
     CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH",
     CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
     CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
+    CFG_PAIR: "PAIR needs CONV with POOL = max, OUT_C <= P_OC/2 and int8 output",
 }
 
 
@@ -177,6 +182,13 @@ class Build:
     clk_mhz: int = 100
     max_kernel: int = MAX_KERNEL
     stream_bytes: int = STREAM_BYTES
+    #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR
+    version_minor: int = VERSION_MINOR
+
+    @property
+    def has_unfold_modes(self) -> bool:
+        """The engine has the rectangular kernels and PAIR jobs of :mod:`rtlcnn.unfold`."""
+        return self.version_minor >= 1
 
     @classmethod
     def from_registers(cls, read: Callable[[int], int]) -> Build:
@@ -190,6 +202,7 @@ class Build:
             clk_mhz=int(read(REG_CLK_MHZ)),
             max_kernel=int(read(REG_MAX_KERNEL)),
             stream_bytes=int(read(REG_STREAM_BYTES)),
+            version_minor=int(read(REG_VERSION)) & 0xFFFF,
         )
 
     def parameters(self) -> dict:
@@ -214,7 +227,16 @@ class JobConfig:
     ``pool`` is the POOL field (0 none, 1 max, 2 avg) applied after requant by CONV.
     MAXPOOL/AVGPOOL ops ignore KERNEL, STRIDE, PAD, RELU, POOL, WBASE and PBASE (they
     pool the input 2x2 with stride 2); they still must pass check 6 on the POOL field.
-    ``pad`` is (top, bottom, left, right).
+    ``pad`` is (top, bottom, left, right). ``kernel`` is the kernel's rows and, unless
+    ``kernel_w`` is set (non-zero), its columns.
+
+    ``pair`` (OP.PAIR, engine 1.1): a CONV whose 2x2 max pool is done on the
+    accumulators, with the MAC array's lanes ``l`` and ``l + P_OC/2`` computing two
+    horizontally adjacent conv pixels from one input pixel of the engine's map (the host
+    lays the input and the weights out for that, see :mod:`rtlcnn.unfold`); the engine
+    pools those two lanes and two conv rows, so OUT_W = the conv width and OUT_H = half
+    the conv height. Weights come as ``(2, OUT_C, IN_C, K, KW)``: the filters of the left
+    and of the right pixel.
     """
 
     op: int = OPCODE_CONV
@@ -228,6 +250,8 @@ class JobConfig:
     in_w: int = 1
     out_c: int = 1
     kernel: int = 1
+    kernel_w: int = 0
+    pair: bool = False
     stride: int = 1
     pad: Tuple[int, int, int, int] = (0, 0, 0, 0)
     wbase: int = 0
@@ -269,6 +293,13 @@ class JobConfig:
         return 1 if self.is_pool_op else int(self.kernel)
 
     @property
+    def eff_kernel_w(self) -> int:
+        """Kernel columns (KW, or K when KW is 0; 1 for pool ops)."""
+        if self.is_pool_op:
+            return 1
+        return int(self.kernel_w) or int(self.kernel)
+
+    @property
     def eff_stride(self) -> int:
         return 1 if self.is_pool_op else int(self.stride)
 
@@ -287,7 +318,7 @@ class JobConfig:
     def conv_w(self) -> int:
         """Columns of the conv output before pooling (0 if empty)."""
         _, _, lft, r = self.eff_pad
-        span = self.in_w + lft + r - self.eff_kernel
+        span = self.in_w + lft + r - self.eff_kernel_w
         return span // self.eff_stride + 1 if span >= 0 else 0
 
     @property
@@ -298,7 +329,7 @@ class JobConfig:
     @property
     def out_w(self) -> int:
         """OUT_W: output columns after pooling."""
-        return self.conv_w // 2 if self.pool_mode else self.conv_w
+        return self.conv_w // 2 if self.pool_mode and not self.pair else self.conv_w
 
     def icg(self, build: Build) -> int:
         """Input-channel groups ceil(IN_C / P_IC)."""
@@ -312,7 +343,7 @@ class JobConfig:
         """Weight words the job reads from WBASE on (CONV and LINEAR; 0 for pool ops)."""
         if self.is_pool_op:
             return 0
-        return self.nog(build) * self.eff_kernel**2 * self.icg(build)
+        return self.nog(build) * self.eff_kernel * self.eff_kernel_w * self.icg(build)
 
     def input_words(self, build: Build) -> int:
         """Input-buffer words of the feature map: IN_H * IN_W * ICG."""
@@ -342,15 +373,20 @@ class JobConfig:
 
     def mac_steps(self, build: Build) -> int:
         """MAC-array steps of the job (the ideal CYC_MAC)."""
-        sub = 4 if self.pool_mode else 1
-        return self.out_h * self.out_w * sub * self.nog(build) * self.eff_kernel**2 * self.icg(build)
+        sub = (2 if self.pair else 4) if self.pool_mode else 1
+        return (self.out_h * self.out_w * sub * self.nog(build) * self.eff_kernel
+                * self.eff_kernel_w * self.icg(build))
 
     def macs(self) -> int:
-        """Useful int8 multiply-accumulates (CONV/LINEAR), 0 for pool ops."""
+        """Multiply-accumulates of the job as configured (CONV/LINEAR; 0 for pool ops):
+        every conv pixel x OUT_C x IN_C x K x KW. For a layer the host has unfolded
+        (:mod:`rtlcnn.unfold`) this counts the engine's view, zero taps included; the
+        layer's own MAC count is the program's."""
         if self.is_pool_op:
             return 0
         sub = 4 if self.pool_mode else 1
-        return self.out_h * self.out_w * sub * self.out_c * self.in_c * self.kernel**2
+        return (self.out_h * self.out_w * sub * self.out_c * self.in_c * self.eff_kernel
+                * self.eff_kernel_w)
 
     # -- register values ---------------------------------------------------------------
     def op_word(self) -> int:
@@ -362,6 +398,7 @@ class JobConfig:
             | (OP_OUT_INT32 if self.out_int32 else 0)
             | (OP_LOAD_PARAMS if self.load_params else 0)
             | (OP_LOAD_WEIGHTS if self.load_weights else 0)
+            | (OP_PAIR if self.pair else 0)
         )
 
     def pad_word(self) -> int:
@@ -380,7 +417,7 @@ class JobConfig:
             REG_IN_H: int(self.in_h),
             REG_IN_W: int(self.in_w),
             REG_OUT_C: int(self.out_c),
-            REG_KERNEL: int(self.kernel),
+            REG_KERNEL: int(self.kernel) | (int(self.kernel_w) << KERNEL_W_SHIFT),
             REG_STRIDE: int(self.stride),
             REG_PAD: self.pad_word(),
             REG_WBASE: int(self.wbase),
@@ -406,11 +443,13 @@ class JobConfig:
             return CFG_ZERO_DIM
         pads = [int(p) for p in self.pad]
         if op == OPCODE_CONV:
-            k_ok = 1 <= self.kernel <= MAX_KERNEL
-            if not (k_ok and self.stride in (1, 2) and all(p < self.kernel for p in pads)):
+            k_ok = 1 <= self.kernel <= MAX_KERNEL and 0 <= self.kernel_w <= MAX_KERNEL
+            kw = self.eff_kernel_w
+            if not (k_ok and self.stride in (1, 2) and pads[0] < self.kernel
+                    and pads[1] < self.kernel and pads[2] < kw and pads[3] < kw):
                 return CFG_CONV
         if op == OPCODE_LINEAR:
-            ones = self.in_h == self.in_w == self.kernel == self.stride == 1
+            ones = self.in_h == self.in_w == self.kernel == self.stride == 1 and not self.kernel_w
             if not (ones and not any(pads) and self.pool == 0):
                 return CFG_LINEAR
         if self.is_pool_op:
@@ -419,7 +458,7 @@ class JobConfig:
         if not 0 <= self.pool <= 2 or (self.out_int32 and (self.relu or self.pool)):
             return CFG_POOL_MODE
         need = 2 if self.pool_mode else 1
-        if self.conv_h < need or self.conv_w < need:
+        if self.conv_h < need or self.conv_w < (1 if self.pair else need):
             return CFG_EMPTY_OUTPUT
         if self.input_words(build) > build.ibuf_depth:
             return CFG_INPUT_FIT
@@ -428,6 +467,9 @@ class JobConfig:
                 return CFG_WEIGHT_FIT
             if self.pbase + self.out_c > build.pbuf_depth:
                 return CFG_PARAM_FIT
+        if self.pair and not (op == OPCODE_CONV and self.pool == POOL_MAX and not self.out_int32
+                              and build.p_oc > 1 and self.out_c <= build.p_oc // 2):
+            return CFG_PAIR
         return CFG_OK
 
 
@@ -475,20 +517,33 @@ def pack_weights(w, p_oc: int, p_ic: int) -> np.ndarray:
 
     Parameters
     ----------
-    w : int8 array (O, I, K, K), or (O, I) for LINEAR
+    w : int8 array (O, I, K, KW), or (O, I) for LINEAR
     p_oc, p_ic : MAC array size of the build
     """
     w = _as_int(w, "weights", -128, 127)
     if w.ndim == 2:
         w = w[:, :, None, None]
-    if w.ndim != 4 or w.shape[2] != w.shape[3]:
-        raise ValueError(f"weights must be (O, I, K, K) or (O, I), got shape {w.shape}")
-    o, i, k, _ = w.shape
+    if w.ndim != 4:
+        raise ValueError(f"weights must be (O, I, K, KW) or (O, I), got shape {w.shape}")
+    o, i, k, kw = w.shape
     nog, icg = _ceil_div(o, p_oc), _ceil_div(i, p_ic)
-    wp = np.zeros((nog * p_oc, icg * p_ic, k, k), np.int8)
+    wp = np.zeros((nog * p_oc, icg * p_ic, k, kw), np.int8)
     wp[:o, :i] = w
-    wp = wp.reshape(nog, p_oc, icg, p_ic, k, k).transpose(0, 4, 5, 2, 1, 3)
+    wp = wp.reshape(nog, p_oc, icg, p_ic, k, kw).transpose(0, 4, 5, 2, 1, 3)
     return np.ascontiguousarray(wp).view(np.uint8).reshape(-1)
+
+
+def pair_lanes(w, p_oc: int) -> np.ndarray:
+    """PAIR weights ``(2, O, I, K, KW)`` (left, right pixel) as the ``(P_OC, I, K, KW)``
+    lanes of the engine: left filters in lanes 0.., right ones in lanes P_OC/2..."""
+    w = np.asarray(w)
+    if w.ndim != 5 or w.shape[0] != 2 or w.shape[1] > p_oc // 2:
+        raise ValueError(f"PAIR weights must be (2, O, I, K, KW) with O <= P_OC/2 = {p_oc // 2}, "
+                         f"got shape {w.shape}")
+    lanes = np.zeros((p_oc,) + w.shape[2:], np.int64)
+    lanes[:w.shape[1]] = w[0]
+    lanes[p_oc // 2:p_oc // 2 + w.shape[1]] = w[1]
+    return lanes
 
 
 def pack_input(x, p_ic: int) -> np.ndarray:
@@ -517,7 +572,8 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
     ----------
     cfg, build : the job and the engine it runs on
     params : (bias, mult, shift) for the job's OUT_C channels; needed with LOAD_PARAMS
-    weights : int8 (OUT_C, IN_C, K, K) or (OUT_C, IN_C); needed with LOAD_WEIGHTS
+    weights : int8 (OUT_C, IN_C, K, KW) or (OUT_C, IN_C), for PAIR (2, OUT_C, IN_C, K, KW);
+        needed with LOAD_WEIGHTS
     x : int8 (IN_C, IN_H, IN_W) or (IN_C,)
 
     Returns
@@ -536,10 +592,15 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
         if weights is None:
             raise ValueError("the job has LOAD_WEIGHTS = 1: pass weights")
         wa = np.asarray(weights)
-        k = cfg.eff_kernel
-        want = (cfg.out_c, cfg.in_c) + ((k, k) if wa.ndim == 4 else ())
+        k, kw = cfg.eff_kernel, cfg.eff_kernel_w
+        if cfg.pair:
+            want = (2, cfg.out_c, cfg.in_c, k, kw)
+        else:
+            want = (cfg.out_c, cfg.in_c) + ((k, kw) if wa.ndim == 4 else ())
         if wa.shape != want:
             raise ValueError(f"weights have shape {wa.shape}, the job needs {want}")
+        if cfg.pair:
+            wa = pair_lanes(wa, build.p_oc)
         parts.append(_pad_to_beat(pack_weights(wa, build.p_oc, build.p_ic)))
     if x is None:
         raise ValueError("every job needs its input x")

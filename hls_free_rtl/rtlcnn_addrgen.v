@@ -10,13 +10,14 @@
  * needs have arrived (rows_avail):
  *   for py < OUT_H, px < OUT_W               output pixel (after pooling)
  *     for og < NOG                            output-channel group
- *       for sub < (POOL ? 4 : 1)              conv pixel of the 2x2 pool window
- *         for ky < K, kx < K, icg < ICG       one MAC step
+ *       for sub < (POOL ? (PAIR ? 2 : 4) : 1) conv pixel of the 2x2 pool window
+ *         for ky < K, kx < KW, icg < ICG      one MAC step
  * and gives, three cycles later, the input buffer word address, the weight word
  * address, a padding flag and the flags and tag of the step. Conv pixel
- * (oy, ox) = POOL ? (2py + sub[1], 2px + sub[0]) : (py, px); input pixel
+ * (oy, ox) = POOL ? (2py + sub[1], 2px + sub[0]) : (py, px), with PAIR (the lanes
+ * hold a horizontal pair of pixels, pooled before the requant) (2py + sub, px); input pixel
  * iy = oy*STRIDE - PAD_TOP + ky, ix = ox*STRIDE - PAD_LEFT + kx; word
- * iy*IN_W*ICG + ix*ICG + icg. Weight word WBASE + (og*K*K + ky*K + kx)*ICG + icg.
+ * iy*IN_W*ICG + ix*ICG + icg. Weight word WBASE + (og*K*KW + ky*KW + kx)*ICG + icg.
  */
 module rtlcnn_addrgen #
 (
@@ -50,6 +51,8 @@ module rtlcnn_addrgen #
     input  wire [15:0]            cfg_nog,
     input  wire [15:0]            cfg_icg,
     input  wire [2:0]             cfg_k,
+    input  wire [2:0]             cfg_kw,
+    input  wire                   cfg_pair,
     input  wire                   cfg_s2,
     input  wire                   cfg_pool,
     input  wire [3:0]             cfg_pad_top,
@@ -137,8 +140,8 @@ reg [PA_WIDTH:0] s3_pbase_reg = {PA_WIDTH+1{1'b0}};
 reg signed [17:0] s3_diag_reg = 18'sd0;
 
 // the current step
-wire [16:0] oy = cfg_pool ? {py_reg, sub_reg[1]} : {1'b0, py_reg};
-wire [16:0] ox = cfg_pool ? {px_reg, sub_reg[0]} : {1'b0, px_reg};
+wire [16:0] oy = cfg_pool ? {py_reg, cfg_pair ? sub_reg[0] : sub_reg[1]} : {1'b0, py_reg};
+wire [16:0] ox = cfg_pool && !cfg_pair ? {px_reg, sub_reg[0]} : {1'b0, px_reg};
 wire signed [19:0] iy = $signed({2'b00, cfg_s2 ? {oy, 1'b0} : {1'b0, oy}})
     - $signed({16'd0, cfg_pad_top}) + $signed({17'd0, ky_reg});
 wire signed [19:0] ix = $signed({2'b00, cfg_s2 ? {ox, 1'b0} : {1'b0, ox}})
@@ -148,9 +151,9 @@ wire ix_out = ix < 0 || ix >= $signed({4'd0, cfg_in_w});
 wire row_ready = iy_out || iy < $signed({4'd0, rows_avail});
 
 wire last_icg = icg_reg == cfg_icg - 16'd1;
-wire last_kx = kx_reg == cfg_k - 3'd1;
+wire last_kx = kx_reg == cfg_kw - 3'd1;
 wire last_ky = ky_reg == cfg_k - 3'd1;
-wire last_sub = !cfg_pool || sub_reg == 2'd3;
+wire last_sub = !cfg_pool || sub_reg == (cfg_pair ? 2'd1 : 2'd3);
 wire last_og = og_reg == cfg_nog - 16'd1;
 wire last_px = px_reg == cfg_out_w - 16'd1;
 wire last_py = py_reg == cfg_out_h - 16'd1;

@@ -91,7 +91,7 @@ initial begin
 end
 
 localparam [31:0] ID_VALUE = 32'h52434E4E;
-localparam [31:0] VERSION_VALUE = 32'h00010000;
+localparam [31:0] VERSION_VALUE = 32'h00010001;
 
 reg s_axil_awready_reg = 1'b0, s_axil_awready_next;
 reg s_axil_wready_reg = 1'b0, s_axil_wready_next;

@@ -214,13 +214,18 @@ wire [1:0] op_pool = cfg_op[6:5];
 wire op_int32 = cfg_op[7];
 wire op_lp = cfg_op[8];
 wire op_lw = cfg_op[9];
+wire op_pair = cfg_op[10];
+// KERNEL: [7:0] K (rows; also columns when KW = 0), [15:8] KW (columns), [31:16] zero
+wire [7:0] k_h = cfg_kernel[7:0];
+wire [7:0] k_w = cfg_kernel[15:8] == 8'd0 ? cfg_kernel[7:0] : cfg_kernel[15:8];
 wire is_conv = opcode == 3'd0;
 wire is_lin = opcode == 3'd1;
 wire is_pool_op = opcode == 3'd2 || opcode == 3'd3;
 
 // stage a
 reg [1:0] a_pool_reg = 2'd0;
-reg [2:0] a_k_reg = 3'd0;
+reg [2:0] a_k_reg = 3'd0, a_kw_reg = 3'd0;
+reg a_pair_reg = 1'b0;
 reg a_s2_reg = 1'b0;
 reg [3:0] a_pt_reg = 4'd0, a_pl_reg = 4'd0;
 reg [16:0] a_icg_reg = 17'd0, a_nog_reg = 17'd0;
@@ -249,9 +254,9 @@ reg [49:0] e_ovals_reg = 50'd0;
 /* verilator lint_on UNUSEDSIGNAL */
 
 wire [18:0] span_h = {3'd0, cfg_in_h[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[3:0]} + {15'd0, cfg_pad[7:4]})
-    - (is_pool_op ? 19'd1 : {16'd0, cfg_kernel[2:0]});
+    - (is_pool_op ? 19'd1 : {16'd0, k_h[2:0]});
 wire [18:0] span_w = {3'd0, cfg_in_w[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[11:8]} + {15'd0, cfg_pad[15:12]})
-    - (is_pool_op ? 19'd1 : {16'd0, cfg_kernel[2:0]});
+    - (is_pool_op ? 19'd1 : {16'd0, k_w[2:0]});
 /* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
 wire [39:0] pbeats = (op_lp && !is_pool_op) ? {23'd0, cfg_out_c[15:0], 1'b0} : 40'd0;
 /* verilator lint_on UNUSEDSIGNAL */
@@ -261,7 +266,9 @@ wire [39:0] wbeats = (op_lw && !is_pool_op) ? d_wwords_reg * WORD_BEATS : 40'd0;
 
 always @(posedge clk) begin
     a_pool_reg <= opcode == 3'd2 ? 2'd1 : opcode == 3'd3 ? 2'd2 : op_pool;
-    a_k_reg <= is_pool_op ? 3'd1 : cfg_kernel[2:0];
+    a_k_reg <= is_pool_op ? 3'd1 : k_h[2:0];
+    a_kw_reg <= is_pool_op ? 3'd1 : k_w[2:0];
+    a_pair_reg <= op_pair;
     a_s2_reg <= !is_pool_op && cfg_stride == 32'd2;
     a_pt_reg <= is_pool_op ? 4'd0 : cfg_pad[3:0];
     a_pl_reg <= is_pool_op ? 4'd0 : cfg_pad[11:8];
@@ -276,12 +283,13 @@ always @(posedge clk) begin
 
     b_conv_h_reg <= a_span_h_reg < 0 ? 17'd0 : (a_s2_reg ? a_span_h_reg[17:1] : a_span_h_reg[16:0]) + 17'd1;
     b_conv_w_reg <= a_span_w_reg < 0 ? 17'd0 : (a_s2_reg ? a_span_w_reg[17:1] : a_span_w_reg[16:0]) + 17'd1;
-    b_kk_reg <= a_k_reg * a_k_reg;
+    b_kk_reg <= a_k_reg * a_kw_reg;
     b_hw_reg <= cfg_in_h[15:0] * cfg_in_w[15:0];
     b_rs_reg <= cfg_in_w[15:0] * a_icg_reg;
 
     c_out_h_reg <= a_pool_reg != 2'd0 ? {1'b0, b_conv_h_reg[16:1]} : b_conv_h_reg;
-    c_out_w_reg <= a_pool_reg != 2'd0 ? {1'b0, b_conv_w_reg[16:1]} : b_conv_w_reg;
+    // PAIR: the conv grid's columns each hold a horizontal pair already (pooled in the lanes)
+    c_out_w_reg <= a_pool_reg != 2'd0 && !a_pair_reg ? {1'b0, b_conv_w_reg[16:1]} : b_conv_w_reg;
     c_iwords_reg <= b_hw_reg * a_icg_reg;
     c_kkicg_reg <= b_kk_reg * a_icg_reg;
 
@@ -298,24 +306,27 @@ always @(posedge clk) begin
 end
 
 // configuration checks, in the documented order
-wire [3:0] pad_max_ok_n = {cfg_pad[15:12] >= cfg_kernel[3:0], cfg_pad[11:8] >= cfg_kernel[3:0],
-                           cfg_pad[7:4] >= cfg_kernel[3:0], cfg_pad[3:0] >= cfg_kernel[3:0]};
+wire [3:0] pad_max_ok_n = {{4'd0, cfg_pad[15:12]} >= k_w, {4'd0, cfg_pad[11:8]} >= k_w,
+                           {4'd0, cfg_pad[7:4]} >= k_h, {4'd0, cfg_pad[3:0]} >= k_h};
 wire chk1 = opcode > 3'd3;
 wire chk2 = cfg_in_c == 32'd0 || cfg_in_h == 32'd0 || cfg_in_w == 32'd0 || cfg_out_c == 32'd0;
-wire chk3 = is_conv && !(cfg_kernel >= 32'd1 && cfg_kernel <= 32'd7 && (cfg_stride == 32'd1 || cfg_stride == 32'd2)
-    && pad_max_ok_n == 4'd0);
+wire chk3 = is_conv && !(cfg_kernel[31:16] == 16'd0 && k_h >= 8'd1 && k_h <= 8'd7 && k_w <= 8'd7
+    && (cfg_stride == 32'd1 || cfg_stride == 32'd2) && pad_max_ok_n == 4'd0);
 wire chk4 = is_lin && !(cfg_in_h == 32'd1 && cfg_in_w == 32'd1 && cfg_kernel == 32'd1 && cfg_stride == 32'd1
     && cfg_pad == 16'd0 && op_pool == 2'd0);
 wire chk5 = is_pool_op && !(cfg_out_c == cfg_in_c && !op_int32 && !op_lp && !op_lw);
 wire chk6 = op_pool == 2'd3 || (op_int32 && (op_relu || op_pool != 2'd0));
-wire chk7 = !a_in_big_reg && (a_pool_reg != 2'd0 ? (b_conv_h_reg < 17'd2 || b_conv_w_reg < 17'd2)
+wire chk7 = !a_in_big_reg && (a_pool_reg != 2'd0 ? (b_conv_h_reg < 17'd2 || b_conv_w_reg < (a_pair_reg ? 17'd1 : 17'd2))
                                                   : (b_conv_h_reg == 17'd0 || b_conv_w_reg == 17'd0));
 wire chk8 = a_in_big_reg || c_iwords_reg > IBUF_DEPTH_49;
 wire chk9 = !is_pool_op && (a_out_big_reg || a_wbase_big_reg
     || {24'd0, cfg_wbase[15:0]} + d_wwords_reg > WBUF_DEPTH_40);
 wire chk10 = !is_pool_op && (a_pbase_big_reg || {16'd0, cfg_pbase[15:0]} + {16'd0, cfg_out_c[15:0]} > PBUF_DEPTH);
+// PAIR: CONV with POOL = max, OUT_C <= P_OC/2 and int8 output
+wire chk11 = op_pair && !(is_conv && op_pool == 2'd1 && !op_int32 && P_OC > 1
+    && {16'd0, cfg_out_c[15:0]} <= P_OC / 2);
 wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
-    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : 4'd0;
+    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : 4'd0;
 
 // ---------------------------------------------------------------------------------------
 // controller
@@ -653,6 +664,8 @@ addrgen_inst (
     .cfg_nog(a_nog_reg[15:0]),
     .cfg_icg(a_icg_reg[15:0]),
     .cfg_k(a_k_reg),
+    .cfg_kw(a_kw_reg),
+    .cfg_pair(a_pair_reg),
     .cfg_s2(a_s2_reg),
     .cfg_pool(a_pool_reg != 2'd0),
     .cfg_pad_top(a_pt_reg),
@@ -810,6 +823,7 @@ requant_inst (
     .cfg_relu(op_relu && !is_pool_op),
     .cfg_int32(op_int32),
     .cfg_bypass(is_pool_op),
+    .cfg_pair(a_pair_reg),
     .load(mac_out_valid),
     .load_acc(mac_out_acc),
     .load_nvalid(mac_out_tag[PA_WIDTH +: NV_WIDTH]),
@@ -840,7 +854,7 @@ pool_inst (
     .clk(clk),
     .rst(flush),
     .en(out_ready),
-    .cfg_mode(a_pool_reg),
+    .cfg_mode(a_pair_reg ? 2'd0 : a_pool_reg),  // PAIR pools before the requant
     .in_valid(rq_valid),
     .in_data(rq_data),
     .in_lane(rq_lane),

@@ -12,7 +12,11 @@
  * slots (a cycle issues lanes l .. l+RQ_LANES-1, those below nvalid valid):
  *   s = acc + bias[c]                      (int32, wrapping)
  *   y = clamp((s * M[c] + 2^(k-1)) >>> k, RELU ? 0 : -128, 127),  k = 31 + shift[c]
- * with c = pbase + lane, the parameters read from the parameter buffer. MODE_INT32
+ * with c = pbase + lane, the parameters read from the parameter buffer. With cfg_pair
+ * (PAIR jobs: lanes l and l + P_OC/2 hold two horizontally adjacent conv pixels of a
+ * 2x2 max-pool window, sub 0 and 1 its two rows) a slot takes acc = the maximum of
+ * lanes l and l + P_OC/2 over both rows: the sub-0 load writes the slot without
+ * marking it full, the sub-1 load merges into it and marks it. MODE_INT32
  * emits s; MODE_BYPASS (standalone pools) emits clamp(acc) (bias 0, M = 2^30, k = 30).
  * Nine cycles from issue to out_*; everything moves only with en. The parameter
  * buffer read port gives the entries of lanes l .. l+RQ_LANES-1 (pb_rd_addr is lane l's
@@ -41,6 +45,7 @@ module rtlcnn_requant #
     input  wire                      cfg_relu,
     input  wire                      cfg_int32,
     input  wire                      cfg_bypass,
+    input  wire                      cfg_pair,
 
     input  wire                      load,
     input  wire [P_OC*32-1:0]        load_acc,
@@ -91,6 +96,32 @@ wire [PA_WIDTH-1:0] sh_pbase_reg = sh_meta[PA_WIDTH+2 -: PA_WIDTH];
 wire [1:0] sh_sub_reg = sh_meta[2:1];
 wire sh_job_last_reg = sh_meta[0];
 wire load_ok = load && !sv_reg[wp_reg];
+// a load that completes its slot (every load, except the first row of a PAIR window)
+wire load_fill = load_ok && (!cfg_pair || load_sub[0]);
+
+// the value a load writes: the accumulators, or for PAIR the pooled maximum
+/* verilator lint_off UNUSEDSIGNAL */  // PAIR merges only the lanes below P_OC/2
+wire [P_OC*32-1:0] wslot = wp_reg ? sh_acc1_reg : sh_acc0_reg;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [P_OC*32-1:0] slot_in;
+genvar gp;
+generate
+    if (P_OC > 1) begin : g_pair
+        for (gp = 0; gp < P_OC; gp = gp + 1) begin : g_lane
+            if (gp < P_OC / 2) begin : g_lo
+                wire signed [31:0] a = load_acc[gp*32 +: 32];
+                wire signed [31:0] b = load_acc[(gp+P_OC/2)*32 +: 32];
+                wire signed [31:0] o = wslot[gp*32 +: 32];
+                wire signed [31:0] m = a > b ? a : b;
+                assign slot_in[gp*32 +: 32] = !cfg_pair ? a : (load_sub[0] && o > m) ? o : m;
+            end else begin : g_hi
+                assign slot_in[gp*32 +: 32] = load_acc[gp*32 +: 32];
+            end
+        end
+    end else begin : g_nopair
+        assign slot_in = load_acc;
+    end
+endgenerate
 
 wire issue = en && sv_reg[rp_reg];
 /* verilator lint_off WIDTH */  // lane + RQ_LANES in NV_WIDTH bits
@@ -141,7 +172,7 @@ always @* begin
             rp_next = !rp_reg;
         end
     end
-    if (load_ok) begin
+    if (load_fill) begin
         sv_next[wp_reg] = 1'b1;
         wp_next = !wp_reg;
     end
@@ -153,11 +184,11 @@ always @(posedge clk) begin
     rp_reg <= rp_next;
     lane_reg <= lane_next;
     if (load_ok && !wp_reg) begin
-        sh_acc0_reg <= load_acc;
+        sh_acc0_reg <= slot_in;
         sh_meta0_reg <= {load_nvalid, load_pbase, load_sub, load_job_last};
     end
     if (load_ok && wp_reg) begin
-        sh_acc1_reg <= load_acc;
+        sh_acc1_reg <= slot_in;
         sh_meta1_reg <= {load_nvalid, load_pbase, load_sub, load_job_last};
     end
 

@@ -86,7 +86,7 @@ assign m_axis_tlast  = o_last;
 function [31:0] rd(input [11:0] a);
     case (a)
         12'h000: rd = 32'h52434E4E;
-        12'h004: rd = 32'h00010000;
+        12'h004: rd = 32'h00010001;
         12'h008: rd = P_OC;
         12'h00C: rd = P_IC;
         12'h010: rd = WBUF_DEPTH;

@@ -123,7 +123,7 @@ def test_close_leaves_no_process_and_a_dead_simulator_is_an_error():
 
     with MockOverlay("icarus", sources=STANDIN) as ol:
         pid = ol._proc.pid
-        assert ol.rtlcnn_0.mmio.read(4) == 0x00010000
+        assert ol.rtlcnn_0.mmio.read(4) == 0x00010001
         buf = pynq.allocate((8,), np.uint8)  # no target: the open mock board's DDR
         assert buf.device is ol.device and buf.physical_address >= ol.device.ddr_base
     assert ol._proc.poll() is not None

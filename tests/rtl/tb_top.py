@@ -22,7 +22,7 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
-from rtlcnn import reference
+from rtlcnn import reference, unfold
 from rtlcnn import stream as st
 from rtlcnn.stream import Build, JobConfig
 
@@ -178,22 +178,31 @@ def random_params(rng: np.random.Generator, acc: np.ndarray):
 
 def make_layer(rng: np.random.Generator, cfg: JobConfig):
     """Random x, weights and (bias, M, shift) for cfg; returns (x, w, params, expected)."""
-    k = cfg.eff_kernel
+    k, kw = cfg.eff_kernel, cfg.eff_kernel_w
     x = rng.integers(-128, 128, (cfg.in_c, cfg.in_h, cfg.in_w)).astype(np.int8)
     if cfg.is_pool_op:
         y = reference.pool2d_int(x[None], cfg.pool_mode)[0]
         return x, None, None, y
-    w = rng.integers(-127, 128, (cfg.out_c, cfg.in_c, k, k)).astype(np.int8)
+    shape = (cfg.out_c, cfg.in_c, k, kw)
+    w = rng.integers(-127, 128, ((2,) if cfg.pair else ()) + shape).astype(np.int8)
     bias = rng.integers(-3000, 3000, cfg.out_c).astype(np.int64)
     zeros = np.zeros(cfg.out_c, np.int64)
-    acc = reference.conv2d_int(x[None], w, bias, zeros, zeros, cfg.stride, cfg.pad, out_int32=True)[0]
+    acc = unfold.engine_conv_int(x[None], w[0] if cfg.pair else w, bias, zeros, zeros, cfg.stride,
+                                 cfg.pad, out_int32=True)[0]
     mult, shift = random_params(rng, acc)
+    if cfg.pair:
+        mult = np.abs(mult)  # PAIR pools the accumulators: exact for M >= 0 only
     y = expected(cfg, x, w, (bias, mult, shift))
     return x, w, (bias, mult, shift), y
 
 
 def expected(cfg: JobConfig, x, w, params):
     bias, mult, shift = params
+    if cfg.pair or cfg.kernel_w:
+        # rectangular kernels and PAIR: the engine's documented arithmetic (rtlcnn.unfold,
+        # itself checked against rtlcnn.reference in tests/test_unfold.py)
+        return unfold.engine_conv_int(x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu,
+                                      cfg.pool_mode, cfg.out_int32, pair=cfg.pair)[0]
     if cfg.op == st.OPCODE_LINEAR:
         y = reference.linear_int(
             x.reshape(1, -1), w.reshape(cfg.out_c, -1), bias, mult, shift, cfg.relu, cfg.out_int32
@@ -204,10 +213,16 @@ def expected(cfg: JobConfig, x, w, params):
     )[0]
 
 
+def random_pads(rng: np.random.Generator, k: int, kw: int) -> tuple:
+    """(top, bottom) < K, (left, right) < KW (K when KW is 0)."""
+    return tuple(int(v) for v in np.concatenate([rng.integers(0, k, 2), rng.integers(0, kw or k, 2)]))
+
+
 def random_cfg(rng: np.random.Generator, b: Build, kind: str) -> JobConfig:
     for _ in range(1000):
         if kind == "conv":
             k = int(rng.choice([1, 3, 5, 7]))
+            kw = int(rng.integers(1, 8)) if rng.random() < 0.3 else 0  # rectangular K x KW
             pool = int(rng.integers(0, 3))
             int32 = bool(pool == 0 and rng.random() < 0.2)
             cfg = JobConfig(
@@ -217,11 +232,29 @@ def random_cfg(rng: np.random.Generator, b: Build, kind: str) -> JobConfig:
                 in_w=int(rng.integers(max(1, k - 3), k + 7)),
                 out_c=int(rng.integers(1, 2 * b.p_oc + 3)),
                 kernel=k,
+                kernel_w=kw,
                 stride=int(rng.integers(1, 3)),
-                pad=tuple(int(v) for v in rng.integers(0, k, 4)) if rng.random() < 0.7 else (0, 0, 0, 0),
+                pad=random_pads(rng, k, kw) if rng.random() < 0.7 else (0, 0, 0, 0),
                 pool=pool,
                 relu=bool(not int32 and rng.random() < 0.5),
                 out_int32=int32,
+            )
+        elif kind == "pair":
+            k = int(rng.choice([1, 3, 5, 7]))
+            kw = int(rng.integers(1, 8)) if rng.random() < 0.5 else 0
+            cfg = JobConfig(
+                op=st.OPCODE_CONV,
+                in_c=int(rng.integers(1, 2 * b.p_ic + 3)),
+                in_h=int(rng.integers(max(1, k - 2), k + 7)),
+                in_w=int(rng.integers(max(1, (kw or k) - 2), (kw or k) + 7)),
+                out_c=int(rng.integers(1, b.p_oc // 2 + 1)),
+                kernel=k,
+                kernel_w=kw,
+                stride=int(rng.integers(1, 3)),
+                pad=random_pads(rng, k, kw),
+                pool=st.POOL_MAX,
+                pair=True,
+                relu=bool(rng.random() < 0.5),
             )
         elif kind == "linear":
             int32 = bool(rng.random() < 0.3)
@@ -268,7 +301,7 @@ async def test_build_registers(dut):
     await tb.reset()
     assert await tb.read(st.REG_ID) == st.ID_VALUE
     assert await tb.read(st.REG_VERSION) == st.VERSION_VALUE
-    vals = {off: await tb.read(off) for off in range(st.REG_P_OC, st.REG_STREAM_BYTES + 4, 4)}
+    vals = {off: await tb.read(off) for off in range(st.REG_VERSION, st.REG_STREAM_BYTES + 4, 4)}
     got = Build.from_registers(vals.__getitem__)
     assert got == tb.build, f"{got} != {tb.build}"
     assert await tb.read(0x0FC) == 0
@@ -282,7 +315,7 @@ async def test_random_layers(dut):
     """Seeded random CONV / LINEAR / MAXPOOL / AVGPOOL jobs, idle and backpressure on both streams."""
     seed = int(os.environ.get("RTLCNN_SEED", "1"))
     cases = int(os.environ.get("RTLCNN_CASES", "8"))
-    kinds = os.environ.get("RTLCNN_KINDS", "conv,conv,conv,linear,max,avg").split(",")
+    kinds = os.environ.get("RTLCNN_KINDS", "conv,pair,linear,conv,max,avg,pair,conv").split(",")
     tb = TB(dut, seed)
     await tb.reset()
     rng = np.random.default_rng(seed)
@@ -351,6 +384,7 @@ def bad_configs(b: Build):
         good.replace(in_c=b.p_ic, in_h=b.ibuf_depth, in_w=3),
         good.replace(wbase=b.wbuf_depth - 1),
         good.replace(pbase=b.pbuf_depth - 1),
+        good.replace(pair=True),  # PAIR without POOL = max
     ]
 
 
@@ -536,6 +570,10 @@ async def test_lenet_layers(dut):
         JobConfig.linear(400, 120, relu=True),
         JobConfig.linear(120, 84, relu=True),
         JobConfig.linear(84, 10, out_int32=True),
+        # conv1 and conv2 in the host layouts of rtlcnn.unfold (the schedule's choice)
+        JobConfig(in_c=6, in_h=28, in_w=14, out_c=6, kernel=5, kernel_w=1, pad=(2, 2, 0, 0), relu=True,
+                  pool=st.POOL_MAX, pair=True),
+        JobConfig(in_c=30, in_h=14, in_w=10, out_c=16, kernel=5, kernel_w=1, relu=True, pool=st.POOL_MAX),
     ]
     wbase = pbase = 0
     for n, cfg in enumerate(layers):
@@ -547,3 +585,44 @@ async def test_lenet_layers(dut):
             continue
         await check_job(tb, cfg, *make_layer(rng, cfg), label=f"LeNet layer {n}")
         await RisingEdge(dut.aclk)
+
+
+@cocotb.test()
+async def test_unfolded_layers(dut):
+    """Real convs run through the host layouts of rtlcnn.unfold (kx: K x 1 kernels over
+    the taps of a kernel row; pair: PAIR jobs), equal to rtlcnn.reference of the conv."""
+    tb = TB(dut, 23)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(23)
+    traffic = itertools.cycle([(0.3, 0.3), (0, 0), (0.1, 0.6)])
+    n = 0
+    while n < int(os.environ.get("RTLCNN_CASES", "6")):
+        layout = ("kx", "pair")[n % 2]
+        k = int(rng.choice([3, 5])) if n > 1 else 5
+        c = int(rng.integers(1, 4))
+        o = int(rng.integers(1, b.p_oc // 2 + 1)) if layout == "pair" else int(rng.integers(1, b.p_oc + 3))
+        p = int(rng.integers(0, k))
+        h, w = int(rng.integers(k + 1, k + 8)), int(rng.integers(k + 1, k + 8))
+        x = rng.integers(-128, 128, (1, c, h, w)).astype(np.int8)
+        wt = rng.integers(-127, 128, (o, c, k, k)).astype(np.int8)
+        bias = rng.integers(-3000, 3000, o).astype(np.int64)
+        zeros = np.zeros(o, np.int64)
+        acc = reference.conv2d_int(x, wt, bias, zeros, zeros, 1, p, out_int32=True)[0]
+        mult, shift = random_params(rng, acc)
+        mult = np.abs(mult)
+        relu = bool(rng.random() < 0.5)
+        pool = "max" if layout == "pair" else [None, "max", "avg"][int(rng.integers(0, 3))]
+        want = reference.conv2d_int(x, wt, bias, mult, shift, 1, p, relu, pool)[0]
+        if layout == "pair":
+            xin, win = unfold.pair_input(x, k, p)[0], unfold.pair_weights(wt)
+        else:
+            xin, win = unfold.kx_input(x, k, p)[0], unfold.kx_weights(wt)
+        pool_field = {None: st.POOL_NONE, "max": st.POOL_MAX, "avg": st.POOL_AVG}[pool]
+        cfg = JobConfig(op=st.OPCODE_CONV, in_c=xin.shape[0], in_h=h, in_w=xin.shape[2], out_c=o, kernel=k,
+                        kernel_w=1, pad=(p, p, 0, 0), relu=relu, pool=pool_field, pair=layout == "pair")
+        if cfg.check(b):
+            continue
+        tb.set_traffic(*next(traffic))
+        await check_job(tb, cfg, xin, win, (bias, mult, shift), want, label=f"{layout} {n}")
+        n += 1

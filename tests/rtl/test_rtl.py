@@ -32,6 +32,7 @@ def test_unit(sim, toplevel, testcase):
         "test_resident_weights_and_slices",
         "test_config_errors",
         "test_stream_errors",
+        "test_unfolded_layers",
     ],
 )
 def test_top_small(sim, testcase):
@@ -54,6 +55,7 @@ def test_top_small(sim, testcase):
         "test_resident_weights_and_slices",
         "test_config_errors",
         "test_stream_errors",
+        "test_unfolded_layers",
     ],
 )
 def test_top_default(sim, testcase):

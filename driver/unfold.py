@@ -1,0 +1,125 @@
+"""Host-side layouts that let the engine run convs with few input channels at full speed.
+
+A conv with ``C`` input channels uses ``ceil(C/P_IC)`` of the MAC array's input-lane
+groups per kernel tap: LeNet's conv2 (C = 6) fills 6 of 8 lanes, conv1 (C = 1) one. Two
+layouts fix that without sending more data than a few times the map (stride 1 only):
+
+``kx``: the engine's input pixel ``(iy, ox)`` holds the K taps of one kernel row,
+``channel t*C + c = x[c, iy, ox - pad + t]``, and the engine runs a K x 1 kernel over it
+(rows still padded by the engine): ``K * ceil(K*C / P_IC)`` MAC steps per conv pixel
+instead of ``K * K * ceil(C / P_IC)``. Weights ``W'[o, t*C + c, ky, 0] = W[o, c, ky, t]``.
+
+``pair`` (2x2 max pool, OUT_C <= P_OC/2, every requant multiplier >= 0): input pixel
+``(iy, j)`` holds the K + 1 taps that conv pixels ``(., 2j)`` and ``(., 2j + 1)`` share,
+``channel t*C + c = x[c, iy, 2j - pad + t]``; the engine's PAIR job computes the left
+pixel in lanes ``0..`` (weights ``W[o, c, ky, t]``) and the right one in lanes
+``P_OC/2..`` (weights ``W[o, c, ky, t - 1]``), takes the maximum of the two lanes and of
+two conv rows on the int32 accumulators, and requantizes once per pooled pixel. That
+equals requantize-then-pool because the requant is non-decreasing when its multiplier is
+not negative; :func:`pair_exact` says whether it is. Half the MAC steps of ``kx``, and a
+quarter of the requant work.
+
+Every function is exact integer reordering: the engine's results equal
+``rtlcnn.reference`` bit for bit (``tests/rtl``, ``tests/test_unfold.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["kx_input", "kx_weights", "pair_input", "pair_weights", "pair_exact",
+           "conv_width"]
+
+
+def conv_width(w: int, k: int, pad: int) -> int:
+    """Columns of a stride-1 conv output."""
+    return w + 2 * pad - k + 1
+
+
+def _row_taps(x: np.ndarray, k: int, pad: int, ncols: int, step: int, taps: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, taps*C, H, ncols): channel t*C + c = xpad[c, :, j*step + t]."""
+    n, c, h, w = x.shape
+    need = (ncols - 1) * step + taps
+    xp = np.zeros((n, c, h, max(need, w + 2 * pad)), dtype=x.dtype)
+    xp[:, :, :, pad:pad + w] = x
+    win = np.lib.stride_tricks.sliding_window_view(xp[:, :, :, :need], taps, axis=3)
+    win = win[:, :, :, ::step]                       # (N, C, H, ncols, taps)
+    return np.ascontiguousarray(win.transpose(0, 4, 1, 2, 3).reshape(n, taps * c, h, ncols))
+
+
+def kx_input(x: np.ndarray, k: int, pad: int) -> np.ndarray:
+    """The ``kx`` layout of a batch ``(N, C, H, W)``: ``(N, K*C, H, OW)``."""
+    ow = conv_width(x.shape[3], k, pad)
+    return _row_taps(x, k, pad, ow, 1, k)
+
+
+def kx_weights(w: np.ndarray) -> np.ndarray:
+    """``(O, C, K, K)`` -> ``(O, K*C, K, 1)``: channel ``t*C + c`` is kernel column t."""
+    o, c, kh, kw = w.shape
+    return np.ascontiguousarray(w.transpose(0, 3, 1, 2).reshape(o, kw * c, kh, 1))
+
+
+def pair_input(x: np.ndarray, k: int, pad: int) -> np.ndarray:
+    """The ``pair`` layout of a batch ``(N, C, H, W)``: ``(N, (K+1)*C, H, OW // 2)``."""
+    ow = conv_width(x.shape[3], k, pad)
+    if ow < 2:
+        raise ValueError(f"pair layout needs a conv output at least 2 wide, got {ow}")
+    return _row_taps(x, k, pad, ow // 2, 2, k + 1)
+
+
+def pair_weights(w: np.ndarray) -> np.ndarray:
+    """``(O, C, K, K)`` -> ``(2, O, (K+1)*C, K, 1)``: the left and right pixel's filters."""
+    o, c, kh, kw = w.shape
+    out = np.zeros((2, o, kw + 1, c, kh), dtype=w.dtype)
+    cols = w.transpose(0, 3, 1, 2)                   # (O, KW, C, KH)
+    out[0, :, :kw] = cols
+    out[1, :, 1:] = cols
+    return np.ascontiguousarray(out.reshape(2, o, (kw + 1) * c, kh, 1))
+
+
+def pair_exact(mult) -> bool:
+    """True when pooling the accumulators equals pooling the requantized values (M >= 0)."""
+    return bool(np.all(np.asarray(mult) >= 0))
+
+
+def _conv_acc_rect(x: np.ndarray, w: np.ndarray, stride: int, pad) -> np.ndarray:
+    """int64 (N, O, OH, OW) = conv(x, w) for a K x KW kernel, zero padding (t, b, l, r)."""
+    n, c, h, wd = x.shape
+    o, ci, kh, kw = w.shape
+    if ci != c:
+        raise ValueError(f"conv: input has {c} channels, weight is {w.shape}")
+    t, b, lft, r = (int(p) for p in pad)
+    xp = np.zeros((n, c, h + t + b, wd + lft + r), dtype=np.float64)
+    xp[:, :, t:t + h, lft:lft + wd] = x
+    oh = (h + t + b - kh) // stride + 1
+    ow = (wd + lft + r - kw) // stride + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+    win = win[:, :, :(oh - 1) * stride + 1:stride, :(ow - 1) * stride + 1:stride]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    acc = cols @ w.reshape(o, -1).astype(np.float64).T  # exact: |acc| < 2**53
+    return np.rint(acc).astype(np.int64).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def engine_conv_int(x, w, bias, mult, shift, stride: int = 1, pad=(0, 0, 0, 0),
+                    relu: bool = False, pool=None, out_int32: bool = False,
+                    pair: bool = False) -> np.ndarray:
+    """What one engine CONV job computes (register_map.md), in numpy: rectangular kernels
+    ``w (O, C, K, KW)`` and, with ``pair``, ``w (2, O, C, K, KW)`` (PAIR: the maximum of
+    the two filters' accumulators and of two conv rows, then the requant)."""
+    from . import reference as R
+
+    x = np.asarray(x)
+    w = np.asarray(w)
+    b = np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
+    if pair:
+        if pool != "max" or out_int32:
+            raise ValueError("PAIR jobs pool max and give int8")
+        acc = np.maximum(_conv_acc_rect(x, w[0], stride, pad), _conv_acc_rect(x, w[1], stride, pad))
+        h2 = acc.shape[2] // 2
+        acc = acc[:, :, :2 * h2].reshape(acc.shape[0], acc.shape[1], h2, 2, acc.shape[3]).max(axis=3)
+        return R.requant(acc + b, mult, shift, relu)
+    acc = _conv_acc_rect(x, w, stride, pad) + b
+    if out_int32:
+        return R._to_int32(acc)
+    y = R.requant(acc, mult, shift, relu)
+    return R.pool2d_int(y, pool) if pool else y
