@@ -10,8 +10,12 @@ then again with LOAD_PARAMS = LOAD_WEIGHTS = 0 (weights already on chip), which 
 the run reported. The output is checked against :mod:`rtlcnn.reference`. Per layer it
 prints CYC_TOTAL and CYC_MAC, the MAC-array utilization MACs / (CYC_TOTAL * P_OC * P_IC),
 and the ideal bound: max(MAC steps, input beats, output beats) cycles, the time if the
-array never waited and both streams ran at one beat per cycle. "conv1 unfolded" is
-conv1 fed im2col'ed by the host (a 1x1 conv over K*K*C_in = 25 input channels).
+array never waited and both streams ran at one beat per cycle. Convs also run in the
+host layouts of :mod:`rtlcnn.unfold` ("kx": K x 1 kernels over a kernel row's taps;
+"pair": PAIR jobs) and, for conv1, im2col'ed (a 1x1 conv over K*K*C_in = 25 input
+channels); MACs are always the layer's own, so utilization compares layouts fairly.
+The last line sums the fastest layout of each layer against the whole network's ideal
+compute bound, all MACs / (P_OC * P_IC).
 
 The module is also the cocotb test module the simulator runs (``bench``).
 """
@@ -33,19 +37,41 @@ from .stream import Build, JobConfig
 
 
 def lenet_layers():
-    """(name, JobConfig) of the LeNet-5 layers (weights placed one after the other)."""
+    """(name, layer, layout) of the LeNet-5 layers: ``layer`` the real layer as a JobConfig,
+    ``layout`` how the engine runs it (None: as is; "im2col", "kx", "pair")."""
     pad2 = (2, 2, 2, 2)
+    conv1 = JobConfig(in_c=1, in_h=28, in_w=28, out_c=6, kernel=5, pad=pad2, relu=True, pool=st.POOL_MAX)
+    conv2 = JobConfig(in_c=6, in_h=14, in_w=14, out_c=16, kernel=5, relu=True, pool=st.POOL_MAX)
     return [
-        ("conv1 1->6 k5 p2 relu maxpool 28x28",
-         JobConfig(in_c=1, in_h=28, in_w=28, out_c=6, kernel=5, pad=pad2, relu=True, pool=st.POOL_MAX)),
-        ("conv2 6->16 k5 relu maxpool 14x14",
-         JobConfig(in_c=6, in_h=14, in_w=14, out_c=16, kernel=5, relu=True, pool=st.POOL_MAX)),
-        ("fc1 400->120 relu", JobConfig.linear(400, 120, relu=True)),
-        ("fc2 120->84 relu", JobConfig.linear(120, 84, relu=True)),
-        ("fc3 84->10 int32", JobConfig.linear(84, 10, out_int32=True)),
-        ("conv1 unfolded (im2col, 25->6 1x1)",
-         JobConfig(in_c=25, in_h=28, in_w=28, out_c=6, kernel=1, relu=True, pool=st.POOL_MAX)),
+        ("conv1 1->6 k5 p2 relu maxpool 28x28", conv1, None),
+        ("conv2 6->16 k5 relu maxpool 14x14", conv2, None),
+        ("fc1 400->120 relu", JobConfig.linear(400, 120, relu=True), None),
+        ("fc2 120->84 relu", JobConfig.linear(120, 84, relu=True), None),
+        ("fc3 84->10 int32", JobConfig.linear(84, 10, out_int32=True), None),
+        ("conv1 unfolded (im2col, 25->6 1x1)", conv1, "im2col"),
+        ("conv1 pair layout (6->6 5x1 PAIR, 28x14)", conv1, "pair"),
+        ("conv2 kx layout (30->16 5x1, 14x10)", conv2, "kx"),
     ]  # fmt: skip
+
+
+def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
+    """The engine's JobConfig, input map and weights for running ``layer`` in ``layout``."""
+    from . import unfold
+
+    if layout is None:
+        return layer, x, w
+    k, p = layer.kernel, layer.pad[0]
+    if layout == "im2col":
+        xe = im2col(x, k, layer.pad)
+        we = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1, 1, 1)
+        return layer.replace(in_c=xe.shape[0], in_h=xe.shape[1], in_w=xe.shape[2], kernel=1,
+                             pad=(0, 0, 0, 0)), xe, we
+    if layout == "kx":
+        xe, we = unfold.kx_input(x[None], k, p)[0], unfold.kx_weights(w)
+    else:
+        xe, we = unfold.pair_input(x[None], k, p)[0], unfold.pair_weights(w)
+    return layer.replace(in_c=xe.shape[0], in_w=xe.shape[2], kernel_w=1, pad=(p, p, 0, 0),
+                         pair=layout == "pair"), xe, we
 
 
 def im2col(x: np.ndarray, k: int, pad) -> np.ndarray:
@@ -95,7 +121,7 @@ if cocotb is not None:
         await ClockCycles(dut.aclk, 5)
         dut.aresetn.value = 1
         await ClockCycles(dut.aclk, 5)
-        regs = {off: await axil.read_dword(off) for off in range(st.REG_P_OC, st.REG_STREAM_BYTES + 4, 4)}
+        regs = {off: await axil.read_dword(off) for off in range(st.REG_VERSION, st.REG_STREAM_BYTES + 4, 4)}
         b = Build.from_registers(regs.__getitem__)
         rng = np.random.default_rng(0)
 
@@ -115,34 +141,35 @@ if cocotb is not None:
 
         results = []
         wbase = pbase = 0
-        for name, cfg in lenet_layers():
+        for name, layer, layout in lenet_layers():
+            k = layer.kernel
+            x = rng.integers(-128, 128, (layer.in_c, layer.in_h, layer.in_w)).astype(np.int8)
+            w = rng.integers(-127, 128, (layer.out_c, layer.in_c, k, k)).astype(np.int8)
+            bias = rng.integers(-2000, 2000, layer.out_c)
+            mult = rng.integers(2**30, 2**31 - 1, layer.out_c)
+            shift = np.full(layer.out_c, 10 if layer.in_c * k * k > 100 else 7)
+            if layer.op == st.OPCODE_LINEAR:
+                xv, wv = x.reshape(1, -1), w.reshape(layer.out_c, -1)
+                y = reference.linear_int(xv, wv, bias, mult, shift, layer.relu, layer.out_int32)
+                y = y.reshape(layer.out_c, 1, 1)
+            else:
+                y = reference.conv2d_int(x[None], w, bias, mult, shift, layer.stride, layer.pad, layer.relu,
+                                         layer.pool_mode, layer.out_int32)[0]  # fmt: skip
+            cfg, xe, we = engine_job(layer, layout, x, w)
             cfg = cfg.replace(wbase=wbase, pbase=pbase)
-            wbase += cfg.weight_words(b)
-            pbase += cfg.out_c
             if cfg.check(b):
                 results.append({"name": name, "skipped": st.config_error_text(cfg.check(b))})
                 continue
-            k = cfg.kernel
-            x = rng.integers(-128, 128, (cfg.in_c, cfg.in_h, cfg.in_w)).astype(np.int8)
-            w = rng.integers(-127, 128, (cfg.out_c, cfg.in_c, k, k)).astype(np.int8)
-            bias = rng.integers(-2000, 2000, cfg.out_c)
-            mult = rng.integers(2**30, 2**31 - 1, cfg.out_c)
-            shift = np.full(cfg.out_c, 10 if cfg.in_c * k * k > 100 else 7)
-            if cfg.op == st.OPCODE_LINEAR:
-                xv, wv = x.reshape(1, -1), w.reshape(cfg.out_c, -1)
-                y = reference.linear_int(xv, wv, bias, mult, shift, cfg.relu, cfg.out_int32)
-                y = y.reshape(cfg.out_c, 1, 1)
-            else:
-                y = reference.conv2d_int(x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu,
-                                         cfg.pool_mode, cfg.out_int32)[0]  # fmt: skip
-            await job(cfg, st.job_stream(cfg, b, (bias, mult, shift), w, x))
+            wbase += cfg.weight_words(b)
+            pbase += cfg.out_c
+            await job(cfg, st.job_stream(cfg, b, (bias, mult, shift), we, xe))
             resident = cfg.replace(load_params=False, load_weights=False)
-            got, cyc = await job(resident, st.job_stream(resident, b, None, None, x))
+            got, cyc = await job(resident, st.job_stream(resident, b, None, None, xe))
             assert np.array_equal(got, y), f"{name}: output differs from rtlcnn.reference"
             results.append({
-                "name": name, "cyc_total": cyc[0], "cyc_mac": cyc[1], "cyc_in_stall": cyc[2],
-                "cyc_out_stall": cyc[3], "macs": cfg.macs(), "mac_steps": cfg.mac_steps(b),
-                "in_beats": resident.in_beats(b), "out_beats": cfg.out_beats(),
+                "name": name, "layer": name.split()[0], "cyc_total": cyc[0], "cyc_mac": cyc[1],
+                "cyc_in_stall": cyc[2], "cyc_out_stall": cyc[3], "macs": layer.macs(),
+                "mac_steps": cfg.mac_steps(b), "in_beats": resident.in_beats(b), "out_beats": cfg.out_beats(),
             })  # fmt: skip
         Path(os.environ["RTLCNN_BENCH_OUT"]).write_text(json.dumps({"build": b.__dict__, "layers": results}))
 
@@ -198,6 +225,17 @@ def format_table(res: dict) -> str:
             f"| {r['cyc_out_stall']} | {100 * r['macs'] / (r['cyc_total'] * lanes):.1f} % | {ideal} "
             f"| {100 * r['macs'] / (ideal * lanes):.1f} % |"
         )
+    best = {}
+    for r in res["layers"]:
+        if "skipped" not in r and r["cyc_total"] < best.get(r["layer"], (10**12, 0))[0]:
+            best[r["layer"]] = (r["cyc_total"], r["macs"])
+    if best:
+        cycles = sum(c for c, _ in best.values())
+        macs = sum(m for _, m in best.values())
+        bound = macs / lanes
+        rows.append(f"\nWhole network, fastest layout of each layer: {cycles} cycles for {macs} MACs; "
+                    f"ideal compute bound {bound:.0f} cycles; {cycles / bound:.2f}x the bound "
+                    f"({100 * bound / cycles:.1f} % utilization)")
     return "\n".join(rows)
 
 
