@@ -57,6 +57,7 @@ rtlcnn_requant #(.P_OC(P_OC), .PA_WIDTH($clog2(PBUF_DEPTH))) requant_inst (
     .cfg_relu(cfg_relu),
     .cfg_int32(cfg_int32),
     .cfg_bypass(cfg_bypass),
+    .cfg_pair(1'b0),  // PAIR merging is checked by the top-level tests (tb_top)
     .load(load),
     .load_acc(load_acc),
     .load_nvalid(load_nvalid),
