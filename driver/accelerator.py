@@ -226,7 +226,8 @@ class Accelerator:
         if not isinstance(program, Program):
             raise TypeError("load() takes a rtlcnn.Program or a program file path, "
                             f"not {type(program).__name__}")
-        plan = SC.plan(program, self.build, unfold=unfold)
+        # LINEAR layers batch images per job up to what the DMA's largest transfer allows
+        plan = SC.plan(program, self.build, unfold=unfold, max_transfer=self.max_transfer)
         in_bytes, out_bytes = plan.max_stream_bytes()
         if max(in_bytes, out_bytes) > self.max_transfer:
             raise LayerNotSupported(

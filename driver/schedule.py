@@ -12,7 +12,14 @@ simulator.
 
 Order of work in a batch: layer by layer; within a layer, slice by slice and image by
 image, so a slice's weights go over the stream once per batch (with LOAD_* = 1 on its
-first job only). When every layer's weights and parameters fit on chip together, each
+first job only). A LINEAR layer runs several images per job: a CONV job with KERNEL = 1
+over an IN_H = N, IN_W = 1 map whose rows are the N images' feature vectors (the weight
+words of a 1x1 conv are laid out as LINEAR's, so the same resident weights serve), which
+pays the fixed cost of a job (configuration check, pipeline fill, waiting for the input)
+once per N images instead of once per image; its output is N pixels x OUT_C, image by
+image. The batch is cut into balanced chunks of at most :attr:`LayerPlan.images_per_job`
+images (what fits the input buffer and the DMA's largest transfer); a chunk of one image
+is a plain LINEAR job. When every layer's weights and parameters fit on chip together, each
 layer gets its own WBASE/PBASE and the weights are sent once per network and stay.
 """
 
@@ -35,6 +42,9 @@ JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost mode
 #: the board's ARM: some 50 us), in engine cycles at 100 MHz; weighs unfolding against
 #: the extra jobs it can bring
 HOST_JOB_CYCLES = 5000
+#: the batch whose per-image cost Plan.summary() shows for layers that batch images
+#: (Network.predict's default batch size)
+SUMMARY_BATCH = 64
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -88,14 +98,23 @@ class LayerPlan:
     bias: Optional[np.ndarray] = None
     mult: Optional[np.ndarray] = None
     shift: Optional[np.ndarray] = None
-    est_cycles: int = 0      # cost-model cycles per image
+    est_cycles: int = 0      # cost-model cycles per image, the image run alone (batch of 1)
+    #: LINEAR: most images one job runs (a 1x1 conv over one input row per image); 1 otherwise
+    images_per_job: int = 1
 
-    def config(self, sl: Slice, band: Optional[Band], load: bool) -> S.JobConfig:
-        """The JobConfig of one job of this layer."""
+    def config(self, sl: Slice, band: Optional[Band], load: bool, images: int = 1) -> S.JobConfig:
+        """The JobConfig of one job of this layer (LINEAR: of a chunk of ``images`` images)."""
         if self.opcode == S.OPCODE_LINEAR:
-            return S.JobConfig.linear(self.engine_in[0], sl.oc1 - sl.oc0, relu=self.relu,
-                                      out_int32=self.out_int32, load_params=load,
-                                      load_weights=load, wbase=sl.wbase, pbase=sl.pbase)
+            if images == 1:
+                return S.JobConfig.linear(self.engine_in[0], sl.oc1 - sl.oc0, relu=self.relu,
+                                          out_int32=self.out_int32, load_params=load,
+                                          load_weights=load, wbase=sl.wbase, pbase=sl.pbase)
+            # the same computation for several images: image i is input row i of a 1x1 conv
+            return S.JobConfig(
+                op=S.OPCODE_CONV, relu=self.relu, pool=S.POOL_NONE, out_int32=self.out_int32,
+                load_params=load, load_weights=load, in_c=self.engine_in[0], in_h=int(images),
+                in_w=1, out_c=sl.oc1 - sl.oc0, kernel=1, stride=1, pad=(0, 0, 0, 0),
+                wbase=sl.wbase, pbase=sl.pbase)
         c, _, w = self.engine_in
         if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
             cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, w)
@@ -113,7 +132,37 @@ class LayerPlan:
 
     @property
     def jobs_per_image(self) -> int:
+        """Jobs of one image run alone (a batch of 1); :meth:`jobs` for a batch."""
         return len(self.slices) * len(self.bands)
+
+    def chunks(self, n: int) -> list:
+        """The images [i0, i1) of each job of a batch of ``n`` (per slice and band): one
+        image a job, except LINEAR: ceil(n / images_per_job) chunks of balanced sizes."""
+        per = max(1, int(self.images_per_job))
+        k = _cdiv(n, per)
+        if k == n:
+            return [(i, i + 1) for i in range(n)]
+        base, extra = divmod(n, k)
+        out, i0 = [], 0
+        for j in range(k):
+            i1 = i0 + base + (1 if j < extra else 0)
+            out.append((i0, i1))
+            i0 = i1
+        return out
+
+    def jobs(self, n: int) -> int:
+        """Jobs of this layer for a batch of ``n`` images."""
+        return len(self.slices) * len(self.bands) * len(self.chunks(n))
+
+    def batch_cycles(self, n: int, build: S.Build) -> int:
+        """Cost-model cycles of this layer for a batch of ``n`` images, weights not loaded."""
+        per_chunk = {}
+        for i0, i1 in self.chunks(n):
+            m = i1 - i0
+            if m not in per_chunk:
+                per_chunk[m] = sum(job_cycles(self.config(sl, b, False, m), build)
+                                   for sl in self.slices for b in self.bands)
+        return sum(per_chunk[i1 - i0] for i0, i1 in self.chunks(n))
 
 
 @dataclass
@@ -126,17 +175,23 @@ class Plan:
     all_resident: bool       # every layer's weights stay on chip together
 
     def jobs_per_image(self) -> int:
+        """Jobs of one image run alone (a batch of 1); :meth:`jobs` for a batch."""
         return sum(lp.jobs_per_image for lp in self.layers)
 
+    def jobs(self, batch: int) -> int:
+        """Jobs :func:`execute` runs for a batch of ``batch`` images."""
+        return sum(lp.jobs(batch) for lp in self.layers)
+
     def max_stream_bytes(self) -> tuple:
-        """(input, output) bytes of the largest job streams (weights loaded)."""
-        cfgs = [lp.config(sl, b, lp.has_weights) for lp in self.layers for sl in lp.slices
-                for b in lp.bands]
+        """(input, output) bytes of the largest job streams (weights loaded; LINEAR
+        layers with their largest chunk of images)."""
+        cfgs = [lp.config(sl, b, lp.has_weights, lp.images_per_job) for lp in self.layers
+                for sl in lp.slices for b in lp.bands]
         return (max(c.in_beats(self.build) for c in cfgs) * 8, max(c.out_beats() for c in cfgs) * 8)
 
     def est_cycles(self, batch: int = 1) -> int:
         """Cost-model cycles for a batch (weights counted once per batch)."""
-        return sum(lp.est_cycles for lp in self.layers) * batch + sum(
+        return sum(lp.batch_cycles(batch, self.build) for lp in self.layers) + sum(
             _weight_beats(lp, self.build) for lp in self.layers)
 
     def summary(self) -> str:
@@ -144,10 +199,15 @@ class Plan:
                  f"IBUF={self.build.ibuf_depth} PBUF={self.build.pbuf_depth}; weights "
                  f"{'resident across batches' if self.all_resident else 'loaded per batch'}"]
         for lp in self.layers:
+            batched = ""
+            if lp.images_per_job > 1:
+                per = lp.batch_cycles(SUMMARY_BATCH, self.build) / SUMMARY_BATCH
+                batched = (f" (~{per:,.0f} at batch {SUMMARY_BATCH}: up to "
+                           f"{lp.images_per_job} images a job)")
             lines.append(
                 f"  {lp.index:2d} {lp.name or lp.kind:12s} {S.OPCODE_NAMES[lp.opcode]:7s}"
                 f"{' unfolded' if lp.unfold else '         '} slices {len(lp.slices):3d} bands "
-                f"{len(lp.bands):3d} ~{lp.est_cycles:,d} cycles/image")
+                f"{len(lp.bands):3d} ~{lp.est_cycles:,d} cycles/image{batched}")
         return "\n".join(lines)
 
 
@@ -213,8 +273,29 @@ def job_cycles(cfg: S.JobConfig, build: S.Build) -> int:
     return cfg.in_beats(build) + cfg.mac_steps(build) + cfg.out_beats() + JOB_OVERHEAD_CYCLES
 
 
+def _images_per_job(lp: LayerPlan, build: S.Build, max_transfer: Optional[int]) -> int:
+    """Most images one job of a LINEAR layer can take: its N input rows of ICG words must
+    fit the input buffer (check 8), and its streams (weights loaded) the DMA's largest
+    transfer (if one is given; a layer whose single-image job is already too large gets 1,
+    and Accelerator.load rejects it)."""
+    hi = max(1, build.ibuf_depth // _cdiv(lp.engine_in[0], build.p_ic))
+
+    def fits(m):
+        cfgs = [lp.config(sl, b, True, m) for sl in lp.slices for b in lp.bands]
+        return all(max(c.in_beats(build), c.out_beats()) * 8 <= max_transfer for c in cfgs)
+
+    if max_transfer is None or fits(hi):
+        return hi
+    lo = 1
+    while lo < hi:  # the streams grow with the images: the most that fit
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
 def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold: bool,
-           wbase: int, pbase: int, wroom: int, proom: int) -> LayerPlan:
+           wbase: int, pbase: int, wroom: int, proom: int,
+           max_transfer: Optional[int] = None) -> LayerPlan:
     where = f"op {i} ({op.name or op.kind})"
     if op.kind in ("maxpool", "avgpool"):
         c, h, w = in_shape
@@ -234,6 +315,7 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold
                        1, 1, 0, op.relu, 0, op.out_int32, slices, [Band(0, 1, 0, 0, 0, 1)],
                        weight=op.weight.reshape(op.weight.shape[0], -1), bias=op.bias,
                        mult=op.mult, shift=op.shift)
+        lp.images_per_job = _images_per_job(lp, build, max_transfer)
     elif op.kind == "conv2d":
         o, c, k, _ = op.weight.shape
         _, h, w = in_shape
@@ -271,7 +353,8 @@ def _words(lp: LayerPlan) -> int:
     return sum(s.words for s in lp.slices)
 
 
-def plan(program: Program, build: S.Build, unfold: Optional[bool] = None) -> Plan:
+def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
+         max_transfer: Optional[int] = None) -> Plan:
     """Schedule ``program`` for ``build``.
 
     Parameters
@@ -279,6 +362,9 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None) -> Pla
     unfold : bool, optional
         None (default): unfold a conv layer when the cost model says it is cheaper;
         True/False: force it on/off for every conv layer where it is possible.
+    max_transfer : int, optional
+        The DMA's largest transfer in bytes: LINEAR layers put no more images in one job
+        than keeps its streams within it. None: no limit but the input buffer.
 
     Raises
     ------
@@ -299,7 +385,8 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None) -> Pla
         options, err = [], None
         for u in cands:
             try:
-                options.append(_layer(i, op, ins, outs, build, u, wbase, pbase, wroom, proom))
+                options.append(_layer(i, op, ins, outs, build, u, wbase, pbase, wroom, proom,
+                                      max_transfer))
             except LayerNotSupported as e:
                 err = err or e
         if not options:
@@ -365,12 +452,19 @@ class Residency:
 
 @dataclass
 class JobRecord:
-    """What happened in one job (for profiles)."""
+    """What happened in one job (for profiles). ``image`` is the job's first image;
+    ``images`` all of them (several for a LINEAR layer's batched jobs); ``cfg.macs()``
+    counts the MACs of all of them."""
 
     layer: int
     image: int
     cfg: S.JobConfig
     cycles: dict = field(default_factory=dict)
+    images: tuple = ()
+
+    def __post_init__(self):
+        if not self.images:
+            self.images = (self.image,)
 
 
 def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
@@ -385,7 +479,9 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
     output of the last op as soon as that image's last job is done, and ``completed``
     (optional list) gets the image's index appended at that moment; both before
     ``on_job`` sees the job. So when a job raises, ``out`` already holds every image
-    listed in ``completed``, whatever the others did.
+    listed in ``completed``, whatever the others did. A LINEAR layer's job runs a chunk
+    of images (:meth:`LayerPlan.chunks`), so several images can complete with one job;
+    they are appended in image order.
     """
     build = pl.build
     outs = []
@@ -413,32 +509,35 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
             if lp.has_weights:
                 params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
                 weights = lp.weight[sl.oc0:sl.oc1]
-            for img in range(n):
+            for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
                 for band in lp.bands:
                     load = lp.has_weights and not residency.has(key)
-                    cfg = lp.config(sl, band, load)
-                    if lp.opcode == S.OPCODE_LINEAR:
-                        xb = xin[img]
-                    else:
-                        xb = xin[img, :, band.r0:band.r1]
+                    cfg = lp.config(sl, band, load, i1 - i0)
+                    if lp.opcode != S.OPCODE_LINEAR:
+                        xb = xin[i0, :, band.r0:band.r1]
+                    elif i1 - i0 == 1:
+                        xb = xin[i0]
+                    else:  # (F, N, 1): image i is input row i of a 1x1 conv
+                        xb = xin[i0:i1].T[:, :, None]
                     st = S.job_stream(cfg, build, params if load else None,
                                       weights if load else None, xb)
                     raw = engine.run_job(cfg, st)
                     if load:
                         residency.store(key, sl)
                     res = S.unpack_output(raw, cfg)
-                    if lp.opcode == S.OPCODE_LINEAR:
-                        y[img, sl.oc0:sl.oc1] = res.reshape(-1)
+                    if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
+                        y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
                     else:
-                        y[img, sl.oc0:sl.oc1, band.o0:band.o1] = res
-                    left[img] -= 1
-                    if final and not left[img]:  # this image's result is complete
-                        if out is not None:
-                            out[img] = y[img]
-                        if completed is not None:
-                            completed.append(img)
+                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1] = res
+                    for img in range(i0, i1):
+                        left[img] -= 1
+                        if final and not left[img]:  # this image's result is complete
+                            if out is not None:
+                                out[img] = y[img]
+                            if completed is not None:
+                                completed.append(img)
                     if on_job is not None:
-                        on_job(JobRecord(lp.index, img, cfg), raw)
+                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1))), raw)
         outs.append(y)
         x = y
     return outs
