@@ -112,8 +112,12 @@ generate
                 wire signed [31:0] a = load_acc[gp*32 +: 32];
                 wire signed [31:0] b = load_acc[(gp+P_OC/2)*32 +: 32];
                 wire signed [31:0] o = wslot[gp*32 +: 32];
-                wire signed [31:0] m = a > b ? a : b;
-                assign slot_in[gp*32 +: 32] = !cfg_pair ? a : (load_sub[0] && o > m) ? o : m;
+                // max(a, b) or max(o, a, b): three comparisons side by side, then a mux,
+                // rather than two comparators in series on the load path
+                wire ab = a > b, oa = o > a, ob = o > b;
+                wire merge = load_sub[0];
+                assign slot_in[gp*32 +: 32] = !cfg_pair ? a
+                    : ab ? (merge && oa ? o : a) : (merge && ob ? o : b);
             end else begin : g_hi
                 assign slot_in[gp*32 +: 32] = load_acc[gp*32 +: 32];
             end
