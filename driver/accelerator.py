@@ -429,7 +429,7 @@ class Network:
             p.mac_cycles += cyc[1]
             p.in_stall += cyc[2]
             p.out_stall += cyc[3]
-            p.macs += rec.cfg.macs()
+            p.macs += rec.macs
             p.dma_bytes += rec.cfg.in_beats(self.acc.build) * 8 + rec.cfg.out_beats() * 8
             p.wall_s += now - state["t"]
             state["t"] = now

@@ -4,8 +4,11 @@
 into a :class:`Plan`: per op, the output-channel slices whose weights fit the weight
 buffer, the row bands (with their halo) whose input fits the input buffer, where each
 layer's weights and parameters live (WBASE/PBASE) and whether a layer with few input
-channels runs "unfolded" (the host does im2col, the engine a 1x1 conv) because that
-costs fewer cycles. :func:`execute` runs a plan on anything with a
+channels runs "unfolded" because that costs fewer cycles: in one of the host layouts of
+:mod:`rtlcnn.unfold` ("kx": a K x 1 kernel over the taps of a kernel row; "pair": PAIR
+jobs, two conv pixels per input pixel, pooled on the accumulators), or im2col'ed (the
+engine a 1x1 conv; streams K*K times the map, so rarely the best). :func:`execute` runs
+a plan on anything with a
 ``run_job(cfg, stream) -> bytes`` method: the accelerator on a board or the mock board,
 or :class:`EngineModel`, a numpy model of the engine used to test the tiling without a
 simulator.
@@ -31,6 +34,7 @@ from typing import Optional
 import numpy as np
 
 from . import stream as S
+from . import unfold as U
 from .errors import LayerNotSupported
 from .program import Program
 
@@ -99,6 +103,8 @@ class LayerPlan:
     mult: Optional[np.ndarray] = None
     shift: Optional[np.ndarray] = None
     est_cycles: int = 0      # cost-model cycles per image, the image run alone (batch of 1)
+    #: conv host layout: None (as is), "im2col", "kx" or "pair" (see rtlcnn.unfold)
+    layout: Optional[str] = None
     #: LINEAR: most images one job runs (a 1x1 conv over one input row per image); 1 otherwise
     images_per_job: int = 1
 
@@ -119,12 +125,27 @@ class LayerPlan:
         if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
             cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, w)
             return cfg.replace(in_h=band.r1 - band.r0)
+        rows = self.layout in ("kx", "pair")  # a K x 1 kernel: columns are in the channels
+        lr = 0 if rows else self.pad
         return S.JobConfig(
             op=S.OPCODE_CONV, relu=self.relu, pool=self.pool, out_int32=self.out_int32,
             load_params=load, load_weights=load, in_c=c, in_h=band.r1 - band.r0, in_w=w,
-            out_c=sl.oc1 - sl.oc0, kernel=self.kernel, stride=self.stride,
-            pad=(band.pad_top, band.pad_bottom, self.pad, self.pad),
+            out_c=sl.oc1 - sl.oc0, kernel=self.kernel, kernel_w=1 if rows else 0,
+            pair=self.layout == "pair", stride=self.stride,
+            pad=(band.pad_top, band.pad_bottom, lr, lr),
             wbase=sl.wbase, pbase=sl.pbase)
+
+    def slice_weights(self, sl: Slice) -> np.ndarray:
+        """The weights of a slice's job as :func:`rtlcnn.stream.job_stream` takes them."""
+        w = self.weight[sl.oc0:sl.oc1]
+        return w.swapaxes(0, 1) if self.layout == "pair" else w  # pair: (2, O, ...)
+
+    def job_macs(self, cfg: S.JobConfig) -> int:
+        """The layer's own MACs in one job (the pair layout's engine view counts a zero
+        tap per kernel row: K+1 taps for K)."""
+        if self.layout == "pair":
+            return cfg.macs() * self.kernel // (self.kernel + 1)
+        return cfg.macs()
 
     @property
     def has_weights(self) -> bool:
@@ -293,7 +314,7 @@ def _images_per_job(lp: LayerPlan, build: S.Build, max_transfer: Optional[int]) 
     return lo
 
 
-def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold: bool,
+def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout: Optional[str],
            wbase: int, pbase: int, wroom: int, proom: int,
            max_transfer: Optional[int] = None) -> LayerPlan:
     where = f"op {i} ({op.name or op.kind})"
@@ -328,20 +349,43 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, unfold
         if p >= k:
             raise LayerNotSupported(f"{where}: padding {p} >= kernel {k}; the engine needs pad < K")
         pool = {None: S.POOL_NONE, "max": S.POOL_MAX, "avg": S.POOL_AVG}[op.pool]
-        if unfold:
+        kw = kk = k
+        if layout == "im2col":
             oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            eng_in, kk, ss, pp = (c * k * k, oh, ow), 1, 1, 0
+            eng_in, kk, kw, ss, pp = (c * k * k, oh, ow), 1, 1, 1, 0
             weight = op.weight.reshape(o, c * k * k, 1, 1)
-        else:
-            eng_in, kk, ss, pp = (c, h, w), k, s, p
+        elif layout in ("kx", "pair"):
+            ow = U.conv_width(w, k, p)
+            why = None
+            if not build.has_unfold_modes:
+                why = "needs engine version 1.1 (K x KW kernels, PAIR)"
+            elif s != 1:
+                why = "needs stride 1"
+            elif layout == "pair" and (op.pool != "max" or o > build.p_oc // 2 or ow < 2
+                                       or not U.pair_exact(op.mult)):
+                why = (f"needs a 2x2 max pool, at most P_OC/2 = {build.p_oc // 2} output channels "
+                       "and requant multipliers >= 0")
+            if why:
+                raise LayerNotSupported(f"{where}: the {layout} layout {why}")
+            if layout == "pair":
+                eng_in = ((k + 1) * c, h, ow // 2)
+                weight = U.pair_weights(op.weight).swapaxes(0, 1)  # (O, 2, ...): sliced on O
+            else:
+                eng_in = (k * c, h, ow)
+                weight = U.kx_weights(op.weight)
+            kw, ss, pp = 1, 1, p
+        elif layout is None:
+            eng_in, ss, pp = (c, h, w), s, p
             weight = op.weight
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
         icg = _cdiv(eng_in[0], build.p_ic)
-        slices = _slices(o, kk * kk * icg, build, wbase, pbase, wroom, proom, where)
+        slices = _slices(o, kk * kw * icg, build, wbase, pbase, wroom, proom, where)
         bands = _bands(eng_in[1], eng_in[2], eng_in[0], kk, ss, pp, pool != S.POOL_NONE,
                        build.ibuf_depth, build.p_ic, where)
-        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_CONV, unfold, eng_in,
-                       kk, ss, pp, op.relu, pool, op.out_int32, slices, bands, weight=weight,
-                       bias=op.bias, mult=op.mult, shift=op.shift)
+        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_CONV, layout is not None,
+                       eng_in, kk, ss, pp, op.relu, pool, op.out_int32, slices, bands, weight=weight,
+                       bias=op.bias, mult=op.mult, shift=op.shift, layout=layout)
     else:
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
     lp.est_cycles = sum(job_cycles(lp.config(sl, b, False), build)
@@ -360,8 +404,9 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     Parameters
     ----------
     unfold : bool, optional
-        None (default): unfold a conv layer when the cost model says it is cheaper;
-        True/False: force it on/off for every conv layer where it is possible.
+        None (default): run a conv layer in the host layout (:mod:`rtlcnn.unfold`'s kx or
+        pair, or im2col) the cost model finds cheapest, or as is; True: in the cheapest
+        of those layouts wherever one is possible; False: every conv as is.
     max_transfer : int, optional
         The DMA's largest transfer in bytes: LINEAR layers put no more images in one job
         than keeps its streams within it. None: no limit but the input buffer.
@@ -377,11 +422,12 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
 
     def best(i, op, ins, outs, wbase, pbase, wroom, proom):
         foldable = op.kind == "conv2d" and op.weight.shape[2] > 1
-        cands = [False]
+        layouts = ["pair", "kx", "im2col"]
+        cands = [None]
         if foldable and unfold is None:
-            cands = [False, True]
+            cands = [None] + layouts
         elif foldable and unfold:
-            cands = [True, False]
+            cands = layouts + [None]
         options, err = [], None
         for u in cands:
             try:
@@ -391,8 +437,8 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
                 err = err or e
         if not options:
             raise err
-        if unfold:
-            return options[0]
+        if unfold and any(lp.unfold for lp in options):
+            options = [lp for lp in options if lp.unfold]
         return min(options, key=lambda lp: (
             lp.est_cycles + HOST_JOB_CYCLES * lp.jobs_per_image, lp.unfold))
 
@@ -461,10 +507,14 @@ class JobRecord:
     cfg: S.JobConfig
     cycles: dict = field(default_factory=dict)
     images: tuple = ()
+    #: the layer's own MACs in this job (default ``cfg.macs()``; see LayerPlan.job_macs)
+    macs: int = -1
 
     def __post_init__(self):
         if not self.images:
             self.images = (self.image,)
+        if self.macs < 0:
+            self.macs = self.cfg.macs()
 
 
 def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
@@ -497,8 +547,12 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
         op = pl.program.ops[lp.index]
         if lp.opcode == S.OPCODE_LINEAR:
             xin = x.reshape(n, -1)
-        elif lp.unfold:
+        elif lp.layout == "im2col":
             xin = im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
+        elif lp.layout == "kx":
+            xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
+        elif lp.layout == "pair":
+            xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
         else:
             xin = x
         dtype = np.int32 if lp.out_int32 else np.int8
@@ -508,7 +562,7 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
             params = weights = None
             if lp.has_weights:
                 params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
-                weights = lp.weight[sl.oc0:sl.oc1]
+                weights = lp.slice_weights(sl)
             for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
                 for band in lp.bands:
                     load = lp.has_weights and not residency.has(key)
@@ -537,7 +591,8 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
                             if completed is not None:
                                 completed.append(img)
                     if on_job is not None:
-                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1))), raw)
+                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
+                                     macs=lp.job_macs(cfg)), raw)
         outs.append(y)
         x = y
     return outs
@@ -597,13 +652,18 @@ class EngineModel:
             if not self.wvalid[cfg.wbase:cfg.wbase + nw].all() or \
                     not self.pvalid[cfg.pbase:cfg.pbase + cfg.out_c].all():
                 raise ValueError("engine model: the job uses weights or parameters never loaded")
-            wq = self.wbuf[cfg.wbase:cfg.wbase + nw].reshape(nog, k, k, icg, b.p_oc, b.p_ic)
-            w = wq.transpose(0, 4, 3, 5, 1, 2).reshape(nog * b.p_oc, icg * b.p_ic, k, k)
-            w = w[:cfg.out_c, :cfg.in_c]
+            kw = cfg.eff_kernel_w
+            wq = self.wbuf[cfg.wbase:cfg.wbase + nw].reshape(nog, k, kw, icg, b.p_oc, b.p_ic)
+            w = wq.transpose(0, 4, 3, 5, 1, 2).reshape(nog * b.p_oc, icg * b.p_ic, k, kw)
+            if cfg.pair:  # the left filters in lanes 0.., the right ones in lanes P_OC/2..
+                h = b.p_oc // 2
+                w = np.stack([w[:cfg.out_c, :cfg.in_c], w[h:h + cfg.out_c, :cfg.in_c]])
+            else:
+                w = w[:cfg.out_c, :cfg.in_c]
             p = self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c]
             pool = {S.POOL_NONE: None, S.POOL_MAX: "max", S.POOL_AVG: "avg"}[cfg.pool]
-            y = R.conv2d_int(x, w, p[:, 0], p[:, 1], p[:, 2], cfg.stride, cfg.pad, cfg.relu,
-                             pool, cfg.out_int32)
+            y = U.engine_conv_int(x, w, p[:, 0], p[:, 1], p[:, 2], cfg.stride, cfg.pad, cfg.relu,
+                                  pool, cfg.out_int32, pair=cfg.pair)
         vals = y[0].transpose(1, 2, 0).reshape(-1)
         raw = vals.astype("<i4" if cfg.out_int32 else np.int8).view(np.uint8)
         out = np.zeros(cfg.out_beats() * 8, np.uint8)

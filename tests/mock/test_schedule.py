@@ -61,11 +61,22 @@ def test_band_geometry_covers_every_output_row():
         assert all(b.r1 - b.r0 <= 7 and b.pad_top < k and b.pad_bottom < k for b in bands)
 
 
-def test_lenet_keeps_all_weights_on_chip_and_unfolds_conv1():
+def test_lenet_keeps_all_weights_on_chip_and_unfolds_conv1_and_conv2():
     pl = SC.plan(mp.lenet5(), S.Build())
     assert pl.all_resident
-    assert pl.layers[0].unfold and not pl.layers[1].unfold
+    assert [lp.layout for lp in pl.layers] == ["pair", "kx", None, None, None]
     assert pl.jobs_per_image() == 5
+    # an engine 1.0 (no K x KW kernels, no PAIR): conv1 im2col'ed, conv2 as is
+    old = SC.plan(mp.lenet5(), S.Build(version_minor=0))
+    assert [lp.layout for lp in old.layers[:2]] == ["im2col", None]
+    # forced off: every conv as is
+    assert not any(lp.unfold for lp in SC.plan(mp.lenet5(), S.Build(), unfold=False).layers)
+
+
+def test_pair_needs_non_negative_multipliers():
+    prog = mp.lenet5()
+    prog.ops[0].mult[2] = -prog.ops[0].mult[2]
+    assert SC.plan(prog, S.Build()).layers[0].layout != "pair"
 
 
 def test_resident_weights_are_sent_once():
