@@ -61,7 +61,9 @@ def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
     y = net.predict(x)
     assert y.dtype == np.float32 and np.array_equal(y, R.run(prog, x))
     prof = net.profile()
-    assert [p["jobs"] for p in prof] == [32] * len(prog.ops)
+    # convs: one job an image (conv1 in the pair layout, conv2 in kx); linear: one for all 32
+    assert [lp.layout for lp in net.plan.layers[:2]] == ["pair", "kx"]
+    assert [p["jobs"] for p in prof] == [32, 32, 1, 1, 1]
     assert sum(p["macs"] for p in prof) == prog.macs() * 32
     assert all(0 < p["utilization"] <= 1 for p in prof)
 
