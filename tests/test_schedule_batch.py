@@ -54,7 +54,7 @@ def test_lenet_batches_are_bit_exact(n):
         mine = [r for r in recs if r.layer == lp.index]
         chunks = -(-n // lp.images_per_job)
         assert len(mine) == len(lp.slices) * len(lp.bands) * chunks == lp.jobs(n)
-        # each image once per slice and band, chunks of balanced sizes in image order
+        # each image once per slice and band, in chunks of balanced sizes
         assert sorted(i for r in mine for i in r.images) == sorted(
             list(range(n)) * len(lp.slices) * len(lp.bands))
         sizes = [len(r.images) for r in mine]
