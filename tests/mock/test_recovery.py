@@ -53,11 +53,14 @@ def _banded_program():
 
 def _last_job_of(pl, image, batch):
     """0-based index, within its batch, of an image's last job (execute's documented order:
-    layer by layer; within a layer slice by slice, image by image, band by band)."""
-    before = batch * sum(lp.jobs_per_image for lp in pl.layers[:-1])
+    layer by layer; within a layer slice by slice, chunk by chunk (one image a chunk, but
+    LINEAR layers take several), band by band)."""
+    before = sum(lp.jobs(batch) for lp in pl.layers[:-1])
     last = pl.layers[-1]
     nb = len(last.bands)
-    return before + (len(last.slices) - 1) * batch * nb + image * nb + nb - 1
+    chunks = last.chunks(batch)
+    c = next(j for j, (i0, i1) in enumerate(chunks) if i0 <= image < i1)
+    return before + (len(last.slices) - 1) * len(chunks) * nb + c * nb + nb - 1
 
 
 @pytest.mark.parametrize("which", ["banded", "lenet5"])
@@ -71,7 +74,7 @@ def test_completed_images_keep_their_results(which, bs):
     x = mp.images(prog, n, seed=2)
     want = R.run_int(prog, x)
     sizes = [min(bs, n - b0) for b0 in range(0, n, bs)]
-    per_batch = [m * pl.jobs_per_image() for m in sizes]
+    per_batch = [pl.jobs(m) for m in sizes]
     total = sum(per_batch)
     fails = sorted({0, 1, total - 1} | set(range(0, total, max(1, total // 23))))
     for fail_at in fails:
@@ -103,17 +106,25 @@ def test_completed_images_keep_their_results(which, bs):
 
 
 def test_last_job_of_a_batch_of_two_fails():
-    """The reviewer's case: completed == [0] must come with image 0's real output."""
-    prog = mp.lenet5(seed=9)
-    pl = SC.plan(prog, S.Build())
+    """The reviewer's case: completed == [0] must come with image 0's real output (a last
+    op with one job an image); LeNet's last op takes both images in one job, so its
+    failure leaves none complete."""
+    prog = _banded_program()
+    pl = SC.plan(prog, TINY, unfold=False)
     x = mp.images(prog, 2, seed=5)
-    acc = _FailingAcc(S.Build(), fail_at=2 * pl.jobs_per_image() - 1)
+    acc = _FailingAcc(TINY, fail_at=pl.jobs(2) - 1)
     with pytest.raises(AcceleratorError) as info:
         Network(acc, prog, pl, "net").predict_int(x)
     e = info.value
     assert e.completed == [0]
     assert np.array_equal(e.partial_output[0], R.run_int(prog, x[:1])[0])
     assert not e.partial_output[1].any()
+    prog = mp.lenet5(seed=9)
+    pl = SC.plan(prog, S.Build())
+    acc = _FailingAcc(S.Build(), fail_at=pl.jobs(2) - 1)
+    with pytest.raises(AcceleratorError) as info:
+        Network(acc, prog, pl, "net").predict_int(mp.images(prog, 2, seed=5))
+    assert info.value.completed == [] and not info.value.partial_output.any()
 
 
 def test_execute_fills_out_as_images_complete():
