@@ -14,6 +14,7 @@ stale data, as it would on the board.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import json
 import mmap
@@ -129,41 +130,51 @@ class MockDevice(Device):
         self._alloc = _DdrAllocator(ddr_base, ddr_size)
         self.default_memory = _MockMemory(self)
         self.register_accesses = 0
-        self._unread = 0
+        # Every request and its reply go over the socket on this one thread: Python runs
+        # signal handlers on the main thread only, so a KeyboardInterrupt (Ctrl-C, or a
+        # SIGALRM handler) can stop the caller's wait but never cut a request or a reply
+        # in half; the exchange completes and the next one is queued behind it.
+        self._link = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rtlcnn-mock-link")
+        self._broken = None  # why the link failed, once it has
 
     # ---- the simulator link -------------------------------------------------
-    def _call(self, op: int, addr: int = 0, payload: bytes = b"", n: int | None = None) -> bytes:
+    def _exchange(self, request: bytes, reply: bool):
+        """On the link thread: send one request and, unless it is posted, read its reply."""
+        if self._broken is not None:
+            raise ConnectionError(f"the link failed earlier ({self._broken})")
+        try:
+            self._sock.sendall(request)
+            if not reply:
+                return None
+            status, k = P.REP.unpack(P.recv_exact(self._sock, P.REP.size))
+            return status, (P.recv_exact(self._sock, k) if k else b"")
+        except OSError as exc:  # timeouts too: requests and replies may no longer pair up
+            self._broken = exc
+            raise
+
+    def _send(self, request: bytes, reply: bool, what: str):
         if self._closed:
             raise SimulatorError("the mock board is closed; start a new MockOverlay")
-        count = len(payload) if n is None else n
         with self._lock:
             self.register_accesses += 1
-            try:
-                self._drain()
-                self._sock.sendall(P.REQ.pack(op, addr, count) + payload)
-                self._unread += 1  # until its reply is read (an interrupt may come first)
-                status, data = self._reply()
-            except socket.timeout:
-                self._dead(f"the simulator did not answer within {self._timeout:.0f} s")
-            except (ConnectionError, OSError) as exc:
-                self._dead(f"the simulator process is gone ({exc})")
+            fut = self._link.submit(self._exchange, request, reply)
+        try:
+            return fut.result()
+        except socket.timeout:
+            self._dead(f"the simulator did not {what} within {self._timeout:.0f} s")
+        except OSError as exc:
+            self._dead(f"the simulator process is gone ({exc})")
+
+    def _call(self, op: int, addr: int = 0, payload: bytes = b"", n: int | None = None) -> bytes:
+        count = len(payload) if n is None else n
+        status, data = self._send(P.REQ.pack(op, addr, count) + payload, True, "answer")
         if status != P.ST_OK:
             raise SimulatorError(f"mock board: {data.decode(errors='replace')}")
         return data
 
-    def _reply(self):
-        status, k = P.REP.unpack(P.recv_exact(self._sock, P.REP.size))
-        data = P.recv_exact(self._sock, k) if k else b""
-        self._unread -= 1
-        return status, data
-
-    def _drain(self):
-        """Read the replies a KeyboardInterrupt left unread, so requests and replies pair up."""
-        while self._unread:
-            self._reply()
-
     def _dead(self, why: str):
         self._closed = True
+        self._link.shutdown(wait=False)
         detail = self._on_dead() if self._on_dead else ""
         raise SimulatorError(f"mock board: {why}.{detail}")
 
@@ -171,19 +182,9 @@ class MockDevice(Device):
         return self._call(P.OP_READ, address, n=length)
 
     def write_registers(self, address: int, data: bytes) -> None:
-        """A posted write: sent without waiting (errors come with the next answer)."""
-        if self._closed:
-            raise SimulatorError("the mock board is closed; start a new MockOverlay")
+        """A posted write: sent without waiting for an answer (errors come with the next one)."""
         data = bytes(data)
-        with self._lock:
-            self.register_accesses += 1
-            try:
-                self._drain()
-                self._sock.sendall(P.REQ.pack(P.OP_POST, address, len(data)) + data)
-            except socket.timeout:
-                self._dead(f"the simulator did not take a write within {self._timeout:.0f} s")
-            except OSError as exc:
-                self._dead(f"the simulator process is gone ({exc})")
+        self._send(P.REQ.pack(P.OP_POST, address, len(data)) + data, False, "take a write")
 
     def cycles(self) -> int:
         return int.from_bytes(self._call(P.OP_CYCLES), "little")
@@ -195,16 +196,20 @@ class MockDevice(Device):
         """Ask the simulator to end; close the link and DDR. Safe to call twice."""
         if self._closed:
             return
-        try:
+
+        def stop_request():
             self._sock.settimeout(10)
-            self._sock.sendall(P.REQ.pack(P.OP_STOP, 0, 0))
-            P.recv_exact(self._sock, P.REP.size)
-        except OSError:
+            return self._exchange(P.REQ.pack(P.OP_STOP, 0, 0), True)
+
+        try:  # behind any exchange still running (an interrupted caller's)
+            self._link.submit(stop_request).result(timeout=self._timeout + 15)
+        except (OSError, concurrent.futures.TimeoutError):
             pass
         self._release()
 
     def _release(self):
         self._closed = True
+        self._link.shutdown(wait=False)
         try:
             self._sock.close()
         except OSError:
