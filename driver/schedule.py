@@ -49,6 +49,10 @@ HOST_JOB_CYCLES = 5000
 #: the batch whose per-image cost Plan.summary() shows for layers that batch images
 #: (Network.predict's default batch size)
 SUMMARY_BATCH = 64
+#: most images a LINEAR job takes, whatever the buffers allow: bounds the DMA buffers
+#: Accelerator.load allocates (a layer of few features and many outputs could otherwise
+#: ask for megabytes); 256 already makes the per-job cost negligible
+MAX_IMAGES_PER_JOB = 256
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -299,7 +303,7 @@ def _images_per_job(lp: LayerPlan, build: S.Build, max_transfer: Optional[int]) 
     fit the input buffer (check 8), and its streams (weights loaded) the DMA's largest
     transfer (if one is given; a layer whose single-image job is already too large gets 1,
     and Accelerator.load rejects it)."""
-    hi = max(1, build.ibuf_depth // _cdiv(lp.engine_in[0], build.p_ic))
+    hi = max(1, min(MAX_IMAGES_PER_JOB, build.ibuf_depth // _cdiv(lp.engine_in[0], build.p_ic)))
 
     def fits(m):
         cfgs = [lp.config(sl, b, True, m) for sl in lp.slices for b in lp.bands]

@@ -50,6 +50,7 @@ def test_lenet_batches_are_bit_exact(n):
     fcs = [lp for lp in pl.layers if lp.opcode == S.OPCODE_LINEAR]
     assert [lp.name for lp in fcs] == ["fc1", "fc2", "fc3"]
     assert pl.layers[2].images_per_job == S.Build().ibuf_depth // 50  # 400 features: 50 words
+    assert pl.layers[4].images_per_job == SC.MAX_IMAGES_PER_JOB  # 84 features: IBUF allows 372
     for lp in pl.layers:
         mine = [r for r in recs if r.layer == lp.index]
         chunks = -(-n // lp.images_per_job)
