@@ -331,7 +331,13 @@ wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : 
 // ---------------------------------------------------------------------------------------
 // controller
 // ---------------------------------------------------------------------------------------
-wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code == 4'd0;
+// registered: the checks' compare-and-priority logic stays off the paths that START drives
+// (the derived values settle 5 cycles after a write, the check waits CHECK_WAIT = 8)
+reg [3:0] check_code_reg = 4'd0;
+always @(posedge clk) begin
+    check_code_reg <= check_code;
+end
+wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code_reg == 4'd0;
 wire in_beat = s_axis_tvalid && s_axis_tready;
 reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
 wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
@@ -363,11 +369,11 @@ always @* begin
         end
         STATE_CHECK: begin
             if (wait_reg == 4'd0) begin
-                if (check_code != 4'd0) begin
+                if (check_code_reg != 4'd0) begin
                     state_next = STATE_IDLE;
                     done_next = 1'b1;
                     error_next = 3'b001;
-                    config_err_next = check_code;
+                    config_err_next = check_code_reg;
                 end else begin
                     state_next = STATE_RUN;
                     out_done_next = 1'b0;
