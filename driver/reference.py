@@ -64,25 +64,26 @@ def _pads(padding) -> tuple:
 
 
 def _conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, padding) -> np.ndarray:
-    """int64 accumulators (N, O, OH, OW) = bias + conv(x, w), zero padding."""
+    """int64 accumulators (N, O, OH, OW) = bias + conv(x, w), zero padding; ``w`` is
+    (O, C, K, KW) (the engine model of :mod:`rtlcnn.unfold` uses K != KW)."""
     x = np.asarray(x)
     w = np.asarray(w)
     n, c, h, wd = x.shape
-    o, ci, k, k2 = w.shape
-    if ci != c or k != k2:
+    o, ci, k, kw = w.shape
+    if ci != c:
         raise ValueError(f"conv2d: input has {c} channels, weight is {w.shape}")
     t, b, lft, r = _pads(padding)
     xp = np.zeros((n, c, h + t + b, wd + lft + r), dtype=np.float64)
     xp[:, :, t : t + h, lft : lft + wd] = x
     oh = (h + t + b - k) // stride + 1
-    ow = (wd + lft + r - k) // stride + 1
+    ow = (wd + lft + r - kw) // stride + 1
     if oh < 1 or ow < 1:
         raise ValueError(f"conv2d: output would be empty ({oh}x{ow})")
-    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, kw), axis=(2, 3))
     win = win[:, :, : (oh - 1) * stride + 1 : stride, : (ow - 1) * stride + 1 : stride]
-    # (N, C, OH, OW, K, K) -> (N, OH, OW, C*K*K) @ (C*K*K, O)
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * k * k)
-    acc = cols @ w.reshape(o, c * k * k).astype(np.float64).T
+    # (N, C, OH, OW, K, KW) -> (N, OH, OW, C*K*KW) @ (C*K*KW, O)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * k * kw)
+    acc = cols @ w.reshape(o, c * k * kw).astype(np.float64).T
     acc = np.rint(acc).astype(np.int64).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
     return acc + np.asarray(bias, dtype=np.int64).reshape(1, -1, 1, 1)
 
@@ -139,6 +140,9 @@ def conv2d_int(
     -------
     ndarray (N, O, OH, OW): int8, or int32 with ``out_int32``.
     """
+    w = np.asarray(w)
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        raise ValueError(f"conv2d: input has {np.shape(x)[1]} channels, weight is {w.shape}")
     acc = _conv_acc(x, w, bias, int(stride), padding)
     if out_int32:
         if relu or pool:

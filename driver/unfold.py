@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import reference as R
+
 __all__ = ["kx_input", "kx_weights", "pair_input", "pair_weights", "pair_exact",
            "conv_width"]
 
@@ -82,43 +84,23 @@ def pair_exact(mult) -> bool:
     return bool(np.all(np.asarray(mult) >= 0))
 
 
-def _conv_acc_rect(x: np.ndarray, w: np.ndarray, stride: int, pad) -> np.ndarray:
-    """int64 (N, O, OH, OW) = conv(x, w) for a K x KW kernel, zero padding (t, b, l, r)."""
-    n, c, h, wd = x.shape
-    o, ci, kh, kw = w.shape
-    if ci != c:
-        raise ValueError(f"conv: input has {c} channels, weight is {w.shape}")
-    t, b, lft, r = (int(p) for p in pad)
-    xp = np.zeros((n, c, h + t + b, wd + lft + r), dtype=np.float64)
-    xp[:, :, t:t + h, lft:lft + wd] = x
-    oh = (h + t + b - kh) // stride + 1
-    ow = (wd + lft + r - kw) // stride + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
-    win = win[:, :, :(oh - 1) * stride + 1:stride, :(ow - 1) * stride + 1:stride]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
-    acc = cols @ w.reshape(o, -1).astype(np.float64).T  # exact: |acc| < 2**53
-    return np.rint(acc).astype(np.int64).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
-
-
 def engine_conv_int(x, w, bias, mult, shift, stride: int = 1, pad=(0, 0, 0, 0),
                     relu: bool = False, pool=None, out_int32: bool = False,
                     pair: bool = False) -> np.ndarray:
     """What one engine CONV job computes (register_map.md), in numpy: rectangular kernels
     ``w (O, C, K, KW)`` and, with ``pair``, ``w (2, O, C, K, KW)`` (PAIR: the maximum of
     the two filters' accumulators and of two conv rows, then the requant)."""
-    from . import reference as R
-
     x = np.asarray(x)
     w = np.asarray(w)
-    b = np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
     if pair:
         if pool != "max" or out_int32:
             raise ValueError("PAIR jobs pool max and give int8")
-        acc = np.maximum(_conv_acc_rect(x, w[0], stride, pad), _conv_acc_rect(x, w[1], stride, pad))
+        # max(a + bias, b + bias) = max(a, b) + bias: the bias rides along
+        acc = np.maximum(R._conv_acc(x, w[0], bias, stride, pad), R._conv_acc(x, w[1], bias, stride, pad))
         h2 = acc.shape[2] // 2
         acc = acc[:, :, :2 * h2].reshape(acc.shape[0], acc.shape[1], h2, 2, acc.shape[3]).max(axis=3)
-        return R.requant(acc + b, mult, shift, relu)
-    acc = _conv_acc_rect(x, w, stride, pad) + b
+        return R.requant(acc, mult, shift, relu)
+    acc = R._conv_acc(x, w, bias, stride, pad)
     if out_int32:
         return R._to_int32(acc)
     y = R.requant(acc, mult, shift, relu)
