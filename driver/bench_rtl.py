@@ -57,13 +57,14 @@ def lenet_layers():
 def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
     """The engine's JobConfig, input map and weights for running ``layer`` in ``layout``."""
     from . import unfold
+    from .schedule import im2col
 
     if layout is None:
         return layer, x, w
     k, p = layer.kernel, layer.pad[0]
-    if layout == "im2col":
-        xe = im2col(x, k, layer.pad)
-        we = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1, 1, 1)
+    if layout == "im2col":  # the schedule's im2col: channel c*K*K + ky*K + kx
+        xe = im2col(x[None], k, layer.stride, p)[0]
+        we = w.reshape(w.shape[0], -1, 1, 1)
         return layer.replace(in_c=xe.shape[0], in_h=xe.shape[1], in_w=xe.shape[2], kernel=1,
                              pad=(0, 0, 0, 0)), xe, we
     if layout == "kx":
@@ -72,17 +73,6 @@ def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
         xe, we = unfold.pair_input(x[None], k, p)[0], unfold.pair_weights(w)
     return layer.replace(in_c=xe.shape[0], in_w=xe.shape[2], kernel_w=1, pad=(p, p, 0, 0),
                          pair=layout == "pair"), xe, we
-
-
-def im2col(x: np.ndarray, k: int, pad) -> np.ndarray:
-    """(C, H, W) -> (K*K*C, OH, OW) stride 1, channel index (ky*K + kx)*C + c."""
-    t, b, lft, r = pad
-    c, h, w = x.shape
-    xp = np.zeros((c, h + t + b, w + lft + r), x.dtype)
-    xp[:, t : t + h, lft : lft + w] = x
-    oh, ow = h + t + b - k + 1, w + lft + r - k + 1
-    cols = [xp[:, ky : ky + oh, kx : kx + ow] for ky in range(k) for kx in range(k)]
-    return np.concatenate(cols, axis=0)
 
 
 # ---------------------------------------------------------------------------------------
