@@ -61,18 +61,12 @@ def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
 
     if layout is None:
         return layer, x, w
-    k, p = layer.kernel, layer.pad[0]
     if layout == "im2col":  # the schedule's im2col: channel c*K*K + ky*K + kx
-        xe = im2col(x[None], k, layer.stride, p)[0]
+        xe = im2col(x[None], layer.kernel, layer.stride, layer.pad[0])[0]
         we = w.reshape(w.shape[0], -1, 1, 1)
         return layer.replace(in_c=xe.shape[0], in_h=xe.shape[1], in_w=xe.shape[2], kernel=1,
                              pad=(0, 0, 0, 0)), xe, we
-    if layout == "kx":
-        xe, we = unfold.kx_input(x[None], k, p)[0], unfold.kx_weights(w)
-    else:
-        xe, we = unfold.pair_input(x[None], k, p)[0], unfold.pair_weights(w)
-    return layer.replace(in_c=xe.shape[0], in_w=xe.shape[2], kernel_w=1, pad=(p, p, 0, 0),
-                         pair=layout == "pair"), xe, we
+    return unfold.layer_job(layer, layout, x, w)
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import numpy as np
 from . import reference as R
 
 __all__ = ["kx_input", "kx_weights", "pair_input", "pair_weights", "pair_exact",
-           "conv_width"]
+           "conv_width", "layer_job", "engine_conv_int"]
 
 
 def conv_width(w: int, k: int, pad: int) -> int:
@@ -77,6 +77,23 @@ def pair_weights(w: np.ndarray) -> np.ndarray:
     out[0, :, :kw] = cols
     out[1, :, 1:] = cols
     return np.ascontiguousarray(out.reshape(2, o, (kw + 1) * c, kh, 1))
+
+
+def layer_job(layer, layout: str, x: np.ndarray, w: np.ndarray):
+    """One whole conv ``layer`` (a :class:`rtlcnn.stream.JobConfig`, stride 1, symmetric
+    padding) with input ``x (C, H, W)`` and weights ``w (O, C, K, K)`` in the ``layout``
+    "kx" or "pair": the engine's JobConfig, input map and weights. (The schedule builds
+    the same jobs band by band.)"""
+    k, p = int(layer.kernel), int(layer.pad[0])
+    if layout == "kx":
+        xe, we = kx_input(x[None], k, p)[0], kx_weights(w)
+    elif layout == "pair":
+        xe, we = pair_input(x[None], k, p)[0], pair_weights(w)
+    else:
+        raise ValueError(f"unknown layout {layout!r}: kx or pair")
+    cfg = layer.replace(in_c=xe.shape[0], in_w=xe.shape[2], kernel_w=1, pad=(p, p, 0, 0),
+                        pair=layout == "pair")
+    return cfg, xe, we
 
 
 def pair_exact(mult) -> bool:

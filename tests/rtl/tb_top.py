@@ -614,13 +614,9 @@ async def test_unfolded_layers(dut):
         relu = bool(rng.random() < 0.5)
         pool = "max" if layout == "pair" else [None, "max", "avg"][int(rng.integers(0, 3))]
         want = reference.conv2d_int(x, wt, bias, mult, shift, 1, p, relu, pool)[0]
-        if layout == "pair":
-            xin, win = unfold.pair_input(x, k, p)[0], unfold.pair_weights(wt)
-        else:
-            xin, win = unfold.kx_input(x, k, p)[0], unfold.kx_weights(wt)
         pool_field = {None: st.POOL_NONE, "max": st.POOL_MAX, "avg": st.POOL_AVG}[pool]
-        cfg = JobConfig(op=st.OPCODE_CONV, in_c=xin.shape[0], in_h=h, in_w=xin.shape[2], out_c=o, kernel=k,
-                        kernel_w=1, pad=(p, p, 0, 0), relu=relu, pool=pool_field, pair=layout == "pair")
+        layer = JobConfig(in_c=c, in_h=h, in_w=w, out_c=o, kernel=k, pad=(p,) * 4, relu=relu, pool=pool_field)
+        cfg, xin, win = unfold.layer_job(layer, layout, x[0], wt)
         if cfg.check(b):
             continue
         tb.set_traffic(*next(traffic))
