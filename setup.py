@@ -31,6 +31,8 @@ EXTRAS = {
     ],
 }
 
+ROOMS = ("core", "board", "compile", "sim", "mock", "bench", "cli")
+
 setup(
     name="rtlcnn",
     version="0.1.0",
@@ -39,12 +41,14 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",  # torch 2.13 (the train extra) needs 3.10; the board runtime is plain numpy + pynq
-    packages=["rtlcnn", "rtlcnn.models", "rtlcnn.mock", "rtlcnn.overlay", "rtlcnn.notebooks"],
+    # the rooms of docs/architecture.md, then the data packages
+    packages=["rtlcnn"] + [f"rtlcnn.{room}" for room in ROOMS]
+    + ["rtlcnn.models", "rtlcnn.overlay", "rtlcnn.notebooks"],
     package_dir={"rtlcnn": "driver", "rtlcnn.overlay": "overlay", "rtlcnn.notebooks": "notebooks"},
     # PYNQ conventions (docs/board.md): the overlay's rtlcnn.bit + rtlcnn.hwh ship when built,
     # the notebooks are delivered by `pynq get-notebooks rtlcnn`.
     package_data={
-        "rtlcnn": ["overlay_spec.txt"],
+        "rtlcnn.board": ["overlay_spec.txt"],
         "rtlcnn.models": ["*.rtlcnn.npz", "*.float.npz"],
         "rtlcnn.mock": ["*.v"],
         "rtlcnn.overlay": ["*.bit", "*.hwh"],

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (
+from . import _moved
+from .core.errors import (
     AcceleratorError,
     DmaTimeout,
     InputError,
@@ -28,7 +29,7 @@ from .errors import (
     ProgramFormatError,
     RtlcnnError,
 )
-from .program import FORMAT_VERSION, Op, Program
+from .core.program import FORMAT_VERSION, Op, Program
 
 __version__ = "0.1.0"
 
@@ -49,13 +50,18 @@ __all__ = [
     "InputError",
 ]
 
+# The rooms (docs/architecture.md), lowest first: each imports only the rooms before it.
+ROOMS = ("core", "board", "compile", "sim", "mock", "bench", "cli")
+
 # Heavy or optional parts load on first use, so that `import rtlcnn` needs only numpy
 # (the board has no torch, and no cocotb).
 _LAZY_ATTRS = {
-    "compile": ("compiler", "compile"),
-    "Accelerator": ("accelerator", "Accelerator"),
+    "Accelerator": ("board.accelerator", "Accelerator"),
 }
-_LAZY_MODULES = ("reference", "models", "mock", "qat", "datasets", "stream", "toolchain")
+_LAZY_MODULES = ROOMS + ("models",)
+
+# the flat layout's module paths (rtlcnn.accelerator, ...) keep working: rtlcnn._moved
+_moved.install()
 
 
 def __getattr__(name):
@@ -63,6 +69,9 @@ def __getattr__(name):
         mod, attr = _LAZY_ATTRS[name]
         return getattr(importlib.import_module(f".{mod}", __name__), attr)
     if name in _LAZY_MODULES:
+        # rtlcnn.compile is the package, and called it compiles (rtlcnn.compile(model, images))
+        return importlib.import_module(f".{name}", __name__)
+    if name in _moved.MOVED:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rtlcnn' has no attribute {name!r}")
 

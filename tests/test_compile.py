@@ -14,8 +14,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import rtlcnn  # noqa: E402
-from rtlcnn import compiler, reference  # noqa: E402
-from rtlcnn.errors import LayerNotSupported  # noqa: E402
+from rtlcnn.compile import compiler  # noqa: E402
+from rtlcnn.core import reference  # noqa: E402
+from rtlcnn.core.errors import LayerNotSupported  # noqa: E402
 
 torch.set_num_threads(1)  # fastest for these tiny nets on a shared machine
 
@@ -422,7 +423,8 @@ def test_shipped_lenet_float_model_and_its_compile_agree(mnist_dir):
     """The float LeNet-5 behind the shipped program, compiled here (post-training) with the
     training images, picks the same class as the float model on >= 99 % of the held-out
     images; so does the shipped (QAT) program."""
-    from rtlcnn import datasets, models, train
+    from rtlcnn import models
+    from rtlcnn.compile import datasets, train
 
     model = train.load_float("lenet5_mnist")
     s = datasets.mnist_splits(mnist_dir, train_split=False)

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from rtlcnn import datasets
+from rtlcnn.compile import datasets
 
 
 def _write_idx(path, array, ndim, gz):

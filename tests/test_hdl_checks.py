@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlcnn import toolchain
+from rtlcnn.sim import toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def test_verilator_lint_is_clean(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert "%Warning" not in out and "%Error" not in out, out[-4000:]
     # the lint saw every RTL file of the core
-    from rtlcnn.simbuild import rtl_sources
+    from rtlcnn.sim.simbuild import rtl_sources
 
     vc = next(tmp_path.rglob("*.vc")).read_text()
     for src in rtl_sources():
@@ -43,7 +43,7 @@ def test_verilator_lint_is_clean(tmp_path):
 
 @pytest.mark.slow
 def test_default_build_fits_the_xc7z020_budget():
-    from rtlcnn import synth_report as SR
+    from rtlcnn.sim import synth_report as SR
 
     try:
         SR.find_yosys()

@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from rtlcnn import datasets, models, reference
+from rtlcnn import models
+from rtlcnn.compile import datasets
+from rtlcnn.core import reference
 
 SHIPPED = ["digits", "lenet5_mnist"]
 
@@ -96,7 +98,8 @@ def test_training_is_deterministic_and_writes_program_and_float_weights(tmp_path
     a, b = (tmp_path / "a.rtlcnn.npz").read_bytes(), (tmp_path / "b.rtlcnn.npz").read_bytes()
     assert a == b
     assert (tmp_path / "a.float.npz").read_bytes() == (tmp_path / "b.float.npz").read_bytes()
-    from rtlcnn import Program, train
+    from rtlcnn import Program
+    from rtlcnn.compile import train
 
     meta = Program.load(tmp_path / "a.rtlcnn.npz").meta
     assert meta["command"] == "python -m rtlcnn.train digits --epochs 2 --qat-epochs 1 --seed 0"

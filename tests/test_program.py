@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtlcnn import FORMAT_VERSION, Op, Program, ProgramFormatError
-from rtlcnn import reference as R
+from rtlcnn.core import reference as R
 
 
 def small_program(rng) -> Program:
@@ -181,7 +181,7 @@ def test_zip_members_are_plain_npy(tmp_path, rng):
 
 
 def test_non_finite_images_are_counted_and_located(rng):
-    from rtlcnn.errors import InputError
+    from rtlcnn.core.errors import InputError
 
     prog = small_program(rng)
     x = np.zeros((2, 2, 7, 6), np.float32)

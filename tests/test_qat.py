@@ -12,7 +12,8 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import rtlcnn  # noqa: E402
-from rtlcnn import qat, reference  # noqa: E402
+from rtlcnn.compile import qat  # noqa: E402
+from rtlcnn.core import reference  # noqa: E402
 
 torch.set_num_threads(1)  # fastest for these tiny nets on a shared machine
 

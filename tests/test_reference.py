@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rtlcnn import Op, Program
-from rtlcnn import reference as R
+from rtlcnn.core import reference as R
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

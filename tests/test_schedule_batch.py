@@ -4,13 +4,13 @@ checked on the numpy engine model against rtlcnn.reference bit for bit."""
 import numpy as np
 import pytest
 
-from rtlcnn import reference as R
-from rtlcnn import schedule as SC
-from rtlcnn import stream as S
-from rtlcnn.accelerator import Network
-from rtlcnn.errors import AcceleratorError
-from rtlcnn.program import Program
-from rtlcnn.random_programs import lenet5, linear
+from rtlcnn.board.accelerator import Network
+from rtlcnn.core import reference as R
+from rtlcnn.core import schedule as SC
+from rtlcnn.core import stream as S
+from rtlcnn.core.errors import AcceleratorError
+from rtlcnn.core.program import Program
+from rtlcnn.core.random_programs import lenet5, linear
 
 #: small buffers: a 64-feature linear layer takes 16 input words per image, so 16 images
 #: per job, and its weights come in output-channel slices

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rtlcnn import reference, stream
-from rtlcnn.stream import Build, JobConfig
+from rtlcnn.core import reference, stream
+from rtlcnn.core.stream import Build, JobConfig
 
 BUILDS = [
     Build(),

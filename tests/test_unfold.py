@@ -4,9 +4,9 @@ against rtlcnn.reference (the RTL runs the same jobs in tests/rtl)."""
 import numpy as np
 import pytest
 
-from rtlcnn import reference as R
-from rtlcnn import stream as S
-from rtlcnn import unfold as U
+from rtlcnn.core import reference as R
+from rtlcnn.core import stream as S
+from rtlcnn.core import unfold as U
 
 
 def _layer(rng, c, o, k, h, w):

@@ -26,7 +26,7 @@ import numpy as np
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-from ..errors import RtlcnnError
+from ..core.errors import RtlcnnError
 from . import protocol as P
 
 __all__ = ["MockDevice", "SimulatorError"]

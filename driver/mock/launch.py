@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     args = json.loads((argv or sys.argv)[1])
     from cocotb_tools.runner import get_runner
 
-    from rtlcnn.toolchain import setup_env
+    from rtlcnn.sim.toolchain import setup_env
 
     setup_env()
     parent = os.getppid()

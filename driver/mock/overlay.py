@@ -23,7 +23,7 @@ import time
 import weakref
 from pathlib import Path
 
-from ..toolchain import project_root, setup_env
+from ..sim.toolchain import project_root, setup_env
 from .device import MockDevice, SimulatorError
 
 __all__ = ["MockOverlay", "layout", "SimulatorError"]
@@ -36,7 +36,7 @@ MOCK_TOP_FILE = Path(__file__).resolve().with_name("rtlcnn_mock_top.v")
 
 def layout(board: str = "pynq_z2") -> dict:
     """Names, addresses, widths and clock the mock board copies from the overlay description."""
-    from .. import overlay_spec
+    from ..board import overlay_spec
 
     spec = overlay_spec.load()
     b = spec.board(board)
@@ -102,7 +102,7 @@ def build_model(sim: str, params: dict, sources=None) -> Path:
     """
     import fcntl
 
-    from .. import simbuild
+    from ..sim import simbuild
 
     srcs = [Path(p).resolve() for p in (sources if sources is not None else simbuild.rtl_sources())]
     srcs.append(MOCK_TOP_FILE)
@@ -247,7 +247,7 @@ class MockOverlay:
 
         dma_desc = dict(_dma_description(lay), device=self.device)
         acc_desc = dict(_accel_description(lay), device=self.device)
-        from ..ip import ip_class
+        from ..board.ip import ip_class
 
         acc_cls = ip_class()  # rtlcnn's pynq driver of the engine, bound to its VLNV
         acc_desc["driver"] = acc_cls

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..program import Program
+from ..core.program import Program
 
 __all__ = ["available", "load", "path"]
 

@@ -5,7 +5,7 @@
 # already holds the RTL (FuseSoC's project script reads hls_free_rtl/*.v first). The board
 # script defines rtlcnn::create_ps (the processing system with the board preset, its
 # control master port, its HP data slave port and FCLK0 enabled) and calls rtlcnn::build.
-# Every name, width, address and parameter comes from driver/overlay_spec.txt.
+# Every name, width, address and parameter comes from driver/board/overlay_spec.txt.
 #
 #   PS ctrl_port --ctrl_ic--+-- rtlcnn_0/s_axi_ctrl        (engine registers)
 #                           +-- axi_dma_0/S_AXI_LITE       (DMA registers)

@@ -41,12 +41,12 @@ def source_root(work: Path) -> Path:
 
 def load_spec(root: Path):
     """rtlcnn.overlay_spec from the checkout (pure Python; rtlcnn need not be installed)."""
-    path = root / "driver" / "overlay_spec.py"
+    path = root / "driver" / "board" / "overlay_spec.py"
     mod_spec = importlib.util.spec_from_file_location("rtlcnn_overlay_spec", path)
     module = importlib.util.module_from_spec(mod_spec)
     sys.modules[mod_spec.name] = module  # dataclasses look their module up here
     mod_spec.loader.exec_module(module)
-    return module.load(root / "driver" / "overlay_spec.txt")
+    return module.load(root / "driver" / "board" / "overlay_spec.txt")
 
 
 def newest(pattern: str, what: str, work: Path) -> Path:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# rtlcnn: read the overlay description (driver/overlay_spec.txt) in plain Tcl 8.6.
+# rtlcnn: read the overlay description (driver/board/overlay_spec.txt) in plain Tcl 8.6.
 #
 # The same rules as rtlcnn.overlay_spec.parse: one `key value` per line, `#` lines and blank
 # lines skipped, the value is the rest of the line trimmed, duplicate keys are errors.

@@ -4,13 +4,13 @@
 # Sourced by the Vivado project script that `fusesoc run --target=pynq_z2 rtlcnn` writes,
 # after it has read the RTL; FuseSoC then synthesizes, implements and writes the bitstream,
 # and its post_build hook (overlay/common/collect_outputs.py) copies rtlcnn.bit and
-# rtlcnn.hwh to overlay/. Names, widths, addresses, clock and engine parameters: driver/overlay_spec.txt.
+# rtlcnn.hwh to overlay/. Names, widths, addresses, clock and engine parameters: driver/board/overlay_spec.txt.
 # Needs the PYNQ-Z2 board files (docs/board.md).
 
 set rtlcnn_here [file dirname [file normalize [info script]]]
 source [file join $rtlcnn_here .. common spec.tcl]
 source [file join $rtlcnn_here .. common bd.tcl]
-rtlcnn::load_spec [file join $rtlcnn_here .. .. driver overlay_spec.txt] pynq_z2
+rtlcnn::load_spec [file join $rtlcnn_here .. .. driver board overlay_spec.txt] pynq_z2
 
 # Zynq-7000 PS with the board preset (DDR, MIO), the GP0 master for control, the HP0 slave
 # for DMA data and FCLK0 at the description's clock.

@@ -4,13 +4,13 @@
 # Sourced by the Vivado project script that `fusesoc run --target=zcu104 rtlcnn` writes,
 # after it has read the RTL; FuseSoC then synthesizes, implements and writes the bitstream,
 # and its post_build hook (overlay/common/collect_outputs.py) copies rtlcnn.bit and
-# rtlcnn.hwh to overlay/. Names, widths, addresses, clock and engine parameters: driver/overlay_spec.txt.
+# rtlcnn.hwh to overlay/. Names, widths, addresses, clock and engine parameters: driver/board/overlay_spec.txt.
 # The ZCU104 board files ship with Vivado.
 
 set rtlcnn_here [file dirname [file normalize [info script]]]
 source [file join $rtlcnn_here .. common spec.tcl]
 source [file join $rtlcnn_here .. common bd.tcl]
-rtlcnn::load_spec [file join $rtlcnn_here .. .. driver overlay_spec.txt] zcu104
+rtlcnn::load_spec [file join $rtlcnn_here .. .. driver board overlay_spec.txt] zcu104
 
 # Zynq UltraScale+ PS with the board preset, then only what the overlay uses:
 # M_AXI_HPM0_FPD (PSU__USE__M_AXI_GP0, 32 bits: AXI-lite registers) for control,

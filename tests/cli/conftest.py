@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtlcnn import toolchain
+from rtlcnn.sim import toolchain
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def mock_overlay(request):
 @pytest.fixture
 def shared_mock(monkeypatch, mock_overlay):
     """Make ``rtlcnn --board mock`` use the session's board instead of starting one."""
-    from rtlcnn import cli
+    from rtlcnn.cli import app as cli
 
     monkeypatch.setattr(cli, "_make_mock", lambda cls, sim: (mock_overlay, False))
     return mock_overlay
@@ -42,7 +42,7 @@ def shared_mock(monkeypatch, mock_overlay):
 @pytest.fixture(scope="session")
 def small_program(tmp_path_factory):
     """A LeNet-shaped program with random weights and label names, saved to a file."""
-    from rtlcnn.random_programs import lenet5
+    from rtlcnn.core.random_programs import lenet5
 
     prog = lenet5(seed=1)
     prog.meta["labels"] = [f"class{i}" for i in range(10)]

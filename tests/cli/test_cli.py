@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtlcnn import cli, reference
+from rtlcnn.cli import app as cli
+from rtlcnn.core import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +76,7 @@ def test_run_reference_prints_top1_with_labels(capsys, small_program, images28):
 
 
 def test_run_a_shipped_model_by_name(capsys, tmp_path):
-    from rtlcnn import datasets
+    from rtlcnn.compile import datasets
 
     d = datasets.load_digits()
     np.save(tmp_path / "d.npy", d.heldout_images[:4])
@@ -169,7 +170,7 @@ def test_run_errors_are_one_line_with_exit_2(capsys, tmp_path, small_program, im
 def test_run_names_the_image_files_when_the_board_rejects_the_batch(capsys, monkeypatch, small_program,
                                                                   images28):
     """An InputError from the board's check (past read_images' own checks) names the input files."""
-    from rtlcnn.errors import InputError
+    from rtlcnn.core.errors import InputError
 
     _, path = small_program
 
@@ -267,7 +268,7 @@ def test_bench_runs_every_present_module_in_its_own_process(capsys, monkeypatch)
     present = [m for m, _ in cli.BENCHES.values() if _have(f"rtlcnn.{m}")]
     assert [c[0][2] for c in calls] == [f"rtlcnn.{m}" for m in present]
     assert all(c[0][0] == sys.executable for c in calls)
-    ref = [env for cmd, env in calls if cmd[2] == "rtlcnn.bench_reference"]
+    ref = [env for cmd, env in calls if cmd[2] == "rtlcnn.bench.reference"]
     assert ref and ref[0]["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", "1")  # one core
 
 
@@ -290,7 +291,7 @@ def test_demo_unknown_model(capsys, tmp_path):
 def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
     """The demo's flow on the reference board, whatever models this tree ships."""
     from rtlcnn import models
-    from rtlcnn.random_programs import lenet5
+    from rtlcnn.core.random_programs import lenet5
 
     prog = lenet5(seed=2)
     prog.input_shape = (1, 8, 8)
@@ -346,7 +347,7 @@ def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
 
 def test_digits_without_scikit_learn_use_the_copy_beside_the_notebook(monkeypatch):
     pytest.importorskip("sklearn")
-    from rtlcnn import datasets
+    from rtlcnn.compile import datasets
 
     want = datasets.load_digits()
     monkeypatch.setattr(datasets, "load_digits", lambda: (_ for _ in ()).throw(ImportError("no sklearn")))
@@ -601,7 +602,7 @@ def test_demo_end_to_end_on_the_mock_board(tmp_path):
 @pytest.mark.slow
 def test_demo_on_icarus(capsys, tmp_path):
     """--sim icarus: the second simulator gives the same bit-exact answers."""
-    from rtlcnn import toolchain
+    from rtlcnn.sim import toolchain
 
     if not toolchain.have_simulator("icarus"):
         pytest.skip("Icarus Verilog is not installed (apt-get install iverilog)")

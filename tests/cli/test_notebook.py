@@ -49,7 +49,7 @@ def test_notebook_needs_only_what_a_pynq_image_has():
 def test_shipped_digits_sample_equals_scikit_learn_heldout():
     """The notebook's fallback for boards without scikit-learn holds the same images."""
     pytest.importorskip("sklearn")
-    from rtlcnn import datasets
+    from rtlcnn.compile import datasets
 
     z = np.load(ROOT / "notebooks" / "digits_heldout.npz", allow_pickle=False)
     s = datasets.load_digits()
@@ -78,7 +78,7 @@ def _png_outputs(cell) -> int:
 def test_notebook_runs_top_to_bottom_on_the_mock_board(tmp_path, monkeypatch):
     for mod in ("nbclient", "nbformat", "ipykernel", "matplotlib"):
         pytest.importorskip(mod)
-    from rtlcnn import toolchain
+    from rtlcnn.sim import toolchain
 
     if not toolchain.have_simulator("verilator"):
         pytest.skip("Verilator is not installed (apt-get install verilator)")

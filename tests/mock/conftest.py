@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlcnn.toolchain import have_simulator
+from rtlcnn.sim.toolchain import have_simulator
 
 HERE = Path(__file__).resolve().parent
 STANDIN = [HERE / "standin_top.v"]
@@ -54,7 +54,7 @@ def standin_board():
 
 @pytest.fixture(scope="session")
 def tiny_acc(tiny_board):
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     return Accelerator(tiny_board)
 
@@ -65,6 +65,6 @@ def tiny_acc(tiny_board):
 
 @pytest.fixture(scope="session")
 def default_acc(default_board):
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     return Accelerator(default_board)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtlcnn.program import Op, Program
-from rtlcnn.random_programs import conv, lenet5, linear  # noqa: F401 (the tests use mp.*)
+from rtlcnn.core.program import Op, Program
+from rtlcnn.core.random_programs import conv, lenet5, linear  # noqa: F401 (the tests use mp.*)
 
 
 def pool(kind):

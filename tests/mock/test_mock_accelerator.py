@@ -8,10 +8,10 @@ import mock_progs as mp
 import numpy as np
 import pytest
 
-from rtlcnn import reference as R
-from rtlcnn import stream as S
-from rtlcnn.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
-from rtlcnn.program import Program
+from rtlcnn.core import reference as R
+from rtlcnn.core import stream as S
+from rtlcnn.core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from rtlcnn.core.program import Program
 
 
 def _check(net, prog, x):
@@ -52,7 +52,8 @@ def test_unfolded_and_folded_conv_agree(default_acc):
 
 
 def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
-    from rtlcnn import datasets, models
+    from rtlcnn import models
+    from rtlcnn.compile import datasets
 
     prog = models.load("lenet5_mnist")
     images, _ = datasets.load_mnist(mnist_dir)
@@ -69,7 +70,8 @@ def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
 
 
 def test_digits_model_bit_exact(default_acc):
-    from rtlcnn import datasets, models
+    from rtlcnn import models
+    from rtlcnn.compile import datasets
 
     prog = models.load("digits")
     x = datasets.load_digits().heldout_images[:16]
@@ -91,7 +93,7 @@ def test_lenet5_shaped_program_keeps_weights_on_chip(default_acc):
 def test_two_accelerators_on_one_engine_never_trust_each_others_weights(default_board):
     """Weights left on chip belong to the engine: a second Accelerator object (a notebook
     cell run twice, say) that overwrites them must make the first one reload its own."""
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     prog_a, prog_b = mp.lenet5(seed=11), mp.lenet5(seed=12)
     x = mp.images(prog_a, 2)
@@ -106,7 +108,7 @@ def test_two_accelerators_on_one_engine_never_trust_each_others_weights(default_
 
 
 def test_icarus_end_to_end(icarus_board):
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     acc = Accelerator(icarus_board)
     rng = np.random.default_rng(7)
@@ -256,7 +258,7 @@ class _Overlay:
 
 
 def test_overlay_without_the_accelerator_is_rejected_with_its_ip_list():
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     ol = _Overlay({"axi_dma_0": {"type": "xilinx.com:ip:axi_dma:7.1"},
                    "axi_gpio_0": {"type": "xilinx.com:ip:axi_gpio:2.0"}})
@@ -269,7 +271,7 @@ def test_unknown_major_version_is_refused():
     pytest.importorskip("pynq")
     from pynq.pl_server.device import Device
 
-    from rtlcnn.accelerator import Accelerator
+    from rtlcnn.board.accelerator import Accelerator
 
     class Regs(Device):
         capabilities = {"REGISTER_RW": True}

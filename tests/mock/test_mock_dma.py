@@ -115,7 +115,7 @@ def test_address_outside_ddr_is_a_decode_error(standin_board):
 
 def test_close_leaves_no_process_and_a_dead_simulator_is_an_error():
     from rtlcnn.mock import MockOverlay, SimulatorError
-    from rtlcnn.toolchain import have_simulator
+    from rtlcnn.sim.toolchain import have_simulator
 
     if not have_simulator("icarus"):
         pytest.skip("icarus is not installed")

@@ -9,12 +9,12 @@ import mock_progs as mp
 import numpy as np
 import pytest
 
-from rtlcnn import reference as R
-from rtlcnn import schedule as SC
-from rtlcnn import stream as S
-from rtlcnn.accelerator import Accelerator, Network
-from rtlcnn.errors import AcceleratorError, DmaTimeout
-from rtlcnn.program import Program
+from rtlcnn.board.accelerator import Accelerator, Network
+from rtlcnn.core import reference as R
+from rtlcnn.core import schedule as SC
+from rtlcnn.core import stream as S
+from rtlcnn.core.errors import AcceleratorError, DmaTimeout
+from rtlcnn.core.program import Program
 
 TINY = S.Build(p_oc=4, p_ic=4, wbuf_depth=64, ibuf_depth=256, pbuf_depth=16)
 

@@ -5,10 +5,10 @@ import mock_progs as mp
 import numpy as np
 import pytest
 
-from rtlcnn import reference as R
-from rtlcnn import schedule as SC
-from rtlcnn import stream as S
-from rtlcnn.errors import LayerNotSupported
+from rtlcnn.core import reference as R
+from rtlcnn.core import schedule as SC
+from rtlcnn.core import stream as S
+from rtlcnn.core.errors import LayerNotSupported
 
 BUILDS = {
     "tiny": S.Build(p_oc=4, p_ic=4, wbuf_depth=64, ibuf_depth=256, pbuf_depth=16),
@@ -106,7 +106,7 @@ def test_per_batch_loading_when_weights_do_not_fit_together():
 
 def test_unsupported_layers_are_named():
     rng = np.random.default_rng(0)
-    from rtlcnn.program import Program
+    from rtlcnn.core.program import Program
 
     big_k = Program((1, 12, 12), 0.1, [mp.conv(rng, 1, 4, 5)])
     with pytest.raises(LayerNotSupported, match="MAX_KERNEL"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from overlay_helpers import ROOT, fileset_files
 
-from rtlcnn import overlay_spec
+from rtlcnn.board import overlay_spec
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from rtlcnn import overlay_spec
+from rtlcnn.board import overlay_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

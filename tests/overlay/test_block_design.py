@@ -1,5 +1,5 @@
 """The block-design Tcl, run under a recording mock Vivado, builds the design the driver and
-the mock board expect: every value checked here comes from driver/overlay_spec.txt."""
+the mock board expect: every value checked here comes from driver/board/overlay_spec.txt."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections import defaultdict
 import pytest
 from overlay_helpers import BOARDS, ROOT, bd_body, run_mock, tcl_quote
 
-from rtlcnn import ip, overlay_spec
-from rtlcnn.errors import AcceleratorError
+from rtlcnn.board import ip, overlay_spec
+from rtlcnn.core.errors import AcceleratorError
 
 # What the PS families call the things the Tcl must set. `window` is the address range the
 # control master port reaches (Zynq-7000 M_AXI_GP0; UltraScale+ M_AXI_HPM0_FPD).

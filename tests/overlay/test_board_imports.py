@@ -36,7 +36,11 @@ import numpy as np
 import rtlcnn
 for m in {modules!r}:
     importlib.import_module("rtlcnn." + m)
-from rtlcnn import cli, models, overlay_spec, ip, reference
+from rtlcnn.cli import app as cli
+from rtlcnn import models
+from rtlcnn.board import overlay_spec
+from rtlcnn.board import ip
+from rtlcnn.core import reference
 spec = overlay_spec.load()
 assert spec.accel_name == "rtlcnn_0" and spec.board("Pynq-Z2").name == "pynq_z2"
 prog = rtlcnn.Program.load({path!r})

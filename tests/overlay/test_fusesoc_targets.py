@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from overlay_helpers import BOARDS, ROOT, core_data, fileset_files, run_mock
 
-from rtlcnn import overlay_spec
+from rtlcnn.board import overlay_spec
 
 
 def fusesoc_cmd() -> list[str]:
@@ -72,7 +72,7 @@ def test_project_reads_the_rtl_then_sources_the_block_design(setup):
     assert f"set_property top {spec.design_name}_wrapper [current_fileset]" in tcl
     # the files the block-design Tcl needs beside it are exported with it
     bd = work / next(s for s in sources if s.endswith("rtlcnn_bd.tcl"))
-    for rel in ("../common/spec.tcl", "../common/bd.tcl", "../../driver/overlay_spec.txt"):
+    for rel in ("../common/spec.tcl", "../common/bd.tcl", "../../driver/board/overlay_spec.txt"):
         assert (bd.parent / rel).exists(), f"{rel} is not exported beside {bd}"
     assert "vivado" in (work / "Makefile").read_text()
 
@@ -106,9 +106,9 @@ def test_collect_outputs_copies_and_checks(tmp_path, setup):
     spec = overlay_spec.load()
     b = spec.board(board)
     root = tmp_path / "checkout"
-    (root / "driver").mkdir(parents=True)
+    (root / "driver" / "board").mkdir(parents=True)
     for f in ("overlay_spec.py", "overlay_spec.txt"):
-        shutil.copy(ROOT / "driver" / f, root / "driver" / f)
+        shutil.copy(ROOT / "driver" / "board" / f, root / "driver" / "board" / f)
     (root / "fusesoc.core").write_text("CAPI=2:\n")
     work = root / "build" / "rtlcnn_1" / board
     d = spec.design_name

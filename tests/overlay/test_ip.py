@@ -9,8 +9,8 @@ import types
 
 import pytest
 
-from rtlcnn import ip, overlay_spec
-from rtlcnn.errors import AcceleratorError
+from rtlcnn.board import ip, overlay_spec
+from rtlcnn.core.errors import AcceleratorError
 
 pynq = pytest.importorskip("pynq")
 

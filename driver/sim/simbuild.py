@@ -44,7 +44,7 @@ def core_file() -> Path:
     """The project's ``fusesoc.core``."""
     path = project_root() / "fusesoc.core"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: rtlcnn.simbuild needs a source checkout of rtlcnn")
+        raise FileNotFoundError(f"{path} not found: rtlcnn.sim.simbuild needs a source checkout of rtlcnn")
     return path
 
 

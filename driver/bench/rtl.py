@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m rtlcnn.bench_rtl                    # default build (16x8), Verilator
-    python -m rtlcnn.bench_rtl --sim icarus -p P_OC=4 -p P_IC=4
+    python -m rtlcnn.bench.rtl                    # default build (16x8), Verilator
+    python -m rtlcnn.bench.rtl --sim icarus -p P_OC=4 -p P_IC=4
 
 Each layer runs twice with random int8 data: once loading its weights and parameters,
 then again with LOAD_PARAMS = LOAD_WEIGHTS = 0 (weights already on chip), which is
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import stream as st
-from .stream import Build, JobConfig
+from ..core import stream as st
+from ..core.stream import Build, JobConfig
 
 
 def lenet_layers():
@@ -56,8 +56,8 @@ def lenet_layers():
 
 def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
     """The engine's JobConfig, input map and weights for running ``layer`` in ``layout``."""
-    from . import unfold
-    from .schedule import im2col
+    from ..core import unfold
+    from ..core.schedule import im2col
 
     if layout is None:
         return layer, x, w
@@ -93,7 +93,7 @@ if cocotb is not None:
             AxiStreamSource,
         )
 
-        from . import reference
+        from ..core import reference
 
         cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
         axil = AxiLiteMaster(
@@ -163,7 +163,7 @@ if cocotb is not None:
 # ---------------------------------------------------------------------------------------
 def run(sim: str = "verilator", params: dict | None = None) -> dict:
     """Build (cached) and run the benchmark; return {"build": ..., "layers": [...]}."""
-    from . import simbuild
+    from ..sim import simbuild
 
     params = dict(params or Build().parameters())
     log_dir = simbuild.default_build_root()
@@ -173,7 +173,7 @@ def run(sim: str = "verilator", params: dict | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         runner.test(
-            test_module="rtlcnn.bench_rtl",
+            test_module="rtlcnn.bench.rtl",
             hdl_toplevel="rtlcnn_top",
             hdl_toplevel_lang="verilog",
             build_dir=str(path),
@@ -225,14 +225,14 @@ def format_table(res: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m rtlcnn.bench_rtl", description="LeNet-5 layer cycles on the RTL"
+        prog="python -m rtlcnn.bench.rtl", description="LeNet-5 layer cycles on the RTL"
     )
     ap.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     ap.add_argument("-p", "--param", action="append", default=[], help="Verilog parameter NAME=VALUE")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args(argv)
     if cocotb is None:
-        print("rtlcnn.bench_rtl needs the simulation extra: pip install 'rtlcnn[sim]'", file=sys.stderr)
+        print("rtlcnn.bench.rtl needs the simulation extra: pip install 'rtlcnn[sim]'", file=sys.stderr)
         return 2
     params = Build().parameters()
     for p in args.param:

@@ -12,12 +12,9 @@ import os
 import shutil
 from pathlib import Path
 
+from ..core.resources import project_root
+
 __all__ = ["setup_env", "verilator_root", "have_simulator", "project_root"]
-
-
-def project_root() -> Path:
-    """The source checkout (the folder holding ``fusesoc.core``), if rtlcnn runs from one."""
-    return Path(__file__).resolve().parent.parent
 
 
 def verilator_root() -> Path | None:

@@ -2,7 +2,7 @@
 
 Reproduce with::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m rtlcnn.bench_reference [--batch 1000]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m rtlcnn.bench.reference [--batch 1000]
 
 It runs the shipped ``lenet5_mnist`` program (or, where it is not built yet, a random
 program of the same shape from ``rtlcnn.random_programs``) on random images and prints
@@ -24,15 +24,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="time spent per batch size")
     args = ap.parse_args(argv)
 
-    from . import reference
-    from .program import Program
+    from ..core import reference
+    from ..core.program import Program
 
     try:
-        from . import models
+        from .. import models
 
         prog: Program = models.load("lenet5_mnist")
     except Exception:  # the model may not be built yet in a fresh tree
-        from .random_programs import lenet5
+        from ..core.random_programs import lenet5
 
         prog = lenet5()
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "all"

@@ -27,8 +27,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import LayerNotSupported
-from .program import MAX_KERNEL, Op, Program
+from ..core.errors import LayerNotSupported
+from ..core.program import MAX_KERNEL, Op, Program
 
 __all__ = [
     "compile",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional, Tuple
 
+from ..core.errors import AcceleratorError
 from . import overlay_spec
-from .errors import AcceleratorError
 
 # RtlcnnIP is made on first access (module __getattr__), so importing this needs no pynq.
 __all__ = ["RtlcnnIP", "find_ips", "dma_max_transfer_bytes", "pl_clock_mhz", "ip_class"]  # noqa: F822

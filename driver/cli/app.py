@@ -31,8 +31,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import AcceleratorError, InputError, LayerNotSupported, ProgramFormatError, RtlcnnError
-from .program import Program
+from ..core.errors import AcceleratorError, InputError, LayerNotSupported, ProgramFormatError, RtlcnnError
+from ..core.program import Program
+from ..core.resources import package_root, project_root
 
 __all__ = ["main", "build_parser", "CliError", "open_board", "read_images", "on_board", "find_bitfile"]
 
@@ -100,7 +101,7 @@ def on_board() -> bool:
 
 def _bitfile_name() -> str:
     try:
-        from . import overlay_spec
+        from ..board import overlay_spec
 
         return overlay_spec.load().output_name + ".bit"
     except Exception:  # the description is optional for this lookup
@@ -122,12 +123,12 @@ def find_bitfile(explicit: Optional[str] = None) -> Optional[Path]:
     name = _bitfile_name()
     candidates = [os.environ.get("RTLCNN_BITFILE"), Path.cwd() / name]
     try:
-        spec = importlib.util.find_spec(f"{__package__ or 'rtlcnn'}.overlay")
+        spec = importlib.util.find_spec("rtlcnn.overlay")
     except ImportError:
         spec = None
     for folder in (spec.submodule_search_locations or []) if spec else []:
         candidates.append(Path(folder) / name)
-    candidates.append(Path(__file__).resolve().parent.parent / "overlay" / name)  # a source checkout
+    candidates.append(project_root() / "overlay" / name)  # a source checkout
     for c in candidates:
         if c and Path(c).is_file():
             return Path(c)
@@ -141,12 +142,12 @@ class _ReferenceNet:
         self.program = program
 
     def predict(self, images):
-        from . import reference
+        from ..core import reference
 
         return reference.run(self.program, images)
 
     def predict_int(self, images):
-        from . import reference
+        from ..core import reference
 
         return reference.run_int(self.program, images)
 
@@ -169,7 +170,7 @@ class Board:
     @property
     def accelerator(self):
         if self._acc is None and self.overlay is not None:
-            from .accelerator import Accelerator
+            from ..board.accelerator import Accelerator
 
             self._acc = Accelerator(self.overlay)
         return self._acc
@@ -189,7 +190,7 @@ class Board:
         """The overlay's clock (PS FCLK0), else the engine's hint, else the spec's default."""
         if self.kind == "mock":
             return float(self.overlay.clock_mhz)
-        from . import ip
+        from ..board import ip
 
         return ip.pl_clock_mhz(self.overlay if self.kind == "pynq" else None)
 
@@ -201,8 +202,8 @@ class Board:
 
 def engine_build(overlay) -> Dict[str, Any]:
     """ID, version and build parameters read from the engine's registers (docs/register_map.md)."""
-    from . import ip as _ip
-    from . import stream
+    from ..board import ip as _ip
+    from ..core import stream
 
     ip, _dma = _ip.find_ips(overlay)
     ident = int(ip.read(stream.REG_ID))
@@ -282,7 +283,7 @@ def _log_tail(path: Path, lines: int = 12) -> str:
 
 def _build_mock_model(sim: str) -> None:
     """Build (or find up to date) the simulation model the mock board will run; returns None."""
-    from .mock import build_model, layout
+    from ..mock import build_model, layout
 
     build_model(sim, dict(layout()["engine"]))
 
@@ -321,7 +322,7 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
         return
     if sim not in SIMS:
         raise CliError(f"unknown simulator {sim!r}: use one of {', '.join(SIMS)}")
-    from . import toolchain
+    from ..sim import toolchain
 
     toolchain.setup_env()
     if not toolchain.have_simulator(sim):
@@ -329,7 +330,7 @@ def open_board(kind: str = "auto", sim: str = "verilator", bitfile: Optional[str
                 if sim == "verilator" else "apt-get install iverilog")
         raise CliError(f"the {sim} simulator is not installed: {hint}; or use --board reference")
     try:
-        from .mock import MockOverlay
+        from ..mock import MockOverlay
     except ImportError as e:
         raise CliError(f"the mock board is not available ({e}); install the simulation extra: "
                        "pip install 'rtlcnn[sim]', or use --board reference", code=1) from e
@@ -502,7 +503,7 @@ def _load_program(path: str) -> Program:
     """A program file, or the name of a shipped model (``digits``, ``lenet5_mnist``)."""
     p = Path(path)
     if not p.exists():
-        from . import models
+        from .. import models
 
         shipped = models.available()
         if path in shipped:
@@ -660,7 +661,7 @@ def _measured_over(images: int, batch: Optional[int]) -> str:
 # ------------------------------------------------------------------------------- demo
 def _demo_data(name: str):
     """(images, labels, description) of the held-out sample set for a shipped model."""
-    from . import datasets
+    from ..compile import datasets
 
     if name == "digits":
         try:
@@ -680,9 +681,9 @@ def _demo_data(name: str):
 
 def _digits_heldout_copy():
     """The digits held-out images shipped beside the notebook (notebooks/digits_heldout.npz)."""
-    folders = [Path(__file__).resolve().parent.parent / "notebooks"]
+    folders = [project_root() / "notebooks"]
     try:
-        spec = importlib.util.find_spec(f"{__package__ or 'rtlcnn'}.notebooks")
+        spec = importlib.util.find_spec("rtlcnn.notebooks")
         folders[:0] = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
     except ImportError:
         pass
@@ -696,7 +697,7 @@ def _digits_heldout_copy():
 
 
 def _mnist_available() -> bool:
-    from . import datasets
+    from ..compile import datasets
 
     d = datasets.mnist_dir()
     return any((d / f).is_file() for f in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"))
@@ -734,7 +735,7 @@ def _mismatch_text(got: np.ndarray, want: np.ndarray) -> str:
 
 
 def cmd_demo(args) -> int:
-    from . import models
+    from .. import models
 
     out = Path(args.out)
     available = models.available()
@@ -763,7 +764,7 @@ def cmd_demo(args) -> int:
             _say("engine build parameters (read from the hardware): "
                  + ", ".join(f"{k}={v}" for k, v in build.items()))
         if skipped_mnist:
-            from . import datasets
+            from ..compile import datasets
 
             _say(f"(lenet5_mnist skipped: no MNIST t10k files in {datasets.mnist_dir()}; "
                  "set RTLCNN_MNIST_DIR to a folder with the standard IDX files to add it)")
@@ -778,7 +779,7 @@ def cmd_demo(args) -> int:
             net = board.load(program)
             raw, rows, seconds = _run_batches(net, images, args.batch, f"  classifying on {board.kind}",
                                               quiet)
-            from . import reference
+            from ..core import reference
 
             want = reference.run_int(program, images)
             equal = bool(raw.shape == want.shape and np.array_equal(raw, want))
@@ -914,7 +915,7 @@ def _first_layer_channels(model) -> int:
 
 def _read_calibration(spec: str, model, count: int):
     """(calibration images float32 (N, C, H, W), held-out (images, labels) or None, description)."""
-    from . import datasets
+    from ..compile import datasets
 
     if spec == "digits":
         s = datasets.load_digits()
@@ -974,7 +975,7 @@ def cmd_compile(args) -> int:
         raise CliError(f"output {out}: program files end in .rtlcnn.npz")
     _say(f"compiling {args.model} with {len(calib)} calibration images ({what}, shape {calib.shape[1:]})...")
     try:
-        compile_fn = importlib.import_module(f"{__package__ or 'rtlcnn'}.compiler").compile
+        compile_fn = importlib.import_module("rtlcnn.compile.compiler").compile
     except (ImportError, AttributeError) as e:
         raise CliError(f"the compiler is not available ({e}); pip install 'rtlcnn[train]'", code=1) from e
     program = compile_fn(model, calib)
@@ -997,7 +998,7 @@ def _agreement(model, program, calib, heldout) -> None:
     """How often the int8 program's top-1 equals the float model's (and held-out accuracy)."""
     import torch
 
-    from . import reference
+    from ..core import reference
 
     x = calib[:512]
     with torch.no_grad():
@@ -1066,10 +1067,11 @@ def _tool_version(cmd: List[str]) -> Optional[str]:
 
 
 def cmd_info(args) -> int:
-    from . import __version__, models, toolchain
+    from .. import __version__, models
+    from ..sim import toolchain
 
     toolchain.setup_env()
-    _say(f"rtlcnn {__version__} ({Path(__file__).resolve().parent})")
+    _say(f"rtlcnn {__version__} ({package_root()})")
     _say(f"python {platform.python_version()} on {platform.machine()} {platform.system()}")
     versions = {m: _version(m) for m in ("numpy", "pynq", "torch", "cocotb", "cocotbext-axi", "fusesoc",
                                          "matplotlib", "scikit-learn")}
@@ -1104,9 +1106,9 @@ def cmd_info(args) -> int:
 
 # ------------------------------------------------------------------------------- bench
 BENCHES = {
-    "reference": ("bench_reference", "numpy reference model, images/s on one core"),
-    "rtl": ("bench_rtl", "engine cycles per layer and network (RTL under cocotb)"),
-    "runtime": ("bench_runtime", "runtime on the mock board: wall time, DMA bytes, projected images/s"),
+    "reference": ("bench.reference", "numpy reference model, images/s on one core"),
+    "rtl": ("bench.rtl", "engine cycles per layer and network (RTL under cocotb)"),
+    "runtime": ("bench.runtime", "runtime on the mock board: wall time, DMA bytes, projected images/s"),
 }
 
 
@@ -1115,7 +1117,7 @@ def cmd_bench(args) -> int:
     for n in names:
         if n not in BENCHES:
             raise CliError(f"unknown benchmark {n!r}; known: {', '.join(BENCHES)}")
-    pkg = __package__ or "rtlcnn"
+    pkg = "rtlcnn"
     ran = 0
     for n in names:
         mod, what = BENCHES[n]
@@ -1223,8 +1225,8 @@ examples:
   rtlcnn bench                           every benchmark this rtlcnn has
   rtlcnn bench reference -- --batch 1 64 arguments after -- go to the benchmark module
 
-Each benchmark is a module you can also run yourself: python -m rtlcnn.bench_reference,
-rtlcnn.bench_rtl, rtlcnn.bench_runtime. Their output is what docs/benchmarks.md records.
+Each benchmark is a module you can also run yourself: python -m rtlcnn.bench.reference,
+rtlcnn.bench.rtl, rtlcnn.bench.runtime. Their output is what docs/benchmarks.md records.
 """
 
 
@@ -1320,7 +1322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as e:  # --help, or a usage error already printed
         return int(e.code or 0)
     if getattr(args, "version", False):
-        from . import __version__
+        from .. import __version__
 
         _say(f"rtlcnn {__version__}")
         return 0

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .toolchain import project_root
+from ..core.resources import project_root
 
 __all__ = [
     "Splits",

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import schedule as SC
-from . import stream as S
-from .errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from ..core import schedule as SC
+from ..core import stream as S
+from ..core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from ..core.program import Program
 from .ip import dma_max_transfer_bytes, find_ips, pl_clock_mhz
-from .program import Program
 
 __all__ = ["Accelerator", "Network", "LayerProfile"]
 

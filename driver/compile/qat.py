@@ -32,8 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import compiler, reference
-from .program import Op, Program
+from ..core import reference
+from ..core.program import Op, Program
+from . import compiler
 
 __all__ = ["prepare", "convert", "QATModel", "QuantLayer", "QuantPool"]
 
