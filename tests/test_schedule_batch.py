@@ -11,6 +11,7 @@ from rtlcnn.core import stream as S
 from rtlcnn.core.errors import AcceleratorError
 from rtlcnn.core.program import Program
 from rtlcnn.core.random_programs import lenet5, linear
+from rtlcnn.sim.engine_model import EngineModel
 
 #: small buffers: a 64-feature linear layer takes 16 input words per image, so 16 images
 #: per job, and its weights come in output-channel slices
@@ -27,7 +28,7 @@ def _run(prog, build, n, engine=None, residency=None, seed=1, **kw):
     pl = SC.plan(prog, build)
     x = _images(prog, n, seed)
     recs = []
-    outs = SC.execute(pl, prog.quantize_input(x), engine or SC.EngineModel(build),
+    outs = SC.execute(pl, prog.quantize_input(x), engine or EngineModel(build),
                       residency if residency is not None else SC.Residency(), "net",
                       on_job=lambda rec, raw: recs.append(rec), **kw)
     for i, (got, want) in enumerate(zip(outs, R.run_all_int(prog, x))):
@@ -92,7 +93,7 @@ def test_a_batch_chunks_into_balanced_jobs():
 @pytest.mark.parametrize("n", [1, 5, 40])
 def test_sliced_linear_layers_load_each_slice_once_per_batch(n):
     prog = _sliced_linear_program()
-    eng, res = SC.EngineModel(TINY), SC.Residency()
+    eng, res = EngineModel(TINY), SC.Residency()
     pl, recs = _run(prog, TINY, n, engine=eng, residency=res)
     fc1 = pl.layers[0]
     assert not pl.all_resident and len(fc1.slices) == 2 and fc1.images_per_job == 16
@@ -114,7 +115,7 @@ def test_sliced_linear_layers_load_each_slice_once_per_batch(n):
 def test_resident_weights_serve_both_job_kinds():
     """A batch of 1 (LINEAR jobs) after a batch of 3 (1x1 CONV jobs) reuses the weights."""
     prog, b = lenet5(seed=4), S.Build()
-    eng, res = SC.EngineModel(b), SC.Residency()
+    eng, res = EngineModel(b), SC.Residency()
     recs = _run(prog, b, 3, engine=eng, residency=res)[1]
     assert sum(r.cfg.load_weights for r in recs) == 5
     for n in (1, 7, 3):
@@ -127,7 +128,7 @@ def test_largest_job_is_the_planned_one_and_the_dma_limit_holds():
     pl = SC.plan(prog, S.Build())
     sent = []
 
-    class Recorder(SC.EngineModel):
+    class Recorder(EngineModel):
         def run_job(self, cfg, stream):
             raw = super().run_job(cfg, stream)
             sent.append((len(stream), len(raw)))
@@ -166,7 +167,7 @@ class _Acc:
 
     def __init__(self, build, fail_at=None):
         self.build = build
-        self.engine = SC.EngineModel(build)
+        self.engine = EngineModel(build)
         self.residency = SC.Residency()
         self.clock_mhz = 100.0
         self.fail_at = fail_at
@@ -216,6 +217,6 @@ def test_images_of_a_finished_chunk_are_completed_when_a_later_chunk_fails():
         assert np.array_equal(e.partial_output[done], want[done])
         assert not e.partial_output[len(done):].any()
     out, completed = np.zeros_like(want), []
-    SC.execute(pl, prog.quantize_input(x), SC.EngineModel(TINY), SC.Residency(), "k",
+    SC.execute(pl, prog.quantize_input(x), EngineModel(TINY), SC.Residency(), "k",
                out=out, completed=completed)
     assert completed == list(range(n)) and np.array_equal(out, want)

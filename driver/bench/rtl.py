@@ -57,7 +57,7 @@ def lenet_layers():
 def engine_job(layer: JobConfig, layout, x: np.ndarray, w: np.ndarray):
     """The engine's JobConfig, input map and weights for running ``layer`` in ``layout``."""
     from ..core import unfold
-    from ..core.schedule import im2col
+    from ..core.unfold import im2col
 
     if layout is None:
         return layer, x, w

@@ -22,6 +22,7 @@ __all__ = [
     "run",
     "run_int",
     "run_all_int",
+    "conv_acc",
     "requant",
     "conv2d_int",
     "linear_int",
@@ -63,7 +64,7 @@ def _pads(padding) -> tuple:
     return (t, b, lft, r)
 
 
-def _conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, padding) -> np.ndarray:
+def conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, padding) -> np.ndarray:
     """int64 accumulators (N, O, OH, OW) = bias + conv(x, w), zero padding; ``w`` is
     (O, C, K, KW) (the engine model of :mod:`rtlcnn.unfold` uses K != KW)."""
     x = np.asarray(x)
@@ -143,7 +144,7 @@ def conv2d_int(
     w = np.asarray(w)
     if w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise ValueError(f"conv2d: input has {np.shape(x)[1]} channels, weight is {w.shape}")
-    acc = _conv_acc(x, w, bias, int(stride), padding)
+    acc = conv_acc(x, w, bias, int(stride), padding)
     if out_int32:
         if relu or pool:
             raise ValueError("int32 outputs have no relu or pool")

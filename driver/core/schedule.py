@@ -10,8 +10,8 @@ jobs, two conv pixels per input pixel, pooled on the accumulators), or im2col'ed
 engine a 1x1 conv; streams K*K times the map, so rarely the best). :func:`execute` runs
 a plan on anything with a
 ``run_job(cfg, stream) -> bytes`` method: the accelerator on a board or the mock board,
-or :class:`EngineModel`, a numpy model of the engine used to test the tiling without a
-simulator.
+or :class:`rtlcnn.sim.engine_model.EngineModel`, a numpy model of the engine used to test
+the tiling without a simulator.
 
 Order of work in a batch: layer by layer; within a layer, slice by slice and image by
 image, so a slice's weights go over the stream once per batch (with LOAD_* = 1 on its
@@ -38,8 +38,7 @@ from . import unfold as U
 from .errors import LayerNotSupported
 from .program import Program
 
-__all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "EngineModel", "Residency",
-           "im2col", "job_cycles"]
+__all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "job_cycles"]
 
 JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
 #: what one more job costs the host (register writes, two DMA starts, polls, in Python on
@@ -469,17 +468,6 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
 
 
 # --------------------------------------------------------------------------- execution
-def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
-    """(N, C, H, W) int8 -> (N, C*K*K, OH, OW): channel ``c*K*K + ky*K + kx``."""
-    n, c, h, w = x.shape
-    xp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
-    xp[:, :, p:p + h, p:p + w] = x
-    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
-    win = win[:, :, :(oh - 1) * s + 1:s, :(ow - 1) * s + 1:s]  # (N, C, OH, OW, K, K)
-    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, oh, ow))
-
-
 class Residency:
     """What the engine's weight and parameter buffers hold: key -> (wbase, words, pbase, n)."""
 
@@ -552,7 +540,7 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
         if lp.opcode == S.OPCODE_LINEAR:
             xin = x.reshape(n, -1)
         elif lp.layout == "im2col":
-            xin = im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
+            xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
         elif lp.layout == "kx":
             xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
         elif lp.layout == "pair":
@@ -600,76 +588,3 @@ def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, lay
         outs.append(y)
         x = y
     return outs
-
-
-# --------------------------------------------------------------------------- engine model
-class EngineModel:
-    """A numpy model of the engine at the job level: decodes each job's input stream as
-    ``docs/stream_format.md`` defines it, keeps the weight and parameter buffers between
-    jobs, checks the configuration as the hardware does, and computes with the reference
-    per-op functions. For testing schedules and packing without a simulator."""
-
-    def __init__(self, build: S.Build):
-        self.build = build
-        self.wbuf = np.zeros((build.wbuf_depth, build.p_oc * build.p_ic), np.int8)
-        self.wvalid = np.zeros(build.wbuf_depth, bool)
-        self.pbuf = np.zeros((build.pbuf_depth, 3), np.int64)
-        self.pvalid = np.zeros(build.pbuf_depth, bool)
-        self.jobs = 0
-        self.beats_in = 0
-
-    def run_job(self, cfg: S.JobConfig, stream) -> bytes:
-        from . import reference as R
-
-        b = self.build
-        code = cfg.check(b)
-        if code:
-            raise ValueError(f"engine model: CONFIG_ERR {code}: {S.config_error_text(code)}")
-        data = np.asarray(stream, np.uint8).reshape(-1)
-        if len(data) != cfg.in_beats(b) * 8:
-            raise ValueError(f"engine model: stream has {len(data)} bytes, the job needs "
-                             f"{cfg.in_beats(b) * 8}")
-        self.jobs += 1
-        self.beats_in += len(data) // 8
-        pos = 0
-        k = cfg.eff_kernel
-        icg, nog = cfg.icg(b), cfg.nog(b)
-        if cfg.param_beats():
-            words = data[pos:pos + 16 * cfg.out_c].view("<i4").reshape(cfg.out_c, 4)
-            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 0] = words[:, 0]
-            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 1] = words[:, 1]
-            self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c, 2] = words[:, 2].astype(np.uint8).view(np.int8)
-            self.pvalid[cfg.pbase:cfg.pbase + cfg.out_c] = True
-            pos += 16 * cfg.out_c
-        if cfg.weight_beats(b):
-            nw = cfg.weight_words(b)
-            self.wbuf[cfg.wbase:cfg.wbase + nw] = data[pos:pos + nw * b.p_oc * b.p_ic].view(
-                np.int8).reshape(nw, -1)
-            self.wvalid[cfg.wbase:cfg.wbase + nw] = True
-            pos += cfg.weight_beats(b) * 8
-        xs = data[pos:pos + cfg.in_h * cfg.in_w * icg * b.p_ic].view(np.int8)
-        x = xs.reshape(cfg.in_h, cfg.in_w, icg * b.p_ic)[:, :, :cfg.in_c].transpose(2, 0, 1)[None]
-        if cfg.is_pool_op:
-            y = R.pool2d_int(x, cfg.pool_mode)
-        else:
-            nw = cfg.weight_words(b)
-            if not self.wvalid[cfg.wbase:cfg.wbase + nw].all() or \
-                    not self.pvalid[cfg.pbase:cfg.pbase + cfg.out_c].all():
-                raise ValueError("engine model: the job uses weights or parameters never loaded")
-            kw = cfg.eff_kernel_w
-            wq = self.wbuf[cfg.wbase:cfg.wbase + nw].reshape(nog, k, kw, icg, b.p_oc, b.p_ic)
-            w = wq.transpose(0, 4, 3, 5, 1, 2).reshape(nog * b.p_oc, icg * b.p_ic, k, kw)
-            if cfg.pair:  # the left filters in lanes 0.., the right ones in lanes P_OC/2..
-                h = b.p_oc // 2
-                w = np.stack([w[:cfg.out_c, :cfg.in_c], w[h:h + cfg.out_c, :cfg.in_c]])
-            else:
-                w = w[:cfg.out_c, :cfg.in_c]
-            p = self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c]
-            pool = {S.POOL_NONE: None, S.POOL_MAX: "max", S.POOL_AVG: "avg"}[cfg.pool]
-            y = U.engine_conv_int(x, w, p[:, 0], p[:, 1], p[:, 2], cfg.stride, cfg.pad, cfg.relu,
-                                  pool, cfg.out_int32, pair=cfg.pair)
-        vals = y[0].transpose(1, 2, 0).reshape(-1)
-        raw = vals.astype("<i4" if cfg.out_int32 else np.int8).view(np.uint8)
-        out = np.zeros(cfg.out_beats() * 8, np.uint8)
-        out[:len(raw)] = raw
-        return out.tobytes()

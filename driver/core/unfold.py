@@ -19,6 +19,9 @@ equals requantize-then-pool because the requant is non-decreasing when its multi
 not negative; :func:`pair_exact` says whether it is. Half the MAC steps of ``kx``, and a
 quarter of the requant work.
 
+``im2col``: the engine's input pixel holds all K*K*C taps of a conv pixel and the engine
+runs a 1x1 conv (any stride; streams K*K times the map, so the cost model rarely picks it).
+
 Every function is exact integer reordering: the engine's results equal
 ``rtlcnn.reference`` bit for bit (``tests/rtl``, ``tests/test_unfold.py``).
 """
@@ -30,7 +33,7 @@ import numpy as np
 from . import reference as R
 
 __all__ = ["kx_input", "kx_weights", "pair_input", "pair_weights", "pair_exact",
-           "conv_width", "layer_job", "engine_conv_int"]
+           "conv_width", "layer_job", "engine_conv_int", "im2col"]
 
 
 def conv_width(w: int, k: int, pad: int) -> int:
@@ -113,12 +116,23 @@ def engine_conv_int(x, w, bias, mult, shift, stride: int = 1, pad=(0, 0, 0, 0),
         if pool != "max" or out_int32:
             raise ValueError("PAIR jobs pool max and give int8")
         # max(a + bias, b + bias) = max(a, b) + bias: the bias rides along
-        acc = np.maximum(R._conv_acc(x, w[0], bias, stride, pad), R._conv_acc(x, w[1], bias, stride, pad))
+        acc = np.maximum(R.conv_acc(x, w[0], bias, stride, pad), R.conv_acc(x, w[1], bias, stride, pad))
         h2 = acc.shape[2] // 2
         acc = acc[:, :, :2 * h2].reshape(acc.shape[0], acc.shape[1], h2, 2, acc.shape[3]).max(axis=3)
         return R.requant(acc, mult, shift, relu)
-    acc = R._conv_acc(x, w, bias, stride, pad)
+    acc = R.conv_acc(x, w, bias, stride, pad)
     if out_int32:
         return R._to_int32(acc)
     y = R.requant(acc, mult, shift, relu)
     return R.pool2d_int(y, pool) if pool else y
+
+
+def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
+    """(N, C, H, W) int8 -> (N, C*K*K, OH, OW): channel ``c*K*K + ky*K + kx``."""
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    xp[:, :, p:p + h, p:p + w] = x
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = win[:, :, :(oh - 1) * s + 1:s, :(ow - 1) * s + 1:s]  # (N, C, OH, OW, K, K)
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, oh, ow))

@@ -15,6 +15,7 @@ from rtlcnn.core import schedule as SC
 from rtlcnn.core import stream as S
 from rtlcnn.core.errors import AcceleratorError, DmaTimeout
 from rtlcnn.core.program import Program
+from rtlcnn.sim.engine_model import EngineModel
 
 TINY = S.Build(p_oc=4, p_ic=4, wbuf_depth=64, ibuf_depth=256, pbuf_depth=16)
 
@@ -26,7 +27,7 @@ class _FailingAcc:
 
     def __init__(self, build, fail_at=None, exc=AcceleratorError):
         self.build = build
-        self.engine = SC.EngineModel(build)
+        self.engine = EngineModel(build)
         self.residency = SC.Residency()
         self.clock_mhz = 100.0
         self.fail_at = fail_at
@@ -133,10 +134,10 @@ def test_execute_fills_out_as_images_complete():
     x = prog.quantize_input(mp.images(prog, 3, seed=1))
     out = np.zeros((3,) + tuple(pl.layers[-1].out_shape), np.int32)
     done = []
-    outs = SC.execute(pl, x, SC.EngineModel(TINY), SC.Residency(), "k", out=out, completed=done)
+    outs = SC.execute(pl, x, EngineModel(TINY), SC.Residency(), "k", out=out, completed=done)
     assert done == [0, 1, 2] and np.array_equal(out, outs[-1])
     with pytest.raises(ValueError, match="shape"):
-        SC.execute(pl, x, SC.EngineModel(TINY), SC.Residency(), "k", out=out[:2])
+        SC.execute(pl, x, EngineModel(TINY), SC.Residency(), "k", out=out[:2])
 
 
 # ------------------------------------------------------------------ reset with a deadline

@@ -9,6 +9,7 @@ from rtlcnn.core import reference as R
 from rtlcnn.core import schedule as SC
 from rtlcnn.core import stream as S
 from rtlcnn.core.errors import LayerNotSupported
+from rtlcnn.sim.engine_model import EngineModel
 
 BUILDS = {
     "tiny": S.Build(p_oc=4, p_ic=4, wbuf_depth=64, ibuf_depth=256, pbuf_depth=16),
@@ -20,7 +21,7 @@ BUILDS = {
 def _run(prog, build, unfold, n=2):
     pl = SC.plan(prog, build, unfold=unfold)
     x = mp.images(prog, n, seed=3)
-    eng = SC.EngineModel(build)
+    eng = EngineModel(build)
     outs = SC.execute(pl, prog.quantize_input(x), eng, SC.Residency(), "net")
     for i, (got, want) in enumerate(zip(outs, R.run_all_int(prog, x))):
         assert got.dtype == want.dtype and np.array_equal(got, want), f"op {i} differs\n{pl.summary()}"
@@ -82,7 +83,7 @@ def test_pair_needs_non_negative_multipliers():
 def test_resident_weights_are_sent_once():
     prog, b = mp.lenet5(), S.Build()
     pl = SC.plan(prog, b)
-    eng, res = SC.EngineModel(b), SC.Residency()
+    eng, res = EngineModel(b), SC.Residency()
     x = prog.quantize_input(mp.images(prog, 3))
     loads = []
     SC.execute(pl, x, eng, res, "a", on_job=lambda rec, raw: loads.append(rec.cfg.load_weights))
@@ -96,7 +97,7 @@ def test_per_batch_loading_when_weights_do_not_fit_together():
     b = BUILDS["tiny"]
     prog = mp.random_program(0, "wide")
     pl = SC.plan(prog, b)
-    eng, res = SC.EngineModel(b), SC.Residency()
+    eng, res = EngineModel(b), SC.Residency()
     x = prog.quantize_input(mp.images(prog, 4))
     loads = []
     SC.execute(pl, x, eng, res, "a", on_job=lambda rec, raw: loads.append(rec.cfg.load_weights))
@@ -118,7 +119,7 @@ def test_unsupported_layers_are_named():
 
 def test_engine_model_rejects_what_the_hardware_rejects():
     b = BUILDS["tiny"]
-    eng = SC.EngineModel(b)
+    eng = EngineModel(b)
     cfg = S.JobConfig(in_c=4, in_h=20, in_w=20, out_c=4, kernel=3)  # input does not fit
     with pytest.raises(ValueError, match="CONFIG_ERR 8"):
         eng.run_job(cfg, np.zeros(cfg.in_beats(b) * 8, np.uint8))
