@@ -2,9 +2,9 @@
 
 Usage::
 
-    qmodel = rtlcnn.qat.prepare(model, calibration_images)   # BN folded, scales calibrated
+    qmodel = rtlcnn.compile.qat.prepare(model, calibration_images)   # BN folded, scales calibrated
     ...fine-tune qmodel for a few epochs (small learning rate)...
-    program = rtlcnn.qat.convert(qmodel)                      # or rtlcnn.compile(qmodel)
+    program = rtlcnn.compile.qat.convert(qmodel)                      # or rtlcnn.compile(qmodel)
 
 :func:`prepare` lowers the model exactly as :func:`rtlcnn.compile` does (same tracing,
 BatchNorm folding and fusion) and calibrates the activation scales once; during the
@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from ..core import reference
 from ..core.program import Op, Program
-from . import compiler
+from .lowering import Stage, lower
+from .quantize import as_numpy_images, calibrate, layer_scales, quantize_stage, worst_case_accumulator
 
 __all__ = ["prepare", "convert", "QATModel", "QuantLayer", "QuantPool"]
 
@@ -59,7 +60,7 @@ class QuantLayer(nn.Module):
     the dequantized accumulators, ``acc * s_in * s_w[c]``, as the host computes them.
     """
 
-    def __init__(self, stage: compiler.Stage, s_in: float, s_out):
+    def __init__(self, stage: Stage, s_in: float, s_out):
         super().__init__()
         self.kind, self.name = stage.kind, stage.name
         self.stride, self.padding = int(stage.stride), int(stage.padding)
@@ -77,9 +78,9 @@ class QuantLayer(nn.Module):
     def out_int32(self) -> bool:
         return bool(torch.isnan(self.s_out))
 
-    def stage(self) -> compiler.Stage:
+    def stage(self) -> Stage:
         """The layer as a compiler stage with its current weights."""
-        return compiler.Stage(
+        return Stage(
             self.kind,
             self.name,
             self.in_shape,
@@ -96,7 +97,7 @@ class QuantLayer(nn.Module):
     def to_op(self) -> Op:
         """The program op of the current weights (the compiler's own quantization)."""
         s_out = None if self.out_int32 else float(self.s_out)
-        return compiler.quantize_stage(self.stage(), float(self.s_in), s_out)
+        return quantize_stage(self.stage(), float(self.s_in), s_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         op = self.to_op()
@@ -105,7 +106,7 @@ class QuantLayer(nn.Module):
         s_w = torch.from_numpy(op.acc_scale.astype(np.float32)) / s_in  # surrogate scale only
         w_int = _ste(self.weight / s_w.reshape((-1,) + (1,) * (nd - 1)), op.weight.astype(np.float32))
         b_int = _ste(self.bias / (s_in * s_w), op.bias.astype(np.float32))
-        worst = compiler.worst_case_accumulator(op.weight, op.bias).max()
+        worst = worst_case_accumulator(op.weight, op.bias).max()
         dtype = torch.float32 if worst < _F32_EXACT else torch.float64
         xx, ww, bb = x.to(dtype), w_int.to(dtype), b_int.to(dtype)
         if self.kind == "conv2d":
@@ -136,7 +137,7 @@ def _pool(y: torch.Tensor, y_int, mode: str) -> torch.Tensor:
 class QuantPool(nn.Module):
     """A standalone 2x2 max or average pool of an int8 map."""
 
-    def __init__(self, stage: compiler.Stage):
+    def __init__(self, stage: Stage):
         super().__init__()
         self.kind, self.name, self.sources = stage.kind, stage.name, list(stage.sources)
 
@@ -204,13 +205,13 @@ def prepare(
     input_shape, activation, percentile
         As for :func:`rtlcnn.compile`.
     """
-    x = compiler._as_numpy_images(calibration)
+    x = as_numpy_images(calibration)
     shape = tuple(int(v) for v in (input_shape if input_shape is not None else x.shape[1:]))
-    stages = compiler.lower(model, shape)
-    input_scale, scales = compiler.calibrate(stages, x, activation=activation, percentile=percentile)
+    stages = lower(model, shape)
+    input_scale, scales = calibrate(stages, x, activation=activation, percentile=percentile)
     layers = [
         QuantLayer(st, *io) if io is not None else QuantPool(st)
-        for st, io in zip(stages, compiler.layer_scales(stages, input_scale, scales))
+        for st, io in zip(stages, layer_scales(stages, input_scale, scales))
     ]
     return QATModel(layers, shape, input_scale)
 

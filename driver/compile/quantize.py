@@ -1,0 +1,234 @@
+"""Calibration and quantization of float stages (steps 2 and 3 of ``rtlcnn.compile``).
+
+2. :func:`calibrate` runs the folded float stages on calibration images and picks the
+   scale of the network input and of every stage output (max-abs by default, or a
+   percentile of the absolute values).
+3. :func:`quantize` turns stages and scales into program ops: per-output-channel
+   symmetric int8 weights (scale max-abs/127), int32 bias, and the requant multiplier
+   ``M * 2**-k`` of ``s_in * s_w[c] / s_out``. The last conv/linear returns its int32
+   accumulators (``out_int32``) so the driver dequantizes them with ``s_in * s_w[c]``.
+
+The integer numerics are those of :mod:`rtlcnn.reference` (``docs/numerics.md``); how the
+compiler picks its numbers is ``docs/quantization.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..core.errors import LayerNotSupported
+from ..core.program import Op, Program
+from .lowering import Stage, float_forward
+
+__all__ = [
+    "calibrate",
+    "quantize",
+    "weight_scales",
+    "quantize_weights",
+    "requant_params",
+    "quantize_stage",
+    "layer_scales",
+    "int32_output",
+    "worst_case_accumulator",
+    "as_numpy_images",
+    "ACT_METHODS",
+]
+
+ACT_METHODS = ("max", "percentile")
+_INT32_LIMIT = 2**31
+
+
+def as_numpy_images(images) -> np.ndarray:
+    """Images as float32 numpy, from an array-like or a torch tensor."""
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    return np.asarray(images, dtype=np.float32)
+
+
+def calibrate(
+    stages: list, calibration, *, activation: str = "max", percentile: float = 99.99, batch_size=256
+):
+    """Pick the input scale and the output scale of every conv/linear stage.
+
+    Parameters
+    ----------
+    stages : list of Stage
+    calibration : array-like, float (N, C, H, W)
+        Images like those the network will see (training images, never the held-out ones).
+    activation : {"max", "percentile"}
+        ``"max"``: scale = max |a| / 127 over the calibration set, so nothing clips.
+        ``"percentile"``: scale = the ``percentile``-th percentile of |a| / 127; larger
+        values clip, in exchange for a finer step.
+
+    Returns
+    -------
+    input_scale : float
+    scales : list of (float or None)
+        Per stage: the scale of its int8 output (None for standalone pools, which keep
+        their input's scale).
+    """
+    import torch
+
+    if activation not in ACT_METHODS:
+        raise ValueError(f"activation must be one of {ACT_METHODS}, got {activation!r}")
+    x = as_numpy_images(calibration)
+    if x.ndim != 4 or len(x) == 0:
+        raise ValueError(f"calibration images must be a non-empty (N, C, H, W) batch, got shape {x.shape}")
+
+    def stat(values: list) -> float:
+        a = np.concatenate([np.abs(v.reshape(-1)) for v in values])
+        v = float(a.max()) if activation == "max" else float(np.percentile(a, percentile))
+        return v / 127.0 if v > 0 else 1.0
+
+    input_scale = float(np.abs(x).max()) / 127.0 or 1.0
+    collected = [[] for _ in stages]
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            outs = float_forward(stages, torch.from_numpy(x[i : i + batch_size]), collect=True)
+            for j, (out, pre) in enumerate(outs):
+                if not stages[j].has_weights:
+                    continue  # a standalone pool keeps its input's scale
+                a = pre if pre is not None else out
+                collected[j].append(
+                    a.numpy() if activation == "percentile" else np.abs(a.numpy()).max(keepdims=True)
+                )
+    scales = [stat(c) if st.has_weights else None for st, c in zip(stages, collected)]
+    return input_scale, scales
+
+
+# ----------------------------------------------------------------------------- quantization
+
+
+def weight_scales(w) -> np.ndarray:
+    """Per-output-channel symmetric weight scales, max |w[c]| / 127 (float64).
+
+    An all-zero channel borrows the largest scale of the layer (1/127 if all are zero):
+    its weights quantize to 0 whatever the scale, and its bias stays representable.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    s = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) / 127.0
+    fallback = s.max() if s.max() > 0 else 1.0 / 127.0
+    return np.where(s > 0, s, fallback)
+
+
+def quantize_weights(w, s_w) -> np.ndarray:
+    """int8 weights ``clamp(round_half_even(w / s_w[c]), -127, 127)``."""
+    w = np.asarray(w, dtype=np.float64)
+    s = np.asarray(s_w, dtype=np.float64).reshape((-1,) + (1,) * (w.ndim - 1))
+    return np.clip(np.rint(w / s), -127, 127).astype(np.int8)
+
+
+def requant_params(m) -> tuple:
+    """Multiplier ``M`` (int32, in [2**30, 2**31)) and shift (``k = 31 + shift``) with
+    ``M * 2**-k`` the closest such value to each real multiplier ``m > 0``.
+
+    ``m`` below ``2**-32`` uses ``k = 62`` and a smaller ``M`` (the output is then 0 or
+    close to it anyway). Raises ValueError for ``m >= 2**30``.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    if np.any(~np.isfinite(m)) or np.any(m <= 0):
+        raise ValueError("requant multipliers must be finite and positive")
+    frac, exp = np.frexp(m)  # m = frac * 2**exp, frac in [0.5, 1)
+    mult = np.rint(frac * 2.0**31).astype(np.int64)
+    k = 31 - exp.astype(np.int64)
+    carry = mult == 2**31  # frac rounded up to 1.0
+    mult = np.where(carry, 2**30, mult)
+    k = np.where(carry, k - 1, k)
+    small = k > 62
+    if np.any(small):
+        mult = np.where(small, np.rint(m * 2.0**62).astype(np.int64), mult)
+        k = np.where(small, 62, k)
+    if np.any(k < 1):
+        raise ValueError(f"requant multiplier {m.max():g} is too large (k = 31 + shift must be >= 1)")
+    return mult.astype(np.int32), (k - 31).astype(np.int32)
+
+
+def worst_case_accumulator(wq, bq) -> np.ndarray:
+    """Per output channel, the largest |accumulator| any int8 input can give:
+    ``sum|w_q[c]| * 128 + |b_q[c]|`` (int64)."""
+    wq = np.asarray(wq, dtype=np.int64)
+    return np.abs(wq).reshape(len(wq), -1).sum(axis=1) * 128 + np.abs(np.asarray(bq, dtype=np.int64))
+
+
+def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
+    """One conv/linear stage to an Op; ``s_out=None`` gives int32 outputs."""
+    w, b = (
+        np.asarray(t.detach().cpu().double() if hasattr(t, "detach") else t, np.float64)
+        for t in (st.weight, st.bias)
+    )
+    s_w = weight_scales(w)
+    wq = quantize_weights(w, s_w)
+    acc_scale = float(s_in) * s_w
+    bq = np.rint(b / acc_scale)
+    where = f"{st.name} ({', '.join(st.sources)})" if st.sources else st.name
+    worst = worst_case_accumulator(wq, bq)
+    if worst.max() >= _INT32_LIMIT:
+        c = int(worst.argmax())
+        raise LayerNotSupported(
+            f"{where}: the worst-case accumulator of output channel {c} could overflow int32 "
+            f"(sum|w|*128 + |bias| = {int(worst[c])} >= 2**31); use fewer input features or "
+            "a smaller bias"
+        )
+    if s_out is None:
+        mult = np.full(len(wq), 2**30, np.int32)  # unused with int32 outputs: M*2^-k = 1
+        shift = np.full(len(wq), -1, np.int32)
+    else:
+        try:
+            mult, shift = requant_params(acc_scale / float(s_out))
+        except ValueError as e:
+            raise LayerNotSupported(f"{where}: {e}") from e
+    return Op(
+        kind=st.kind,
+        name=st.name,
+        weight=wq,
+        bias=bq.astype(np.int32),
+        mult=mult,
+        shift=shift,
+        stride=int(st.stride),
+        padding=int(st.padding),
+        relu=bool(st.relu),
+        pool=st.pool,
+        out_int32=s_out is None,
+        out_scale=None if s_out is None else float(s_out),
+        acc_scale=acc_scale.astype(np.float32),
+    )
+
+
+def int32_output(stages: list) -> bool:
+    """True when the last stage can return int32 accumulators (conv/linear, no ReLU or pool)."""
+    last = stages[-1]
+    return last.has_weights and not last.relu and last.pool is None
+
+
+def layer_scales(stages: list, input_scale: float, scales: list) -> list:
+    """Per stage, ``(s_in, s_out)`` of its int8 input and output (``s_out`` None for the
+    int32 outputs of the last layer); ``None`` for standalone pools, which keep their
+    input's scale."""
+    out = []
+    s_in = float(input_scale)
+    int32_out = int32_output(stages)
+    for i, st in enumerate(stages):
+        if not st.has_weights:
+            out.append(None)
+            continue
+        s_out = None if (i == len(stages) - 1 and int32_out) else float(scales[i])
+        out.append((s_in, s_out))
+        s_in = s_out if s_out is not None else s_in
+    return out
+
+
+def quantize(
+    stages: list, input_scale: float, scales: list, *, input_shape=None, name: str = "", meta=None
+) -> Program:
+    """Stages plus scales (from :func:`calibrate`) to a checked :class:`Program`."""
+    ops = [
+        quantize_stage(st, *io) if io is not None else Op(kind=st.kind, name=st.name)
+        for st, io in zip(stages, layer_scales(stages, input_scale, scales))
+    ]
+    shape = tuple(input_shape) if input_shape is not None else tuple(stages[0].in_shape)
+    prog = Program(
+        input_shape=shape, input_scale=float(input_scale), ops=ops, name=name, meta=dict(meta or {})
+    )
+    return prog.check()
