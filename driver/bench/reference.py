@@ -5,7 +5,7 @@ Reproduce with::
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m rtlcnn.bench.reference [--batch 1000]
 
 It runs the shipped ``lenet5_mnist`` program (or, where it is not built yet, a random
-program of the same shape from ``rtlcnn.random_programs``) on random images and prints
+program of the same shape from ``rtlcnn.core.random_programs``) on random images and prints
 images/s for a few batch sizes.
 """
 

@@ -1,7 +1,7 @@
 """pynq binding of the rtlcnn overlay: the engine's driver class, the IP lookup, the PL clock.
 
 The pieces :class:`rtlcnn.Accelerator` builds on; all names come from the overlay description
-(:mod:`rtlcnn.overlay_spec`), the same file the block-design Tcl and the mock board read.
+(:mod:`rtlcnn.board.overlay_spec`), the same file the block-design Tcl and the mock board read.
 
 - :data:`RtlcnnIP` -- a ``pynq.DefaultIP`` subclass bound to the engine's VLNV
   ``xilinx.com:module_ref:rtlcnn_top:1.0``. It is created on first access (so importing
@@ -46,7 +46,7 @@ def ip_class():
             from pynq import DefaultIP
         except ImportError as exc:
             raise ImportError(
-                "rtlcnn.ip.RtlcnnIP needs pynq: it comes with PYNQ images; on a PC install "
+                "rtlcnn.board.ip.RtlcnnIP needs pynq: it comes with PYNQ images; on a PC install "
                 "it with `pip install rtlcnn[sim]`"
             ) from exc
         vlnv = overlay_spec.load().accel_vlnv

@@ -68,7 +68,7 @@ def compile(
     model : torch.nn.Module
         Built from Conv2d, BatchNorm2d, ReLU, MaxPool2d(2), AvgPool2d(2), Flatten,
         Linear and Dropout, as an ``nn.Sequential`` or with a forward that ``torch.fx``
-        can trace; or a model from :func:`rtlcnn.qat.prepare` (then its own scales are
+        can trace; or a model from :func:`rtlcnn.compile.qat.prepare` (then its own scales are
         used and ``calibration`` may be None).
     calibration : array-like or torch.Tensor, float (N, C, H, W)
         A few hundred to a few thousand training images (never the test images). They

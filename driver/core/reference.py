@@ -66,7 +66,7 @@ def _pads(padding) -> tuple:
 
 def conv_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: int, padding) -> np.ndarray:
     """int64 accumulators (N, O, OH, OW) = bias + conv(x, w), zero padding; ``w`` is
-    (O, C, K, KW) (the engine model of :mod:`rtlcnn.unfold` uses K != KW)."""
+    (O, C, K, KW) (the engine model of :mod:`rtlcnn.core.unfold` uses K != KW)."""
     x = np.asarray(x)
     w = np.asarray(w)
     n, c, h, wd = x.shape

@@ -1,11 +1,11 @@
 """Scheduling a program onto the engine: jobs that fit the on-chip buffers (pure numpy).
 
-:func:`plan` turns a :class:`rtlcnn.Program` and an engine :class:`rtlcnn.stream.Build`
+:func:`plan` turns a :class:`rtlcnn.Program` and an engine :class:`rtlcnn.core.stream.Build`
 into a :class:`Plan`: per op, the output-channel slices whose weights fit the weight
 buffer, the row bands (with their halo) whose input fits the input buffer, where each
 layer's weights and parameters live (WBASE/PBASE) and whether a layer with few input
 channels runs "unfolded" because that costs fewer cycles: in one of the host layouts of
-:mod:`rtlcnn.unfold` ("kx": a K x 1 kernel over the taps of a kernel row; "pair": PAIR
+:mod:`rtlcnn.core.unfold` ("kx": a K x 1 kernel over the taps of a kernel row; "pair": PAIR
 jobs, two conv pixels per input pixel, pooled on the accumulators), or im2col'ed (the
 engine a 1x1 conv; streams K*K times the map, so rarely the best). :func:`execute` runs
 a plan on anything with a
@@ -106,7 +106,7 @@ class LayerPlan:
     mult: Optional[np.ndarray] = None
     shift: Optional[np.ndarray] = None
     est_cycles: int = 0      # cost-model cycles per image, the image run alone (batch of 1)
-    #: conv host layout: None (as is), "im2col", "kx" or "pair" (see rtlcnn.unfold)
+    #: conv host layout: None (as is), "im2col", "kx" or "pair" (see rtlcnn.core.unfold)
     layout: Optional[str] = None
     #: LINEAR: most images one job runs (a 1x1 conv over one input row per image); 1 otherwise
     images_per_job: int = 1
@@ -139,7 +139,7 @@ class LayerPlan:
             wbase=sl.wbase, pbase=sl.pbase)
 
     def slice_weights(self, sl: Slice) -> np.ndarray:
-        """The weights of a slice's job as :func:`rtlcnn.stream.job_stream` takes them."""
+        """The weights of a slice's job as :func:`rtlcnn.core.stream.job_stream` takes them."""
         w = self.weight[sl.oc0:sl.oc1]
         return w.swapaxes(0, 1) if self.layout == "pair" else w  # pair: (2, O, ...)
 
@@ -407,7 +407,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     Parameters
     ----------
     unfold : bool, optional
-        None (default): run a conv layer in the host layout (:mod:`rtlcnn.unfold`'s kx or
+        None (default): run a conv layer in the host layout (:mod:`rtlcnn.core.unfold`'s kx or
         pair, or im2col) the cost model finds cheapest, or as is; True: in the cheapest
         of those layouts wherever one is possible; False: every conv as is.
     max_transfer : int, optional

@@ -83,7 +83,7 @@ def pair_weights(w: np.ndarray) -> np.ndarray:
 
 
 def layer_job(layer, layout: str, x: np.ndarray, w: np.ndarray):
-    """One whole conv ``layer`` (a :class:`rtlcnn.stream.JobConfig`, stride 1, symmetric
+    """One whole conv ``layer`` (a :class:`rtlcnn.core.stream.JobConfig`, stride 1, symmetric
     padding) with input ``x (C, H, W)`` and weights ``w (O, C, K, K)`` in the ``layout``
     "kx" or "pair": the engine's JobConfig, input map and weights. (The schedule builds
     the same jobs band by band.)"""

@@ -111,7 +111,7 @@ def build(
     ----------
     sim : "verilator" or "icarus"
     params : Verilog parameters of the toplevel, e.g. ``{"P_OC": 4, "P_IC": 4}``
-        (``rtlcnn.stream.Build(...).parameters()`` gives those of a build).
+        (``rtlcnn.core.stream.Build(...).parameters()`` gives those of a build).
     build_dir : folder to build in; default ``build/sim/<sim>-<toplevel>-<hash>``.
         A folder whose stamp matches the hash is reused without building.
     toplevel : module to build (default the block-design top ``rtlcnn_top``).
