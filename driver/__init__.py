@@ -60,7 +60,7 @@ _LAZY_ATTRS = {
 }
 _LAZY_MODULES = ROOMS + ("models",)
 
-# the flat layout's module paths (rtlcnn.board.accelerator, ...) keep working: rtlcnn._moved
+# the flat layout's module paths (rtlcnn.accelerator, ...) keep working: rtlcnn._moved
 _moved.install()
 
 
