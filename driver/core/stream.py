@@ -1,11 +1,12 @@
-"""The Python side of the engine's register map and stream format (pure numpy).
+"""The Python side of the engine's jobs and stream format (pure numpy).
 
-This module is the executable form of ``docs/register_map.md`` and
-``docs/stream_format.md``: register offsets and bit fields, the configuration of one
-job (:class:`JobConfig`) with every value the hardware derives from it, the
-configuration checks the hardware runs at START (:meth:`JobConfig.check`), and the
-packers that turn int8 weights, requant parameters and feature maps into the bytes of a
-job's input stream, and the output stream back into an array.
+This module is the executable form of ``docs/stream_format.md`` and of the job
+registers of ``docs/register_map.md``: the configuration of one job
+(:class:`JobConfig`) with every value the hardware derives from it, the configuration
+checks the hardware runs at START (:meth:`JobConfig.check`), and the packers that turn
+int8 weights, requant parameters and feature maps into the bytes of a job's input
+stream, and the output stream back into an array. The register map itself (offsets,
+bits, codes, :class:`Build`) is :mod:`rtlcnn.core.regs`; its names are re-exported here.
 
 It needs only numpy, so the same code serves the cocotb tests, the mock board and the
 runtime on the board.
@@ -23,9 +24,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import replace as _dc_replace
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
+
+# The register map, its constants and Build live in rtlcnn.core.regs; they stay importable
+# from here, where the driver, the benches and the tests have always found them.
+# isort: off
+from .regs import (  # noqa: F401  (re-exported)
+    REG_ID, REG_VERSION, REG_P_OC, REG_P_IC, REG_WBUF_DEPTH, REG_IBUF_DEPTH, REG_PBUF_DEPTH, REG_CLK_MHZ,
+    REG_MAX_KERNEL, REG_STREAM_BYTES, REG_CTRL, REG_STATUS, REG_ERROR, REG_CONFIG_ERR, REG_OP, REG_IN_C,
+    REG_IN_H, REG_IN_W, REG_OUT_C, REG_KERNEL, REG_STRIDE, REG_PAD, REG_WBASE, REG_PBASE, REG_OUT_H,
+    REG_OUT_W, REG_IN_BEATS, REG_OUT_BEATS, REG_CYC_TOTAL, REG_CYC_MAC, REG_CYC_IN_STALL,
+    REG_CYC_OUT_STALL, ID_VALUE, VERSION_MAJOR, VERSION_MINOR, VERSION_VALUE, MAX_KERNEL, STREAM_BYTES,
+    CTRL_START, CTRL_SOFT_RESET, STATUS_BUSY, STATUS_DONE, STATUS_ERROR, STATUS_DRAINING, ERR_CONFIG,
+    ERR_TLAST_EARLY, ERR_TLAST_MISSING, OPCODE_CONV, OPCODE_LINEAR, OPCODE_MAXPOOL, OPCODE_AVGPOOL,
+    OPCODE_MASK, OP_RELU, OP_POOL_SHIFT, OP_POOL_MASK, OP_OUT_INT32, OP_LOAD_PARAMS, OP_LOAD_WEIGHTS,
+    OP_PAIR, KERNEL_W_SHIFT, POOL_NONE, POOL_MAX, POOL_AVG, OPCODE_NAMES, CFG_OK, CFG_OPCODE,
+    CFG_ZERO_DIM, CFG_CONV, CFG_LINEAR, CFG_POOL_OP, CFG_POOL_MODE, CFG_EMPTY_OUTPUT, CFG_INPUT_FIT,
+    CFG_WEIGHT_FIT, CFG_PARAM_FIT, CFG_PAIR, ACCESS, REGISTER_TABLE, BUILD_REGISTERS,
+    DEFAULT_BUILD, Build, config_error_text, REGISTERS,
+)
+# isort: on
 
 __all__ = [
     "Build",
@@ -38,183 +58,8 @@ __all__ = [
     "config_error_text",
 ]
 
-# ---------------------------------------------------------------------------------------
-# Register map (byte offsets in the AXI4-Lite window)
-# ---------------------------------------------------------------------------------------
-REG_ID = 0x000
-REG_VERSION = 0x004
-REG_P_OC = 0x008
-REG_P_IC = 0x00C
-REG_WBUF_DEPTH = 0x010
-REG_IBUF_DEPTH = 0x014
-REG_PBUF_DEPTH = 0x018
-REG_CLK_MHZ = 0x01C
-REG_MAX_KERNEL = 0x020
-REG_STREAM_BYTES = 0x024
-REG_CTRL = 0x040
-REG_STATUS = 0x044
-REG_ERROR = 0x048
-REG_CONFIG_ERR = 0x04C
-REG_OP = 0x080
-REG_IN_C = 0x084
-REG_IN_H = 0x088
-REG_IN_W = 0x08C
-REG_OUT_C = 0x090
-REG_KERNEL = 0x094
-REG_STRIDE = 0x098
-REG_PAD = 0x09C
-REG_WBASE = 0x0A0
-REG_PBASE = 0x0A4
-REG_OUT_H = 0x0B0
-REG_OUT_W = 0x0B4
-REG_IN_BEATS = 0x0B8
-REG_OUT_BEATS = 0x0BC
-REG_CYC_TOTAL = 0x0C0
-REG_CYC_MAC = 0x0C4
-REG_CYC_IN_STALL = 0x0C8
-REG_CYC_OUT_STALL = 0x0CC
-
-#: name -> offset of every register, in address order
-REGISTERS = {name[4:]: value for name, value in list(globals().items()) if name.startswith("REG_")}
-
-ID_VALUE = 0x52434E4E  # ASCII "RCNN"
-VERSION_MAJOR = 1
-VERSION_MINOR = 1
-VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
-MAX_KERNEL = 7
-STREAM_BYTES = 8
-
-# CTRL (write-only, self-clearing)
-CTRL_START = 1 << 0
-CTRL_SOFT_RESET = 1 << 1
-
-# STATUS
-STATUS_BUSY = 1 << 0
-STATUS_DONE = 1 << 1
-STATUS_ERROR = 1 << 2
-STATUS_DRAINING = 1 << 3
-
-# ERROR (sticky per job)
-ERR_CONFIG = 1 << 0
-ERR_TLAST_EARLY = 1 << 1
-ERR_TLAST_MISSING = 1 << 2
-
-# OP register fields
-OPCODE_CONV = 0
-OPCODE_LINEAR = 1
-OPCODE_MAXPOOL = 2
-OPCODE_AVGPOOL = 3
-OPCODE_MASK = 0x7
-OP_RELU = 1 << 4
-OP_POOL_SHIFT = 5
-OP_POOL_MASK = 0x3 << OP_POOL_SHIFT
-OP_OUT_INT32 = 1 << 7
-OP_LOAD_PARAMS = 1 << 8
-OP_LOAD_WEIGHTS = 1 << 9
-OP_PAIR = 1 << 10
-KERNEL_W_SHIFT = 8
-POOL_NONE = 0
-POOL_MAX = 1
-POOL_AVG = 2
-
-OPCODE_NAMES = {
-    OPCODE_CONV: "CONV",
-    OPCODE_LINEAR: "LINEAR",
-    OPCODE_MAXPOOL: "MAXPOOL",
-    OPCODE_AVGPOOL: "AVGPOOL",
-}
-
-# CONFIG_ERR codes (first failing check at START)
-CFG_OK = 0
-CFG_OPCODE = 1
-CFG_ZERO_DIM = 2
-CFG_CONV = 3
-CFG_LINEAR = 4
-CFG_POOL_OP = 5
-CFG_POOL_MODE = 6
-CFG_EMPTY_OUTPUT = 7
-CFG_INPUT_FIT = 8
-CFG_WEIGHT_FIT = 9
-CFG_PARAM_FIT = 10
-CFG_PAIR = 11
-
-_CONFIG_ERROR_TEXT = {
-    CFG_OK: "configuration accepted",
-    CFG_OPCODE: "OPCODE is not 0..3 (CONV, LINEAR, MAXPOOL, AVGPOOL)",
-    CFG_ZERO_DIM: "IN_C, IN_H, IN_W and OUT_C must all be non-zero",
-    CFG_CONV: "CONV needs 1 <= K <= 7, KW 0..7 (0: square), STRIDE 1 or 2, top/bottom pad < K "
-              "and left/right pad < the kernel width",
-    CFG_LINEAR: "LINEAR needs IN_H = IN_W = KERNEL = STRIDE = 1, PAD = 0 and POOL = 0",
-    CFG_POOL_OP: "MAXPOOL/AVGPOOL need OUT_C = IN_C, OUT_INT32 = 0 and LOAD_* = 0",
-    CFG_POOL_MODE: "POOL must be 0, 1 or 2; OUT_INT32 only without RELU and POOL",
-    CFG_EMPTY_OUTPUT: "the output would be empty (conv output < 1x1, or < 2x2 before a 2x2 pool)",
-    CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH",
-    CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
-    CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
-    CFG_PAIR: "PAIR needs CONV with POOL = max, OUT_C <= P_OC/2 and int8 output",
-}
-
-
-def config_error_text(code: int) -> str:
-    """Human-readable meaning of a CONFIG_ERR code."""
-    return _CONFIG_ERROR_TEXT.get(int(code), f"unknown CONFIG_ERR code {code}")
-
-
 def _ceil_div(a: int, b: int) -> int:
     return -(-int(a) // int(b))
-
-
-# ---------------------------------------------------------------------------------------
-# Build parameters
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Build:
-    """Read-only build parameters of an engine (registers 0x008-0x024).
-
-    The defaults are those of the default ``rtlcnn_top`` build.
-    """
-
-    p_oc: int = 16
-    p_ic: int = 8
-    wbuf_depth: int = 2048
-    ibuf_depth: int = 4096
-    pbuf_depth: int = 1024
-    clk_mhz: int = 100
-    max_kernel: int = MAX_KERNEL
-    stream_bytes: int = STREAM_BYTES
-    #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR
-    version_minor: int = VERSION_MINOR
-
-    @property
-    def has_unfold_modes(self) -> bool:
-        """The engine has the rectangular kernels and PAIR jobs of :mod:`rtlcnn.unfold`."""
-        return self.version_minor >= 1
-
-    @classmethod
-    def from_registers(cls, read: Callable[[int], int]) -> Build:
-        """Read the build registers with ``read(offset) -> int`` (e.g. ``MMIO.read``)."""
-        return cls(
-            p_oc=int(read(REG_P_OC)),
-            p_ic=int(read(REG_P_IC)),
-            wbuf_depth=int(read(REG_WBUF_DEPTH)),
-            ibuf_depth=int(read(REG_IBUF_DEPTH)),
-            pbuf_depth=int(read(REG_PBUF_DEPTH)),
-            clk_mhz=int(read(REG_CLK_MHZ)),
-            max_kernel=int(read(REG_MAX_KERNEL)),
-            stream_bytes=int(read(REG_STREAM_BYTES)),
-            version_minor=int(read(REG_VERSION)) & 0xFFFF,
-        )
-
-    def parameters(self) -> dict:
-        """The Verilog parameters of ``rtlcnn_top`` for this build."""
-        return {
-            "P_OC": self.p_oc,
-            "P_IC": self.p_ic,
-            "WBUF_DEPTH": self.wbuf_depth,
-            "IBUF_DEPTH": self.ibuf_depth,
-            "PBUF_DEPTH": self.pbuf_depth,
-            "CLK_MHZ": self.clk_mhz,
-        }
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,263 @@
+"""The engine's register map, its constants and its build parameters (pure Python).
+
+One home for every engine constant the driver shares with the RTL:
+
+- :data:`REGISTER_TABLE`: every register of the AXI4-Lite window (name, byte offset,
+  access, one-line meaning). The ``REG_<NAME>`` offsets, :data:`REGISTERS` and
+  :data:`ACCESS` are derived from it; ``tests/test_register_map.py`` checks
+  ``hls_free_rtl/rtlcnn_axil_regs.v``'s read and write decode and the table of
+  ``docs/register_map.md`` against it.
+- ID and VERSION values, CTRL / STATUS / ERROR bits, the OP register's opcodes and
+  flags, the CONFIG_ERR codes and their text.
+- :class:`Build`: the build parameters an engine reports in its ID registers, and
+  :data:`DEFAULT_BUILD`, the default build. Its values are written here once; the
+  Verilog tops' parameter defaults, ``fusesoc.core``, the overlay description and the
+  mock board cannot import Python, so ``tests/test_hdl_checks.py`` compares them with it.
+
+``docs/register_map.md`` is the prose; this module is its executable form.
+
+>>> hex(REG_CTRL), ACCESS["CTRL"], REGISTERS["PBASE"]
+('0x40', 'WO', 164)
+>>> DEFAULT_BUILD.parameters()["RQ_LANES"]
+2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+__all__ = [
+    "RO", "RW", "WO", "Register", "REGISTER_TABLE", "REGISTERS", "ACCESS", "BUILD_REGISTERS",
+    "ID_VALUE", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_VALUE", "MAX_KERNEL", "STREAM_BYTES",
+    "Build", "DEFAULT_BUILD", "config_error_text",
+]  # and every REG_*, CTRL_*, STATUS_*, ERR_*, OPCODE_*, OP_*, POOL_* and CFG_* constant
+
+# ---------------------------------------------------------------------------------------
+# Register map (byte offsets in the AXI4-Lite window)
+# ---------------------------------------------------------------------------------------
+#: access kinds: read-only, read-write (reads give what was written), write-only (reads 0)
+RO, RW, WO = "RO", "RW", "WO"
+
+
+class Register(NamedTuple):
+    name: str
+    offset: int
+    access: str
+    meaning: str
+
+
+#: every register, in address order (docs/register_map.md has the full text)
+REGISTER_TABLE = (
+    # identification and build parameters
+    Register("ID", 0x000, RO, 'ASCII "RCNN": this is an rtlcnn engine'),
+    Register("VERSION", 0x004, RO, "[31:16] major, [15:0] minor of the register map and stream format"),
+    Register("P_OC", 0x008, RO, "output-channel lanes of the MAC array"),
+    Register("P_IC", 0x00C, RO, "input-channel lanes of the MAC array (1, 2, 4 or 8)"),
+    Register("WBUF_DEPTH", 0x010, RO, "weight buffer depth in words of P_OC x P_IC int8"),
+    Register("IBUF_DEPTH", 0x014, RO, "input buffer depth in words of P_IC int8"),
+    Register("PBUF_DEPTH", 0x018, RO, "parameter buffer entries (one per output channel)"),
+    Register("CLK_MHZ", 0x01C, RO, "clock the build was made for (a hint)"),
+    Register("MAX_KERNEL", 0x020, RO, "largest supported kernel size (7)"),
+    Register("STREAM_BYTES", 0x024, RO, "bytes per AXI4-Stream beat (8)"),
+    # control and status
+    Register("CTRL", 0x040, WO, "bit0 START, bit1 SOFT_RESET (self-clearing)"),
+    Register("STATUS", 0x044, RO, "bit0 BUSY, bit1 DONE, bit2 ERROR, bit3 DRAINING"),
+    Register("ERROR", 0x048, RO, "sticky error bits of the last job: CONFIG, TLAST_EARLY, TLAST_MISSING"),
+    Register("CONFIG_ERR", 0x04C, RO, "first failed configuration check (CFG_* code), 0 if none"),
+    # job configuration (writes ignored while BUSY)
+    Register("OP", 0x080, RW, "opcode, RELU, POOL, OUT_INT32, LOAD_PARAMS, LOAD_WEIGHTS, PAIR"),
+    Register("IN_C", 0x084, RW, "input channels (LINEAR: input features)"),
+    Register("IN_H", 0x088, RW, "input rows held in this job"),
+    Register("IN_W", 0x08C, RW, "input columns"),
+    Register("OUT_C", 0x090, RW, "output channels of this job"),
+    Register("KERNEL", 0x094, RW, "[7:0] K rows, [15:8] KW columns (0: square)"),
+    Register("STRIDE", 0x098, RW, "1 or 2"),
+    Register("PAD", 0x09C, RW, "zero padding [3:0] top, [7:4] bottom, [11:8] left, [15:12] right"),
+    Register("WBASE", 0x0A0, RW, "weight buffer word address of the job's first weight word"),
+    Register("PBASE", 0x0A4, RW, "parameter buffer index of the job's output channel 0"),
+    # derived from the configuration
+    Register("OUT_H", 0x0B0, RO, "output rows (after pooling) of the configured job"),
+    Register("OUT_W", 0x0B4, RO, "output columns (after pooling)"),
+    Register("IN_BEATS", 0x0B8, RO, "input beats the configured job expects"),
+    Register("OUT_BEATS", 0x0BC, RO, "output beats the configured job produces"),
+    # counters of the last job
+    Register("CYC_TOTAL", 0x0C0, RO, "clock cycles from START to the end of the job"),
+    Register("CYC_MAC", 0x0C4, RO, "cycles the MAC array did a useful step"),
+    Register("CYC_IN_STALL", 0x0C8, RO, "cycles the engine waited for an input beat"),
+    Register("CYC_OUT_STALL", 0x0CC, RO, "cycles an output beat waited for m_axis_tready"),
+)
+
+#: name -> offset of every register, in address order
+REGISTERS = {r.name: r.offset for r in REGISTER_TABLE}
+#: name -> access (RO, RW or WO)
+ACCESS = {r.name: r.access for r in REGISTER_TABLE}
+for _r in REGISTER_TABLE:  # REG_ID, REG_VERSION, ... REG_CYC_OUT_STALL
+    globals()["REG_" + _r.name] = _r.offset
+    __all__.append("REG_" + _r.name)
+del _r
+
+#: the identification and build registers
+BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS["CTRL"])
+
+ID_VALUE = 0x52434E4E  # ASCII "RCNN"
+VERSION_MAJOR = 1
+#: 1: KERNEL's KW field and OP.PAIR
+VERSION_MINOR = 1
+VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
+MAX_KERNEL = 7
+STREAM_BYTES = 8
+
+# CTRL (write-only, self-clearing)
+CTRL_START = 1 << 0
+CTRL_SOFT_RESET = 1 << 1
+
+# STATUS
+STATUS_BUSY = 1 << 0
+STATUS_DONE = 1 << 1
+STATUS_ERROR = 1 << 2
+STATUS_DRAINING = 1 << 3
+
+# ERROR (sticky per job)
+ERR_CONFIG = 1 << 0
+ERR_TLAST_EARLY = 1 << 1
+ERR_TLAST_MISSING = 1 << 2
+
+# OP register fields
+OPCODE_CONV = 0
+OPCODE_LINEAR = 1
+OPCODE_MAXPOOL = 2
+OPCODE_AVGPOOL = 3
+OPCODE_MASK = 0x7
+OP_RELU = 1 << 4
+OP_POOL_SHIFT = 5
+OP_POOL_MASK = 0x3 << OP_POOL_SHIFT
+OP_OUT_INT32 = 1 << 7
+OP_LOAD_PARAMS = 1 << 8
+OP_LOAD_WEIGHTS = 1 << 9
+OP_PAIR = 1 << 10
+KERNEL_W_SHIFT = 8
+POOL_NONE = 0
+POOL_MAX = 1
+POOL_AVG = 2
+
+OPCODE_NAMES = {
+    OPCODE_CONV: "CONV",
+    OPCODE_LINEAR: "LINEAR",
+    OPCODE_MAXPOOL: "MAXPOOL",
+    OPCODE_AVGPOOL: "AVGPOOL",
+}
+
+# CONFIG_ERR codes (first failing check at START)
+CFG_OK = 0
+CFG_OPCODE = 1
+CFG_ZERO_DIM = 2
+CFG_CONV = 3
+CFG_LINEAR = 4
+CFG_POOL_OP = 5
+CFG_POOL_MODE = 6
+CFG_EMPTY_OUTPUT = 7
+CFG_INPUT_FIT = 8
+CFG_WEIGHT_FIT = 9
+CFG_PARAM_FIT = 10
+CFG_PAIR = 11
+
+_CONFIG_ERROR_TEXT = {
+    CFG_OK: "configuration accepted",
+    CFG_OPCODE: "OPCODE is not 0..3 (CONV, LINEAR, MAXPOOL, AVGPOOL)",
+    CFG_ZERO_DIM: "IN_C, IN_H, IN_W and OUT_C must all be non-zero",
+    CFG_CONV: "CONV needs 1 <= K <= 7, KW 0..7 (0: square), STRIDE 1 or 2, top/bottom pad < K "
+              "and left/right pad < the kernel width",
+    CFG_LINEAR: "LINEAR needs IN_H = IN_W = KERNEL = STRIDE = 1, PAD = 0 and POOL = 0",
+    CFG_POOL_OP: "MAXPOOL/AVGPOOL need OUT_C = IN_C, OUT_INT32 = 0 and LOAD_* = 0",
+    CFG_POOL_MODE: "POOL must be 0, 1 or 2; OUT_INT32 only without RELU and POOL",
+    CFG_EMPTY_OUTPUT: "the output would be empty (conv output < 1x1, or < 2x2 before a 2x2 pool)",
+    CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH",
+    CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
+    CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
+    CFG_PAIR: "PAIR needs CONV with POOL = max, OUT_C <= P_OC/2 and int8 output",
+}
+
+for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
+                                                           "KERNEL", "POOL", "CFG")]:
+    __all__.append(_n)
+del _n
+
+
+def config_error_text(code: int) -> str:
+    """Human-readable meaning of a CONFIG_ERR code."""
+    return _CONFIG_ERROR_TEXT.get(int(code), f"unknown CONFIG_ERR code {code}")
+
+
+# ---------------------------------------------------------------------------------------
+# Build parameters
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Build:
+    """Read-only build parameters of an engine (registers 0x008-0x024).
+
+    The field defaults are the default build (:data:`DEFAULT_BUILD`): the parameter
+    defaults of ``rtlcnn_top`` and fusesoc.core, and the Pynq-Z2 overlay's engine.
+    """
+
+    p_oc: int = 16
+    p_ic: int = 8
+    wbuf_depth: int = 2048
+    ibuf_depth: int = 4096
+    pbuf_depth: int = 1024
+    clk_mhz: int = 100
+    #: output values per cycle through requant, pool and output packer (at most P_OC)
+    rq_lanes: int = 2
+    max_kernel: int = MAX_KERNEL
+    stream_bytes: int = STREAM_BYTES
+    #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR
+    version_minor: int = VERSION_MINOR
+
+    @property
+    def has_unfold_modes(self) -> bool:
+        """The engine has the rectangular kernels and PAIR jobs of :mod:`rtlcnn.unfold`."""
+        return self.version_minor >= 1
+
+    @classmethod
+    def from_registers(cls, read: Callable[[int], int]) -> Build:
+        """Read the build registers with ``read(offset) -> int`` (e.g. ``MMIO.read``)."""
+        minor = int(read(REGISTERS["VERSION"])) & 0xFFFF
+        p_oc = int(read(REGISTERS["P_OC"]))
+        # the engine does not report RQ_LANES: assume the default (2, at most P_OC)
+        rq_lanes = min(DEFAULT_BUILD.rq_lanes, max(p_oc, 1))
+        return cls(
+            p_oc=p_oc,
+            p_ic=int(read(REGISTERS["P_IC"])),
+            wbuf_depth=int(read(REGISTERS["WBUF_DEPTH"])),
+            ibuf_depth=int(read(REGISTERS["IBUF_DEPTH"])),
+            pbuf_depth=int(read(REGISTERS["PBUF_DEPTH"])),
+            clk_mhz=int(read(REGISTERS["CLK_MHZ"])),
+            rq_lanes=rq_lanes,
+            max_kernel=int(read(REGISTERS["MAX_KERNEL"])),
+            stream_bytes=int(read(REGISTERS["STREAM_BYTES"])),
+            version_minor=minor,
+        )
+
+    def parameters(self) -> dict:
+        """The Verilog parameters of ``rtlcnn_top`` for this build."""
+        return {param: getattr(self, name) for name, param in _PARAMETER_FIELDS.items()}
+
+    @classmethod
+    def from_parameters(cls, params: dict) -> Build:
+        """The build of ``rtlcnn_top`` with these Verilog parameters (missing ones: default)."""
+        names = {v: k for k, v in _PARAMETER_FIELDS.items()}
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"not parameters of rtlcnn_top: {', '.join(unknown)}")
+        return cls(**{names[k]: int(v) for k, v in params.items()})
+
+
+#: Build field -> Verilog parameter of rtlcnn_top
+_PARAMETER_FIELDS = {
+    "p_oc": "P_OC", "p_ic": "P_IC", "wbuf_depth": "WBUF_DEPTH", "ibuf_depth": "IBUF_DEPTH",
+    "pbuf_depth": "PBUF_DEPTH", "clk_mhz": "CLK_MHZ", "rq_lanes": "RQ_LANES",
+}
+
+#: the default build, written once: rtlcnn_top's parameter defaults, fusesoc.core, the
+#: Pynq-Z2 overlay, the synth report (tests/test_hdl_checks.py compares them)
+DEFAULT_BUILD = Build()
