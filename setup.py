@@ -1,6 +1,13 @@
 """rtlcnn: int8 CNN inference on a plain-Verilog accelerator for PYNQ boards."""
 
+import re
+from pathlib import Path
+
 from setuptools import setup
+
+# the release has one home, driver/core/version.py (program files record it)
+VERSION = re.search(r'__version__ = "([^"]+)"', Path(__file__).with_name("driver").joinpath(
+    "core", "version.py").read_text()).group(1)
 
 # The board (PYNQ image, ARM) needs only numpy and pynq; everything else is an extra.
 EXTRAS = {
@@ -35,7 +42,7 @@ ROOMS = ("core", "board", "compile", "sim", "mock", "bench", "cli")
 
 setup(
     name="rtlcnn",
-    version="0.1.0",
+    version=VERSION,
     description="int8 CNN inference on a plain-Verilog accelerator for PYNQ boards",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -30,10 +30,10 @@ from .core.errors import (
     RtlcnnError,
 )
 from .core.program import FORMAT_VERSION, Op, Program
-
-__version__ = "0.1.0"
+from .core.version import __version__
 
 __all__ = [
+    "__version__",
     "Program",
     "Op",
     "FORMAT_VERSION",

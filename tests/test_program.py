@@ -10,6 +10,7 @@ import pytest
 
 from rtlcnn import FORMAT_VERSION, Op, Program, ProgramFormatError
 from rtlcnn.core import reference as R
+from rtlcnn.core.programfile import array_digest
 
 
 def small_program(rng) -> Program:
@@ -73,13 +74,24 @@ def test_garbage_file_is_rejected(tmp_path):
         Program.load(path)
 
 
-def rewrite(path, **changes):
+def rewrite(path, resign=True, **changes):
+    """Change members of a program file; with ``resign`` the header's digests follow (so
+    the semantic checks behind the digest check are reached)."""
     with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     data.update(changes)
     for k, v in list(data.items()):
         if v is None:
             del data[k]
+    if resign:
+        try:
+            header = json.loads(str(data["header"]))
+        except ValueError:
+            header = None
+        if isinstance(header, dict) and "digests" in header:
+            header["digests"] = {k: array_digest(v) for k, v in data.items()
+                                 if k not in ("format", "version", "header")}
+            data["header"] = np.array(json.dumps(header))
     with open(path, "wb") as fh:
         np.savez(fh, **data)
 
@@ -194,3 +206,80 @@ def test_non_finite_images_are_counted_and_located(rng):
     x[1] = 0
     with pytest.raises(InputError, match=r"^images contain 1 NaN or infinite value \(first"):
         prog.quantize_input(x)
+
+
+def test_an_edited_array_without_its_digest_is_refused(tmp_path, rng):
+    path = tmp_path / "d.rtlcnn.npz"
+    prog = small_program(rng)
+    prog.save(path)
+    w = prog.ops[0].weight.copy()
+    w.flat[0] = -w.flat[0] if w.flat[0] else 1
+    rewrite(path, resign=False, **{"op0.weight": w})
+    with pytest.raises(ProgramFormatError, match="'op0.weight' does not match its digest"):
+        Program.load(path)
+
+
+def test_extra_and_missing_members_are_named(tmp_path, rng):
+    path = tmp_path / "m.rtlcnn.npz"
+    small_program(rng).save(path)
+    rewrite(path, resign=False, **{"op0.extra": np.zeros(2)})
+    with pytest.raises(ProgramFormatError, match="unexpected member 'op0.extra'"):
+        Program.load(path)
+    small_program(rng).save(path)
+    rewrite(path, resign=False, **{"op7.bias": np.zeros(2, np.int32)})
+    with pytest.raises(ProgramFormatError, match=r"not in the header \['op7.bias'\]"):
+        Program.load(path)
+    small_program(rng).save(path)
+    rewrite(path, resign=False, **{"op0.mult": None})
+    with pytest.raises(ProgramFormatError, match=r"missing \['op0.mult'\]"):
+        Program.load(path)
+
+
+@pytest.mark.parametrize("version", [np.array(1.7), np.array(1.0), np.array([1]), np.array("1")])
+def test_the_version_is_one_integer_compared_exactly(tmp_path, rng, version):
+    path = tmp_path / "v.rtlcnn.npz"
+    small_program(rng).save(path)
+    rewrite(path, version=version)
+    with pytest.raises(ProgramFormatError, match="format version must be one integer"):
+        Program.load(path)
+
+
+def test_a_file_from_a_newer_release_says_which_to_install(tmp_path, rng):
+    path = tmp_path / "n.rtlcnn.npz"
+    small_program(rng).save(path)
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(str(z["header"]))
+    header["writer"] = "rtlcnn 0.7.2"
+    rewrite(path, version=np.array(FORMAT_VERSION + 3), header=np.array(json.dumps(header)))
+    want = r"written by rtlcnn 0\.7\.2: install rtlcnn 0\.7\.2 or newer"
+    with pytest.raises(ProgramFormatError, match=want):
+        Program.load(path)
+
+
+def test_files_written_before_digests_still_load(tmp_path, rng):
+    """rtlcnn 0.1.0 wrote no digests (the shipped models): they load, their CRCs checked."""
+    from rtlcnn import models
+
+    for name in models.available():
+        with np.load(models.path(name), allow_pickle=False) as z:
+            assert "digests" not in json.loads(str(z["header"]))  # as shipped
+        Program.load(models.path(name))
+
+
+def test_declared_sizes_are_checked_before_reading(tmp_path, rng):
+    """A member whose .npy header claims a huge shape is refused without allocating it."""
+    path = tmp_path / "big.rtlcnn.npz"
+    small_program(rng).save(path)
+    with zipfile.ZipFile(path) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    import io
+
+    fake = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        fake, {"descr": "|i1", "fortran_order": False, "shape": (100000, 100000, 100000)})
+    members["op0.weight.npy"] = fake.getvalue() + b"\x01" * 64
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, v in members.items():
+            zf.writestr(k, v)
+    with pytest.raises(ProgramFormatError, match="op0.weight.npy.*declares shape"):
+        Program.load(path)

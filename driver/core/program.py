@@ -5,30 +5,25 @@ runs on the engine. It holds no floating-point computation except the input
 quantization and the output dequantization, both defined here.
 
 File format (``*.rtlcnn.npz``): one numpy ``.npz`` archive, readable with
-``allow_pickle=False``. Key ``format`` holds the string ``"rtlcnn-program"``, key
-``version`` the integer :data:`FORMAT_VERSION`, key ``header`` a JSON string with the
-program's scalars (input shape and scale, name, meta and every op's scalar fields), and
-keys ``op<i>.<field>`` the arrays of op ``i`` (weight, bias, mult, shift, acc_scale).
+``allow_pickle=False``; :mod:`rtlcnn.core.programfile` defines it and reads it as
+untrusted bytes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
+from . import programfile
 from .errors import InputError, ProgramFormatError
+from .programfile import FORMAT_VERSION
 
 __all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES"]
 
-#: Version of the program file format this rtlcnn writes (and the newest it reads).
-FORMAT_VERSION = 1
-FORMAT_TAG = "rtlcnn-program"
 
 OP_KINDS = ("conv2d", "linear", "maxpool", "avgpool")
 POOL_MODES = (None, "max", "avg")
@@ -270,7 +265,8 @@ class Program:
 
     # -------------------------------------------------------------- file I/O
     def save(self, path) -> None:
-        """Write the program to ``path`` (conventionally ``*.rtlcnn.npz``)."""
+        """Write the program to ``path`` (conventionally ``*.rtlcnn.npz``, see
+        :mod:`rtlcnn.core.programfile`)."""
         self.check()
         header = {
             "input_shape": [int(v) for v in self.input_shape],
@@ -293,68 +289,44 @@ class Program:
                 v = getattr(op, f)
                 if v is not None:
                     arrays[f"op{i}.{f}"] = np.asarray(v)
-        path = os.fspath(path)
-        with open(path, "wb") as fh:  # np.savez would append ".npz" to other names
-            np.savez_compressed(
-                fh,
-                format=np.array(FORMAT_TAG),
-                version=np.array(FORMAT_VERSION, dtype=np.int64),
-                header=np.array(json.dumps(header, default=_json_default)),
-                **arrays,
-            )
+        programfile.write(path, header, arrays)
 
     @classmethod
     def load(cls, path) -> Program:
-        """Read and validate a program file; ProgramFormatError says what is wrong."""
+        """Read and validate a program file; ProgramFormatError says what is wrong, for any
+        bytes at all (:func:`rtlcnn.core.programfile.read`)."""
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"program file {path!r} does not exist")
+        header, arrays = programfile.read(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as e:
-            raise ProgramFormatError(
-                f"{path}: not a readable rtlcnn program file (truncated or corrupted?): {e}"
-            ) from e
-        return cls._from_arrays(data, path)
-
-    @classmethod
-    def _from_arrays(cls, data: dict, path: str) -> Program:
-        if "format" not in data or str(data["format"]) != FORMAT_TAG:
-            raise ProgramFormatError(f"{path}: not an rtlcnn program file (no '{FORMAT_TAG}' tag)")
-        try:
-            version = int(data["version"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ProgramFormatError(f"{path}: program file has no format version") from e
-        if version > FORMAT_VERSION:
-            raise ProgramFormatError(
-                f"{path}: program file format version {version} is newer than this rtlcnn reads "
-                f"(up to {FORMAT_VERSION}); upgrade rtlcnn or recompile the model with this version"
-            )
-        if version < 1:
-            raise ProgramFormatError(f"{path}: invalid program file format version {version}")
-        try:
-            header = json.loads(str(data["header"]))
             ops = []
             for i, h in enumerate(header["ops"]):
+                if not isinstance(h, dict):
+                    raise TypeError(f"op {i} is not a JSON object")
                 kw = {f: h.get(f) for f in _SCALAR_FIELDS}
                 for f in _ARRAY_FIELDS:
-                    key = f"op{i}.{f}"
-                    kw[f] = data[key] if key in data else None
+                    kw[f] = arrays.get(f"op{i}.{f}")
                 ops.append(Op(**kw))
-            prog = cls(
-                input_shape=tuple(int(v) for v in header["input_shape"]),
-                input_scale=float(header["input_scale"]),
-                ops=ops,
-                name=header.get("name", ""),
-                meta=header.get("meta", {}) or {},
-            )
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+            used = {f"op{i}.{f}" for i in range(len(ops)) for f in _ARRAY_FIELDS}
+            if set(arrays) - used:
+                raise ValueError(f"arrays of ops the header does not have: {sorted(set(arrays) - used)}")
+            shape = header["input_shape"]
+            if not isinstance(shape, list) or not all(isinstance(v, int) for v in shape):
+                raise TypeError(f"input_shape {shape!r} is not a list of integers")
+            scale = header["input_scale"]
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+                raise TypeError(f"input_scale {scale!r} is not a number")
+            name, meta = header.get("name", ""), header.get("meta", {}) or {}
+            if not isinstance(name, str) or not isinstance(meta, dict):
+                raise TypeError("name must be a string and meta a JSON object")
+            prog = cls(input_shape=tuple(shape), input_scale=float(scale), ops=ops, name=name, meta=meta)
+        except (KeyError, TypeError, ValueError) as e:
             raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
         try:
             return prog.check()
         except ProgramFormatError as e:
             raise ProgramFormatError(f"{path}: {e}") from e
+        except Exception as e:  # a value of a type check() does not expect
+            raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
 
     def __repr__(self) -> str:
         return (
@@ -438,9 +410,3 @@ def _check_op(i: int, op: Op, last: bool) -> None:
     worst = np.abs(w.astype(np.int64)).reshape(o, -1).sum(axis=1) * 128 + np.abs(op.bias.astype(np.int64))
     if worst.max() >= 2**31:
         raise ProgramFormatError(f"{where}: worst-case accumulator overflows int32")
-
-
-def _json_default(obj: Any):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"meta value {obj!r} is not JSON serializable")
