@@ -263,3 +263,60 @@ def test_worked_example_of_docs_numerics():
     assert R.requant(np.array([[-1283]]), m, shift, relu=True).item() == 0
     pool = R.pool2d_int(np.array([40, 41, 40, 41, -3, -4, -3, -4], np.int8).reshape(2, 1, 2, 2), "avg")
     assert pool.ravel().tolist() == [41, -3]
+
+
+def _peak_rss_mb(n: int) -> float:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, numpy as np\n"
+        "from rtlcnn.core import reference as R\n"
+        "from rtlcnn.core.random_programs import mnist_example\n"
+        "p = mnist_example()\n"
+        f"x = np.random.default_rng(0).integers(-128, 128, ({n}, 1, 28, 28), dtype=np.int8)\n"
+        "R.run(p, x[:1])\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "y = R.run(p, x)\n"
+        "assert y.shape == (len(x), 10)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.strip())
+
+
+def test_reference_memory_is_bounded_by_a_chunk_not_by_the_batch():
+    """The PyTorch MNIST example's layers need 2.3 MB per image in the reference; a batch
+    runs in chunks, so 1,200 images take no more memory than 300 (before: 2.35 MB/image)."""
+    from rtlcnn.core.random_programs import mnist_example
+
+    p = mnist_example()
+    assert R.image_bytes(p) > 2_000_000 and R.chunk_size(p) < 300
+    small, big = _peak_rss_mb(300), _peak_rss_mb(1200)
+    assert big < small + 40, (small, big)  # the outputs and inputs grow; the work does not
+    assert big < 400
+
+
+def test_empty_batches_give_empty_results():
+    from rtlcnn.core.random_programs import lenet5
+
+    p = lenet5()
+    x = np.zeros((0, 1, 28, 28), np.float32)
+    assert R.run(p, x).shape == (0, 10) and R.run(p, x).dtype == np.float32
+    assert R.run_int(p, x, 0).shape == (0, 6, 14, 14)
+    assert [a.shape[0] for a in R.run_all_int(p, x)] == [0] * 5
+
+
+def test_chunked_runs_equal_one_chunk(monkeypatch):
+    from rtlcnn.core.random_programs import lenet5
+
+    p = lenet5(seed=4)
+    x = np.random.default_rng(1).random((37, 1, 28, 28), dtype=np.float32)
+    whole, all_whole = R.run_int(p, x), R.run_all_int(p, x)
+    monkeypatch.setattr(R, "CHUNK_BYTES", 5 * R.image_bytes(p))  # chunks of 5 images
+    assert R.chunk_size(p) == 5
+    assert np.array_equal(R.run_int(p, x), whole)
+    assert all(np.array_equal(a, b) for a, b in zip(R.run_all_int(p, x), all_whole, strict=True))

@@ -11,7 +11,7 @@ import numpy as np
 
 from .program import Op, Program
 
-__all__ = ["conv", "linear", "lenet5"]
+__all__ = ["conv", "linear", "lenet5", "mnist_example"]
 
 
 def _requant(rng, o, fan_in):
@@ -52,3 +52,15 @@ def lenet5(seed=0, out_int32=True):
            linear(rng, 120, 84, name="fc2"),
            linear(rng, 84, 10, relu=False, out_int32=out_int32, name="fc3")]
     return Program(input_shape=(1, 28, 28), input_scale=1 / 127, ops=ops, name="lenet5-random").check()
+
+
+def mnist_example(seed=0):
+    """The layers of the PyTorch MNIST example (pytorch/examples mnist/main.py: two 3x3 convs
+    of 32 and 64 channels, a 2x2 max pool, 9216 -> 128 -> 10), random weights, without its
+    dropout and log_softmax: 12 M MACs and 2.3 MB of reference working memory per image."""
+    rng = np.random.default_rng(seed)
+    ops = [conv(rng, 1, 32, 3, name="conv1"),
+           conv(rng, 32, 64, 3, pool="max", name="conv2"),
+           linear(rng, 9216, 128, name="fc1"),
+           linear(rng, 128, 10, relu=False, out_int32=True, name="fc2")]
+    return Program(input_shape=(1, 28, 28), input_scale=1 / 127, ops=ops, name="mnist-example-random").check()

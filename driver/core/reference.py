@@ -188,30 +188,84 @@ def op_int(op: Op, x: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown op kind {op.kind!r}")
 
 
+#: working memory a chunk of images may take in the largest op (im2col columns, padded
+#: map and accumulators, float64): bounds reference.run's peak memory whatever the batch
+CHUNK_BYTES = 64 << 20
+
+
+def image_bytes(program: Program) -> int:
+    """Peak working memory of one image in the reference's largest op (bytes)."""
+    peak, shape = 0, tuple(int(v) for v in program.input_shape)
+    for op in program.ops:
+        out = op.out_shape(shape)
+        if op.kind == "conv2d":
+            c, h, w = shape
+            o, _, k, kw = op.weight.shape
+            p = int(op.padding)
+            oh, ow = (h + 2 * p - k) // int(op.stride) + 1, (w + 2 * p - kw) // int(op.stride) + 1
+            need = 8 * (oh * ow * c * k * kw + c * (h + 2 * p) * (w + 2 * p) + 3 * o * oh * ow)
+        else:
+            need = 8 * (int(np.prod(shape)) + 3 * int(np.prod(out)))
+        peak = max(peak, need)
+        shape = out
+    return peak
+
+
+def chunk_size(program: Program) -> int:
+    """Images per chunk so that a chunk's working memory stays under :data:`CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // max(1, image_bytes(program)))
+
+
+def _chunks(program: Program, x: np.ndarray):
+    step = chunk_size(program)
+    for i in range(0, len(x), step):
+        yield x[i:i + step]
+
+
+def _empty_outputs(program: Program, upto: int) -> list:
+    outs = []
+    for op, shape in zip(program.ops[:upto + 1], program.shapes()):
+        dtype = np.int32 if op.out_int32 else np.int8
+        outs.append(np.zeros((0,) + tuple(shape), dtype))
+    return outs
+
+
 def run_all_int(program: Program, images) -> list:
     """Raw integer outputs of every op, in order (batch axis first)."""
     x = program.quantize_input(images)
-    outs = []
-    for op in program.ops:
-        x = op_int(op, x)
-        outs.append(x)
-    return outs
+    if len(x) == 0:
+        return _empty_outputs(program, len(program.ops) - 1)
+    parts = []
+    for xc in _chunks(program, x):
+        outs = []
+        for op in program.ops:
+            xc = op_int(op, xc)
+            outs.append(xc)
+        parts.append(outs)
+    return [np.concatenate(p) for p in zip(*parts)]
 
 
 def run_int(program: Program, images, layer: int = -1) -> np.ndarray:
     """Raw integer output of op ``layer`` (default: the last) for a batch of images.
 
     ``images`` are float (quantized with the program's input scale) or int8 (taken as
-    already quantized), shape (N, C, H, W).
+    already quantized), shape (N, C, H, W). The batch runs in chunks of
+    :func:`chunk_size` images, so memory does not grow with it; an empty batch gives an
+    empty result.
     """
     n_ops = len(program.ops)
     stop = layer % n_ops if -n_ops <= layer < n_ops else None
     if stop is None:
         raise IndexError(f"layer {layer} out of range for a program of {n_ops} ops")
     x = program.quantize_input(images)
-    for op in program.ops[: stop + 1]:
-        x = op_int(op, x)
-    return x
+    if len(x) == 0:
+        return _empty_outputs(program, stop)[-1]
+    parts = []
+    for xc in _chunks(program, x):
+        for op in program.ops[: stop + 1]:
+            xc = op_int(op, xc)
+        parts.append(xc)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def run(program: Program, images) -> np.ndarray:
