@@ -5,19 +5,24 @@
 - :mod:`~rtlcnn.board.dma`: the AXI DMA's simple-mode registers (PG021), for the driver and the mock.
 - :mod:`~rtlcnn.board.accelerator`: :class:`Accelerator` and :class:`Network`.
 - :mod:`~rtlcnn.board.session`: a board session: find the bitstream, open the overlay,
-  read the engine's build.
+  read the engine's build (:class:`Board`, :func:`find_bitfile`, :func:`engine_build`);
+  ``rtlcnn.mock.session.open_board`` opens any board, the mock board included.
 """
 
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["Accelerator", "Network", "Board", "engine_build", "find_bitfile", "on_board", "pl_clock_mhz"]
+__all__ = ["Accelerator", "Network", "Board", "ReferenceNet", "engine_build", "find_bitfile", "on_board",
+           "open_pynq", "reference_board", "pl_clock_mhz"]
 
 _LAZY = {
     "Accelerator": "accelerator",
     "Network": "accelerator",
     "Board": "session",
+    "ReferenceNet": "session",
+    "open_pynq": "session",
+    "reference_board": "session",
     "engine_build": "session",
     "find_bitfile": "session",
     "on_board": "session",

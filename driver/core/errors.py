@@ -9,6 +9,8 @@ __all__ = [
     "AcceleratorError",
     "DmaTimeout",
     "InputError",
+    "BoardError",
+    "InputRangeWarning",
 ]
 
 
@@ -74,3 +76,32 @@ class DmaTimeout(AcceleratorError):
         self.channel = channel
         self.sent_bytes = sent_bytes
         self.dma_status = dma_status
+
+
+class BoardError(RtlcnnError):
+    """A board could not be opened: no bitstream, pynq or simulator missing, the mock board
+    did not start.
+
+    Attributes
+    ----------
+    code : int
+        The exit code a command line gives for it: 2 when the user can fix the setup (a
+        missing file or package), 1 when the work failed.
+    log : str or None
+        A log file with the failed step's output (the mock board's model build).
+    log_tail : str
+        Its last lines ("" when there is none).
+    """
+
+    def __init__(self, message, code=2, log=None, log_tail=""):
+        super().__init__(message)
+        self.code = code
+        self.log = log
+        self.log_tail = log_tail
+
+
+class InputRangeWarning(UserWarning):
+    """Images whose values do not look like those the program was calibrated on (pixels
+    0..255 passed to a 0..1 program, values that saturate the input quantization, values
+    far outside the calibrated range): the results would be silently wrong. With
+    ``strict=True`` the same finding is an :class:`InputError`."""
