@@ -25,6 +25,7 @@ from .core.errors import (
     AcceleratorError,
     DmaTimeout,
     InputError,
+    InputRangeWarning,
     LayerNotSupported,
     ProgramFormatError,
     RtlcnnError,
@@ -48,6 +49,7 @@ __all__ = [
     "AcceleratorError",
     "DmaTimeout",
     "InputError",
+    "InputRangeWarning",
 ]
 
 # The rooms (docs/architecture.md), lowest first: each imports only the rooms before it.

@@ -437,3 +437,18 @@ def test_shipped_lenet_float_model_and_its_compile_agree(mnist_dir):
     assert (f == shipped).mean() >= 0.99
     meta = models.load("lenet5_mnist").meta
     assert (f == s.heldout_labels).mean() == pytest.approx(meta["accuracy"]["float"], abs=1e-12)
+
+
+def test_integer_calibration_images_are_converted_as_the_cli_does_or_refused():
+    from rtlcnn.core.errors import InputError, InputRangeWarning
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 1, 8, 8)).astype(np.uint8)
+    with pytest.warns(InputRangeWarning, match="uint8 pixels: divided by 255"):
+        a = rtlcnn.compile(model, pixels)
+    b = rtlcnn.compile(model, pixels.astype(np.float32) / 255)
+    assert a.input_scale == b.input_scale and np.array_equal(a.ops[0].weight, b.ops[0].weight)
+    assert b.input_range == (float(pixels.min()) / 255, float(pixels.max()) / 255)
+    with pytest.raises(InputError, match="dtype int64"):
+        rtlcnn.compile(model, pixels.astype(np.int64))

@@ -283,3 +283,38 @@ def test_declared_sizes_are_checked_before_reading(tmp_path, rng):
             zf.writestr(k, v)
     with pytest.raises(ProgramFormatError, match="op0.weight.npy.*declares shape"):
         Program.load(path)
+
+
+def test_pixels_0_to_255_fed_to_a_0_to_1_program_warn_and_strict_refuses(rng):
+    import warnings
+
+    from rtlcnn import InputError, models
+    from rtlcnn.core.errors import InputRangeWarning
+
+    p = models.load("lenet5_mnist")  # written before input ranges: the input scale bounds it
+    x = rng.integers(0, 256, (4, 1, 28, 28)).astype(np.float32)
+    with pytest.warns(InputRangeWarning, match=r"integer pixel values up to 255.*8-bit pixels / 255"):
+        R.run(p, x)
+    with pytest.raises(InputError, match="integer pixel values"):
+        R.run(p, x, strict=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        R.run(p, x / 255)  # the right scaling: no word
+        R.run(p, x[:0])
+
+
+def test_values_that_saturate_or_leave_the_calibrated_range_warn(rng, tmp_path):
+    from rtlcnn.core.errors import InputRangeWarning
+
+    p = small_program(rng)  # input_scale 0.02: +-2.55 representable
+    x = rng.normal(0, 3, (2, 2, 7, 6)).astype(np.float32)
+    with pytest.warns(InputRangeWarning, match=r"beyond \+-2.55.*saturate"):
+        p.quantize_input(x)
+    p.input_range = (0.0, 0.5)
+    path = tmp_path / "r.rtlcnn.npz"
+    p.save(path)
+    q = Program.load(path)
+    assert q.input_range == (0.0, 0.5)
+    with pytest.warns(InputRangeWarning, match=r"far outside the range \[0, 0.5\]"):
+        q.quantize_input(np.full((1, 2, 7, 6), 1.3, np.float32))
+    assert q.input_domain_problem(np.full((1, 2, 7, 6), 0.7, np.float32)) is None  # within one width

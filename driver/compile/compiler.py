@@ -22,6 +22,7 @@ from .quantize import (
     ACT_METHODS,
     as_numpy_images,
     calibrate,
+    image_range,
     int32_output,
     layer_scales,
     quantize,
@@ -117,4 +118,5 @@ def compile(
             "source": [s for st in stages for s in st.sources],
         }
     }
-    return quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta)
+    return quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
+                    input_range=image_range(x))

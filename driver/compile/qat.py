@@ -35,7 +35,14 @@ import torch.nn.functional as F
 from ..core import reference
 from ..core.program import Op, Program
 from .lowering import Stage, lower
-from .quantize import as_numpy_images, calibrate, layer_scales, quantize_stage, worst_case_accumulator
+from .quantize import (
+    as_numpy_images,
+    calibrate,
+    image_range,
+    layer_scales,
+    quantize_stage,
+    worst_case_accumulator,
+)
 
 __all__ = ["prepare", "convert", "QATModel", "QuantLayer", "QuantPool"]
 
@@ -155,8 +162,10 @@ class QATModel(nn.Module):
     dequantized outputs (logits), differentiable with respect to the weights.
     """
 
-    def __init__(self, layers: list, input_shape, input_scale: float):
+    def __init__(self, layers: list, input_shape, input_scale: float, input_range=None):
         super().__init__()
+        #: (min, max) of the calibration images, recorded in the program
+        self.input_range = input_range
         self.layers = nn.ModuleList(layers)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.register_buffer("input_scale", torch.tensor(float(input_scale), dtype=torch.float64))
@@ -181,7 +190,8 @@ class QATModel(nn.Module):
         meta = dict(meta or {})
         meta.setdefault("compiler", {"qat": True})
         prog = Program(
-            input_shape=self.input_shape, input_scale=float(self.input_scale), ops=ops, name=name, meta=meta
+            input_shape=self.input_shape, input_scale=float(self.input_scale), ops=ops, name=name, meta=meta,
+            input_range=self.input_range,
         )
         return prog.check()
 
@@ -213,7 +223,7 @@ def prepare(
         QuantLayer(st, *io) if io is not None else QuantPool(st)
         for st, io in zip(stages, layer_scales(stages, input_scale, scales))
     ]
-    return QATModel(layers, shape, input_scale)
+    return QATModel(layers, shape, input_scale, image_range(x))
 
 
 def convert(qat_model: QATModel, *, name: str = "", meta=None) -> Program:

@@ -14,11 +14,12 @@ compiler picks its numbers is ``docs/quantization.md``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import numpy as np
 
-from ..core.errors import LayerNotSupported
+from ..core.errors import InputError, InputRangeWarning, LayerNotSupported
 from ..core.program import Op, Program
 from .lowering import Stage, float_forward
 
@@ -33,6 +34,7 @@ __all__ = [
     "int32_output",
     "worst_case_accumulator",
     "as_numpy_images",
+    "image_range",
     "ACT_METHODS",
 ]
 
@@ -41,10 +43,29 @@ _INT32_LIMIT = 2**31
 
 
 def as_numpy_images(images) -> np.ndarray:
-    """Images as float32 numpy, from an array-like or a torch tensor."""
+    """Calibration images as float32 numpy, from an array-like or a torch tensor.
+
+    uint8 images are pixels: divided by 255 as ``rtlcnn compile`` does for its image files,
+    with an :class:`rtlcnn.InputRangeWarning` saying so; other integer dtypes are refused
+    (which full scale they have cannot be guessed).
+    """
     if hasattr(images, "detach"):
         images = images.detach().cpu().numpy()
-    return np.asarray(images, dtype=np.float32)
+    a = np.asarray(images)
+    if a.dtype == np.uint8:
+        warnings.warn("calibration images are uint8 pixels: divided by 255 (as `rtlcnn compile` does), so "
+                      "the program takes float images in 0..1; pass float images to choose the scaling",
+                      InputRangeWarning, stacklevel=3)
+        return a.astype(np.float32) / np.float32(255.0)
+    if a.dtype.kind in "biu":
+        raise InputError(f"calibration images have dtype {a.dtype}: pass float images scaled as the model "
+                         "expects them (e.g. 8-bit pixels / 255), or uint8 pixels (divided by 255)")
+    return a.astype(np.float32, copy=False)
+
+
+def image_range(x: np.ndarray) -> tuple:
+    """(min, max) of calibration images, what the program records as its input domain."""
+    return (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
 
 
 def calibrate(
@@ -220,15 +241,18 @@ def layer_scales(stages: list, input_scale: float, scales: list) -> list:
 
 
 def quantize(
-    stages: list, input_scale: float, scales: list, *, input_shape=None, name: str = "", meta=None
+    stages: list, input_scale: float, scales: list, *, input_shape=None, name: str = "", meta=None,
+    input_range=None,
 ) -> Program:
-    """Stages plus scales (from :func:`calibrate`) to a checked :class:`Program`."""
+    """Stages plus scales (from :func:`calibrate`) to a checked :class:`Program`;
+    ``input_range`` is the (min, max) of the calibration images."""
     ops = [
         quantize_stage(st, *io) if io is not None else Op(kind=st.kind, name=st.name)
         for st, io in zip(stages, layer_scales(stages, input_scale, scales))
     ]
     shape = tuple(input_shape) if input_shape is not None else tuple(stages[0].in_shape)
     prog = Program(
-        input_shape=shape, input_scale=float(input_scale), ops=ops, name=name, meta=dict(meta or {})
+        input_shape=shape, input_scale=float(input_scale), ops=ops, name=name, meta=dict(meta or {}),
+        input_range=None if input_range is None else tuple(float(v) for v in input_range),
     )
     return prog.check()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
 
 from . import programfile
-from .errors import InputError, ProgramFormatError
+from .errors import InputError, InputRangeWarning, ProgramFormatError
 from .programfile import FORMAT_VERSION
 
 __all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES"]
@@ -138,6 +139,9 @@ class Program:
     name : str
     meta : dict
         JSON-serializable extras (labels, accuracy, training command...).
+    input_range : (float, float), optional
+        Smallest and largest value of the calibration images, recorded by the compiler;
+        :meth:`check_images` warns about batches far outside it.
     """
 
     input_shape: tuple
@@ -145,6 +149,8 @@ class Program:
     ops: list
     name: str = ""
     meta: dict = field(default_factory=dict)
+    #: (min, max) of the calibration images (None for files that did not record it)
+    input_range: Optional[tuple] = None
 
     # ------------------------------------------------------------------ shapes
     def shapes(self) -> list:
@@ -175,11 +181,13 @@ class Program:
         return total
 
     # ---------------------------------------------------------- quantization
-    def check_images(self, images) -> np.ndarray:
+    def check_images(self, images, strict: bool = False) -> np.ndarray:
         """Validate a batch of images; return it as float32 or int8 (N, C, H, W).
 
         Float images are real values (quantized with :attr:`input_scale`); int8 images
-        are taken as already quantized.
+        are taken as already quantized. Float values that do not look like the program's
+        inputs (:meth:`input_domain_problem`) give an :class:`InputRangeWarning`, or with
+        ``strict`` an :class:`InputError`.
         """
         x = np.asarray(images)
         want = tuple(int(v) for v in self.input_shape)
@@ -201,15 +209,56 @@ class Program:
                 count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
                 raise InputError(f"images contain {count} NaN or infinite value{'s' if count > 1 else ''}"
                                  f" (first at index {first})")
-            return x.astype(np.float32, copy=False)
+            x = x.astype(np.float32, copy=False)
+            problem = self.input_domain_problem(x)
+            if problem:
+                if strict:
+                    raise InputError(problem)
+                warnings.warn(problem, InputRangeWarning, stacklevel=_caller_level())
+            return x
         raise InputError(
             f"images have dtype {x.dtype}; pass float32 real values (for MNIST-style models "
             f"pixel / 255) or int8 values already quantized with scale {self.input_scale:g}"
         )
 
-    def quantize_input(self, images) -> np.ndarray:
+    def input_domain_problem(self, x: np.ndarray) -> Optional[str]:
+        """What is wrong with float images ``x`` for this program, or None.
+
+        - integer-valued pixels above 2 for a program whose inputs stay within +-2
+          (0..255 or 0..65535 images not scaled to 0..1);
+        - more than 1 % of the values beyond what the input quantization represents
+          (+-127.5 * input_scale): they saturate;
+        - with a recorded :attr:`input_range` (lo, hi): values more than its width
+          beyond it.
+        """
+        if x.size == 0:
+            return None
+        s = float(self.input_scale)
+        bound = 127.5 * s
+        lo, hi = (float(v) for v in self.input_range) if self.input_range is not None else (-bound, bound)
+        xmin, xmax = float(x.min()), float(x.max())
+        what = f"program {self.name!r}" if self.name else "the program"
+        if xmax > 2 and max(abs(lo), abs(hi)) <= 2 and np.array_equal(x, np.rint(x)):
+            return (f"the images hold integer pixel values up to {xmax:g}, but {what} takes values in "
+                    f"[{lo:.4g}, {hi:.4g}]: scale them as the calibration images were (8-bit pixels / 255, "
+                    "16-bit / 65535, as `rtlcnn run` does for image files) before predict")
+        saturated = float(np.count_nonzero(np.abs(x) > bound)) / x.size
+        if saturated > 0.01:
+            return (f"{saturated:.0%} of the image values lie beyond +-{bound:.4g}, the largest the input "
+                    f"quantization of {what} represents (input_scale {s:.4g}): they saturate. The "
+                    f"batch spans [{xmin:g}, {xmax:g}]; were the images scaled and normalized as the "
+                    "calibration images were?")
+        if self.input_range is not None:
+            span = max(hi - lo, 1e-12)
+            if xmax > hi + span or xmin < lo - span:
+                return (f"the images span [{xmin:g}, {xmax:g}], far outside the range [{lo:g}, {hi:g}] "
+                        f"{what} was calibrated on; were they scaled and normalized as the calibration "
+                        "images were?")
+        return None
+
+    def quantize_input(self, images, strict: bool = False) -> np.ndarray:
         """Float images to int8: ``clamp(round_half_even(x / input_scale), -128, 127)``."""
-        x = self.check_images(images)
+        x = self.check_images(images, strict)
         if x.dtype == np.int8:
             return x
         q = np.rint(x.astype(np.float64) / float(self.input_scale))
@@ -275,6 +324,8 @@ class Program:
             "meta": self.meta,
             "ops": [],
         }
+        if self.input_range is not None:
+            header["input_range"] = [float(v) for v in self.input_range]
         arrays = {}
         for i, op in enumerate(self.ops):
             h = {}
@@ -318,7 +369,13 @@ class Program:
             name, meta = header.get("name", ""), header.get("meta", {}) or {}
             if not isinstance(name, str) or not isinstance(meta, dict):
                 raise TypeError("name must be a string and meta a JSON object")
-            prog = cls(input_shape=tuple(shape), input_scale=float(scale), ops=ops, name=name, meta=meta)
+            rng = header.get("input_range")
+            if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in rng)
+                    and rng[0] <= rng[1]):
+                raise TypeError(f"input_range {rng!r} is not [min, max]")
+            prog = cls(input_shape=tuple(shape), input_scale=float(scale), ops=ops, name=name, meta=meta,
+                       input_range=None if rng is None else (float(rng[0]), float(rng[1])))
         except (KeyError, TypeError, ValueError) as e:
             raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
         try:
@@ -410,3 +467,15 @@ def _check_op(i: int, op: Op, last: bool) -> None:
     worst = np.abs(w.astype(np.int64)).reshape(o, -1).sum(axis=1) * 128 + np.abs(op.bias.astype(np.int64))
     if worst.max() >= 2**31:
         raise ProgramFormatError(f"{where}: worst-case accumulator overflows int32")
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside rtlcnn (so a warning names the user's line)."""
+    import sys
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, f = 1, sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep):
+        f = f.f_back
+        level += 1
+    return level

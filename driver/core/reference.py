@@ -230,9 +230,9 @@ def _empty_outputs(program: Program, upto: int) -> list:
     return outs
 
 
-def run_all_int(program: Program, images) -> list:
+def run_all_int(program: Program, images, strict: bool = False) -> list:
     """Raw integer outputs of every op, in order (batch axis first)."""
-    x = program.quantize_input(images)
+    x = program.quantize_input(images, strict)
     if len(x) == 0:
         return _empty_outputs(program, len(program.ops) - 1)
     parts = []
@@ -245,19 +245,21 @@ def run_all_int(program: Program, images) -> list:
     return [np.concatenate(p) for p in zip(*parts)]
 
 
-def run_int(program: Program, images, layer: int = -1) -> np.ndarray:
+def run_int(program: Program, images, layer: int = -1, strict: bool = False) -> np.ndarray:
     """Raw integer output of op ``layer`` (default: the last) for a batch of images.
 
     ``images`` are float (quantized with the program's input scale) or int8 (taken as
     already quantized), shape (N, C, H, W). The batch runs in chunks of
     :func:`chunk_size` images, so memory does not grow with it; an empty batch gives an
-    empty result.
+    empty result. Float images unlike the calibration images (0..255 pixels for a 0..1
+    program, say) give an :class:`rtlcnn.InputRangeWarning`, with ``strict`` an
+    :class:`rtlcnn.InputError` (:meth:`rtlcnn.Program.input_domain_problem`).
     """
     n_ops = len(program.ops)
     stop = layer % n_ops if -n_ops <= layer < n_ops else None
     if stop is None:
         raise IndexError(f"layer {layer} out of range for a program of {n_ops} ops")
-    x = program.quantize_input(images)
+    x = program.quantize_input(images, strict)
     if len(x) == 0:
         return _empty_outputs(program, stop)[-1]
     parts = []
@@ -268,6 +270,6 @@ def run_int(program: Program, images, layer: int = -1) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def run(program: Program, images) -> np.ndarray:
-    """Dequantized float32 outputs of the program, e.g. (N, classes) logits."""
-    return program.dequantize_output(run_int(program, images))
+def run(program: Program, images, strict: bool = False) -> np.ndarray:
+    """Dequantized float32 outputs of the program, e.g. (N, classes) logits (see :func:`run_int`)."""
+    return program.dequantize_output(run_int(program, images, strict=strict))
