@@ -32,10 +32,11 @@ def mock_overlay(request):
 
 @pytest.fixture
 def shared_mock(monkeypatch, mock_overlay):
-    """Make ``rtlcnn --board mock`` use the session's board instead of starting one."""
-    from rtlcnn.cli import app as cli
+    """Make ``open_board("mock")`` (``rtlcnn --board mock``) use the session's board instead of
+    starting one; owned=False: the command does not close it."""
+    from rtlcnn.mock import session
 
-    monkeypatch.setattr(cli, "_make_mock", lambda cls, sim: (mock_overlay, False))
+    monkeypatch.setattr(session, "_make_mock", lambda cls, sim: (mock_overlay, False))
     return mock_overlay
 
 

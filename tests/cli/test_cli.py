@@ -16,7 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtlcnn.cli import app as cli
+import rtlcnn.cli as cli
+from rtlcnn.board.session import Board
+from rtlcnn.cli import bench, demo, plots
+from rtlcnn.cli.common import add_profiles
+from rtlcnn.cli.images import read_images
 from rtlcnn.core import reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,10 +106,10 @@ def test_run_a_folder_of_images(capsys, tmp_path, small_program, images28):
 def test_read_images_uint8_is_scaled_and_int8_is_quantized(tmp_path):
     a = np.arange(64, dtype=np.uint8).reshape(8, 8)
     np.save(tmp_path / "u.npy", a)
-    x, names = cli.read_images([tmp_path / "u.npy"], (1, 8, 8))
+    x, names = read_images([tmp_path / "u.npy"], (1, 8, 8))
     assert x.dtype == np.float32 and x.shape == (1, 1, 8, 8) and np.allclose(x[0, 0], a / 255)
     np.save(tmp_path / "q.npy", np.ones((2, 1, 8, 8), np.int8))
-    x, names = cli.read_images([tmp_path / "q.npy"], (1, 8, 8))
+    x, names = read_images([tmp_path / "q.npy"], (1, 8, 8))
     assert x.dtype == np.int8 and names == ["q.npy[0]", "q.npy[1]"]
 
 
@@ -181,7 +185,7 @@ def test_run_names_the_image_files_when_the_board_rejects_the_batch(capsys, monk
         def profile(self):
             return []
 
-    monkeypatch.setattr(cli.Board, "load", lambda self, prog: _Picky())
+    monkeypatch.setattr(Board, "load", lambda self, prog: _Picky())
     code, _, err = run_cli(capsys, "run", path, images28[0], "--board", "reference")
     assert code == 2 and err.strip() == (f"rtlcnn: error: {images28[0]}: images contain 1 NaN or infinite "
                                          "value (first at index (0, 0, 1, 2))")
@@ -217,32 +221,6 @@ def test_debug_shows_the_traceback(capsys, tmp_path, small_program):
     assert code == 2 and "Traceback" in err and err.strip().endswith("does not exist")
 
 
-# ------------------------------------------------------------------------- board choice
-def test_auto_board_is_the_mock_off_board_and_bitfile_lookup(tmp_path, monkeypatch):
-    import platform
-
-    if platform.machine() not in ("armv7l", "aarch64"):
-        assert not cli.on_board() and cli._resolve_board("auto") == "mock"
-    bit = tmp_path / "rtlcnn.bit"
-    bit.write_bytes(b"bitstream")
-    monkeypatch.setenv("RTLCNN_BITFILE", str(bit))
-    assert cli.find_bitfile() == bit
-    monkeypatch.delenv("RTLCNN_BITFILE")
-    monkeypatch.chdir(tmp_path)
-    assert cli.find_bitfile().resolve() == bit.resolve()
-    with pytest.raises(cli.CliError, match="does not exist"):
-        cli.find_bitfile(str(tmp_path / "other.bit"))
-
-
-def test_pynq_board_without_bitstream_says_what_to_do(capsys, tmp_path, monkeypatch, small_program, images28):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RTLCNN_BITFILE", raising=False)
-    monkeypatch.setattr(cli, "find_bitfile", lambda explicit=None: None)
-    _, path = small_program
-    code, _, err = run_cli(capsys, "run", path, images28[0], "--board", "pynq")
-    assert code == 2 and "no overlay bitstream found" in err and "--bitfile" in err
-
-
 # ---------------------------------------------------------------------------------- info
 def test_info_without_board(capsys):
     code, out, err = run_cli(capsys, "info", "--board", "none")
@@ -263,9 +241,9 @@ def test_bench_runs_every_present_module_in_its_own_process(capsys, monkeypatch)
     class _Done:
         returncode = 0
 
-    monkeypatch.setattr(cli.subprocess, "run", lambda cmd, env: calls.append((cmd, env)) or _Done())
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, env: calls.append((cmd, env)) or _Done())
     assert cli.main(["bench"]) == 0
-    present = [m for m, _ in cli.BENCHES.values() if _have(f"rtlcnn.{m}")]
+    present = [m for m, _ in bench.BENCHES.values() if _have(f"rtlcnn.{m}")]
     assert [c[0][2] for c in calls] == [f"rtlcnn.{m}" for m in present]
     assert all(c[0][0] == sys.executable for c in calls)
     ref = [env for cmd, env in calls if cmd[2] == "rtlcnn.bench.reference"]
@@ -323,7 +301,7 @@ def test_demo_flow_with_a_stand_in_model(capsys, tmp_path, monkeypatch):
 def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
     """A board whose outputs differ from the reference makes the demo say so and exit 1."""
 
-    real_load = cli.Board.load
+    real_load = Board.load
 
     class _Off:
         def __init__(self, net):
@@ -337,7 +315,7 @@ def test_demo_reports_a_mismatch_and_fails(capsys, tmp_path, monkeypatch):
         def profile(self):
             return []
 
-    monkeypatch.setattr(cli.Board, "load", lambda self, prog: _Off(real_load(self, prog)))
+    monkeypatch.setattr(Board, "load", lambda self, prog: _Off(real_load(self, prog)))
     code, out, err = run_cli(capsys, "demo", "--board", "reference", "--model", "digits", "--images", "4",
                              "--out", tmp_path)
     assert code == 1
@@ -351,7 +329,7 @@ def test_digits_without_scikit_learn_use_the_copy_beside_the_notebook(monkeypatc
 
     want = datasets.load_digits()
     monkeypatch.setattr(datasets, "load_digits", lambda: (_ for _ in ()).throw(ImportError("no sklearn")))
-    images, labels, what = cli._demo_data("digits")
+    images, labels, what = demo._demo_data("digits")
     assert "copy beside the notebook" in what
     assert np.array_equal(images, want.heldout_images) and np.array_equal(labels, want.heldout_labels)
 
@@ -362,16 +340,16 @@ def test_prediction_grid_marks_wrong_predictions_in_text(tmp_path, recwarn):
     pred = np.array([3, 1, 4, 1, 5, 9, 2, 6])
     truth = pred.copy()
     truth[[1, 6]] = [7, 0]  # two deliberately wrong labels
-    titles, wrong = cli.prediction_titles(pred, truth)
+    titles, wrong = plots.prediction_titles(pred, truth)
     assert wrong == 2
     assert titles[1] == ("\u2717 1 (true 7)", "red") and titles[6] == ("\u2717 2 (true 0)", "red")
     assert all(t.startswith("\u2713 ") and c == "green" for i, (t, c) in enumerate(titles) if i not in (1, 6))
     names = [f"n{k}" for k in range(10)]
-    assert cli.prediction_titles(pred, truth, names)[0][1][0] == "\u2717 n1 (true n7)"
-    assert cli.prediction_titles(pred, pred)[1] == 0
-    assert cli.prediction_titles(pred)[0][0] == ("3", "black")  # no truth: no marks
+    assert plots.prediction_titles(pred, truth, names)[0][1][0] == "\u2717 n1 (true n7)"
+    assert plots.prediction_titles(pred, pred)[1] == 0
+    assert plots.prediction_titles(pred)[0][0] == ("3", "black")  # no truth: no marks
     images = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
-    png = cli.save_prediction_grid(tmp_path / "g.png", images, pred, truth, title="2 wrong, \u2717")
+    png = plots.save_prediction_grid(tmp_path / "g.png", images, pred, truth, title="2 wrong, \u2717")
     assert png.read_bytes()[:4] == b"\x89PNG"
     missing = [str(w.message) for w in recwarn if "Glyph" in str(w.message)]
     assert not missing, missing  # the ✗ and ✓ render in matplotlib's default font
@@ -380,9 +358,9 @@ def test_prediction_grid_marks_wrong_predictions_in_text(tmp_path, recwarn):
 def test_profile_chart_and_summed_profiles(tmp_path):
     rows = [{"name": "conv1", "kind": "conv2d", "cycles": 100, "macs": 800, "utilization": 0.5},
             {"name": "fc", "kind": "linear", "cycles": 50, "macs": 100, "utilization": 0.125}]
-    total = cli.add_profiles(cli.add_profiles(None, rows), rows)
+    total = add_profiles(add_profiles(None, rows), rows)
     assert [r["cycles"] for r in total] == [200, 100] and total[0]["utilization"] == 0.5
-    png = cli.save_profile_chart(tmp_path / "p.png", total, title="t")
+    png = plots.save_profile_chart(tmp_path / "p.png", total, title="t")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 

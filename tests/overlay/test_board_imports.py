@@ -1,9 +1,9 @@
 """What the board runs needs neither torch nor cocotb: `import rtlcnn`, every driver module the
 board uses (overlay description, pynq binding, accelerator, schedule, stream, reference, models,
-datasets, cli), `Program.load`, the shipped digits model through the reference and
-`rtlcnn run digits x.npy --board reference` work in a Python where importing torch and cocotb
-fails (as on a PYNQ image); without pynq too, except the binding class, which says what to
-install."""
+datasets, cli, the board session and open_board), `Program.load`, the shipped digits model
+through the reference and `rtlcnn run digits x.npy --board reference` work in a Python where
+importing torch and cocotb fails (as on a PYNQ image); without pynq too, except the binding
+class, which says what to install."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ sys.meta_path.insert(0, Block())
 """
 
 BOARD_MODULES = ("overlay_spec", "ip", "accelerator", "schedule", "stream", "reference", "models", "cli",
-                 "datasets")
+                 "datasets", "board.session", "mock.session")
 
 CHECKS = """
 import contextlib, importlib, io
@@ -36,8 +36,10 @@ import numpy as np
 import rtlcnn
 for m in {modules!r}:
     importlib.import_module("rtlcnn." + m)
-from rtlcnn.cli import app as cli
+import rtlcnn.cli as cli
 from rtlcnn import models
+from rtlcnn.board import engine_build, find_bitfile, on_board, pl_clock_mhz
+from rtlcnn.mock.session import open_board
 from rtlcnn.board import overlay_spec
 from rtlcnn.board import ip
 from rtlcnn.core import reference
@@ -46,6 +48,10 @@ assert spec.accel_name == "rtlcnn_0" and spec.board("Pynq-Z2").name == "pynq_z2"
 prog = rtlcnn.Program.load({path!r})
 assert prog.name == "board" and len(prog.ops) == 1
 assert ip.pl_clock_mhz(None, "pynq_z2") == spec.board("pynq_z2").clk_mhz
+assert pl_clock_mhz is ip.pl_clock_mhz and callable(engine_build) and isinstance(on_board(), bool)
+assert find_bitfile() is None or find_bitfile().name.endswith(".bit")
+with open_board("reference") as board:
+    assert board.load(prog).predict(np.zeros((1, 8, 1, 1), np.float32)).shape == (1, 3)
 try:
     cls = ip.RtlcnnIP
 except ImportError as exc:
