@@ -46,6 +46,42 @@ def test_notebook_needs_only_what_a_pynq_image_has():
             assert top in allowed or guarded, f"unguarded import of {top!r}: {line}"
 
 
+#: the public modules a notebook may import from (rtlcnn's __all__ and the rooms' public faces)
+PUBLIC_MODULES = {"rtlcnn", "rtlcnn.board", "rtlcnn.mock", "rtlcnn.reference", "rtlcnn.models",
+                  "rtlcnn.datasets", "rtlcnn.compile"}
+
+
+def test_notebook_imports_only_public_api():
+    """No private names and no command-line internals: rtlcnn, its public attributes, and
+    the names rtlcnn.board and rtlcnn.mock export."""
+    import re
+
+    import rtlcnn
+    import rtlcnn.board
+    import rtlcnn.mock
+
+    exported = {"rtlcnn": set(rtlcnn.__all__) | {"datasets"}, "rtlcnn.board": set(rtlcnn.board.__all__),
+                "rtlcnn.mock": set(rtlcnn.mock.__all__)}
+    for cell in _cells():
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        for line in src.splitlines():
+            s = line.strip()
+            m = re.match(r"(?:from\s+(\S+)\s+import\s+(.+)|import\s+(\S+))", s)
+            if not m or not (m.group(1) or m.group(3)).startswith("rtlcnn"):
+                continue
+            module = m.group(1) or m.group(3)
+            assert module in PUBLIC_MODULES, f"not a public module: {line}"
+            for name in (n.strip().split(" as ")[0] for n in (m.group(2) or "").split(",") if n.strip()):
+                assert not name.startswith("_"), line
+                if module in exported:
+                    assert name in exported[module], f"{name} is not exported by {module}: {line}"
+        for attr in re.findall(r"\brtlcnn\.([A-Za-z_]\w*)", src):
+            public = attr in exported["rtlcnn"] or f"rtlcnn.{attr}" in PUBLIC_MODULES
+            assert public or attr in ("bit", "hwh", "npz"), f"rtlcnn.{attr} is not public"
+
+
 def test_shipped_digits_sample_equals_scikit_learn_heldout():
     """The notebook's fallback for boards without scikit-learn holds the same images."""
     pytest.importorskip("sklearn")
