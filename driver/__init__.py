@@ -23,6 +23,7 @@ import importlib
 from . import _moved
 from .core.errors import (
     AcceleratorError,
+    BoardError,
     DmaTimeout,
     InputError,
     InputRangeWarning,
@@ -47,6 +48,7 @@ __all__ = [
     "ProgramFormatError",
     "LayerNotSupported",
     "AcceleratorError",
+    "BoardError",
     "DmaTimeout",
     "InputError",
     "InputRangeWarning",
