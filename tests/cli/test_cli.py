@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import rtlcnn.cli as cli
+from rtlcnn.board.images import read_images
 from rtlcnn.board.session import Board
 from rtlcnn.cli import bench, demo, plots
 from rtlcnn.cli.common import add_profiles
-from rtlcnn.cli.images import read_images
 from rtlcnn.core import reference
 
 ROOT = Path(__file__).resolve().parents[2]
