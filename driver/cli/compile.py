@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import runpy
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,10 @@ def _load_model(path: str):
         try:
             # A full module is a pickle and runs code while loading, as a MODEL.py does:
             # only compile files you trust.
-            model = torch.load(str(p), map_location="cpu", weights_only=False)
+            # torch warns about a TorchScript archive before rtlcnn can say one line about it
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*TorchScript.*", category=UserWarning)
+                model = torch.load(str(p), map_location="cpu", weights_only=False)
         except Exception as e:
             raise CliError(f"{path}: torch.load failed ({type(e).__name__}: {e})") from e
         if isinstance(model, dict):
@@ -154,6 +158,8 @@ def _spread(x: np.ndarray, count: int) -> np.ndarray:
 
 
 def run(args) -> int:
+    if args.calib_count < 1:
+        raise CliError(f"--calib-count must be at least 1, got {args.calib_count}")
     model = _load_model(args.model)
     calib, heldout, what = _read_calibration(args.calib, model, args.calib_count)
     out = args.output or (Path(args.model).stem + ".rtlcnn.npz")

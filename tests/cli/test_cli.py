@@ -10,6 +10,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -489,8 +490,19 @@ def test_compile_torchscript_is_refused_with_advice(capsys, tmp_path):
     exec(MODEL_PY, ns)
     pt = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(ns["model"]), pt)
-    code, _, err = run_cli(capsys, "compile", pt, "--calib", "digits")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, "compile", pt, "--calib", "digits")
     assert code == 2 and "TorchScript" in err, err
+    assert err.strip().count("\n") == 0 and err.startswith("rtlcnn: error:"), err  # one line
+    assert not [w for w in seen if "TorchScript" in str(w.message)]  # torch's own warning not shown
+
+
+def test_compile_calib_count_0_is_a_bad_argument(capsys, tmp_path):
+    model = tmp_path / "m.py"
+    model.write_text(MODEL_PY)
+    code, _, err = run_cli(capsys, "compile", model, "--calib", "digits", "--calib-count", "0")
+    assert code == 2 and "--calib-count must be at least 1" in err, err
 
 
 def test_compile_calib_mnist_without_the_files_names_the_folder(capsys, tmp_path, monkeypatch):
