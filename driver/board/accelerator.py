@@ -383,7 +383,7 @@ class Network:
         #: images per batch: weights that do not stay on chip are sent once per batch
         self.batch_size = 64
 
-    def predict(self, images, batch_size: int | None = None) -> np.ndarray:
+    def predict(self, images, batch_size: int | None = None, strict: bool = False) -> np.ndarray:
         """Dequantized float32 outputs, exactly ``rtlcnn.reference.run(program, images)``.
 
         Parameters
@@ -391,6 +391,9 @@ class Network:
         images : float32 (N, C, H, W) real values, or int8 already quantized
         batch_size : images per batch (default 64); weights that do not stay on chip
             are sent once per batch.
+        strict : bool
+            Images unlike the calibration images (0..255 pixels for a 0..1 program,
+            saturating values) raise InputError instead of an InputRangeWarning.
 
         Raises
         ------
@@ -402,12 +405,12 @@ class Network:
             (``e.reset_error``); ``e.completed`` lists the images whose results were
             complete, ``e.partial_output`` holds their raw outputs (other rows are zeros).
         """
-        return self.program.dequantize_output(self.predict_int(images, batch_size))
+        return self.program.dequantize_output(self.predict_int(images, batch_size, strict))
 
-    def predict_int(self, images, batch_size: int | None = None) -> np.ndarray:
+    def predict_int(self, images, batch_size: int | None = None, strict: bool = False) -> np.ndarray:
         """Raw integer outputs of the last op (int8, or int32 accumulators), exactly
         ``rtlcnn.reference.run_int``; arguments and errors as :meth:`predict`."""
-        xq = self.program.quantize_input(images)  # InputError before anything is sent
+        xq = self.program.quantize_input(images, strict)  # InputError before anything is sent
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise InputError(f"batch_size must be >= 1, got {bs}")

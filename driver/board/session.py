@@ -100,15 +100,15 @@ class ReferenceNet:
     def __init__(self, program: Program):
         self.program = program
 
-    def predict(self, images):
+    def predict(self, images, strict: bool = False):
         from ..core import reference
 
-        return reference.run(self.program, images)
+        return reference.run(self.program, images, strict=strict)
 
-    def predict_int(self, images):
+    def predict_int(self, images, strict: bool = False):
         from ..core import reference
 
-        return reference.run_int(self.program, images)
+        return reference.run_int(self.program, images, strict=strict)
 
     def profile(self):
         return []

@@ -6,14 +6,15 @@ Only the answers go to stdout; starting the board, progress and the engine's spe
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..board.images import IMAGE_FORMATS_HELP, read_images
-from ..core.errors import InputError, ProgramFormatError
+from ..core.errors import InputError, InputRangeWarning, ProgramFormatError
 from ..core.program import Program
-from .common import CliError, Formatter, board_options, class_names, open_session, run_batches, say
+from .common import PROG, CliError, Formatter, board_options, class_names, open_session, run_batches, say
 
 __all__ = ["add_parser", "run", "load_program"]
 
@@ -59,14 +60,23 @@ def run(args) -> int:
         raise CliError("--batch must be at least 1")
     program = load_program(args.program)
     images, names = read_images(args.images, program.input_shape)
+    if images.dtype != np.int8:  # once for the whole input, not once a batch
+        problem = program.input_domain_problem(images)
+        if problem and args.strict:
+            raise CliError(f"{', '.join(str(p) for p in args.images)}: {problem}")
+        if problem:
+            print(f"{PROG}: warning: {problem} (--strict makes this an error)", file=sys.stderr,
+                  flush=True)
     names_out = class_names(program, int(np.prod(program.output_shape)))
     with open_session(args.board, args.sim, args.bitfile, quiet=args.quiet, verbose=args.debug,
                       file=sys.stderr) as board:  # stdout: only the answers
         net = board.load(program)
         quiet = args.quiet or len(images) <= args.batch  # a progress bar only for long runs
         try:
-            raw, rows, _ = run_batches(net, images, args.batch, f"classifying on {board.kind}", quiet,
-                                       file=sys.stderr)  # stdout: only the answers
+            with warnings.catch_warnings():  # said once above
+                warnings.simplefilter("ignore", InputRangeWarning)
+                raw, rows, _ = run_batches(net, images, args.batch, f"classifying on {board.kind}",
+                                           quiet, file=sys.stderr)  # stdout: only the answers
         except InputError as e:  # read_images has checked each file; this names the inputs still
             raise CliError(f"{', '.join(str(p) for p in args.images)}: {e}") from e
         clock = board.clock_mhz() if rows else None
@@ -92,4 +102,7 @@ def add_parser(sub, common) -> None:
     r.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or NPY files, or folders of them")
     r.add_argument("--batch", type=int, default=64, metavar="B",
                    help="images per accelerator call. Default: 64")
+    r.add_argument("--strict", action="store_true",
+                   help="images unlike the program's calibration images (0..255 values for a 0..1 "
+                        "program, saturating values) are an error (exit 2) instead of a warning")
     r.set_defaults(func=run)

@@ -600,3 +600,28 @@ def test_demo_on_icarus(capsys, tmp_path):
                              "--out", tmp_path)
     assert code == 0, err
     assert "Icarus Verilog simulation" in out and "bit for bit: yes" in out
+
+
+def test_run_warns_once_about_0_255_float_images_and_strict_refuses(capsys, tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (3, 8, 8)).astype(np.float32)  # not / 255
+    np.save(tmp_path / "raw.npy", x)
+    code, out, err = run_cli(capsys, "run", "digits", tmp_path / "raw.npy", "--board", "reference")
+    assert code == 0 and err.count("rtlcnn: warning:") == 1 and "integer pixel values up to" in err, err
+    assert "InputRangeWarning" not in err  # a line for people, not a Python warning
+    code, out, err = run_cli(capsys, "run", "digits", tmp_path / "raw.npy", "--board", "reference",
+                             "--strict")
+    assert code == 2 and err.startswith("rtlcnn: error:") and "integer pixel values" in err, err
+
+
+def test_a_corrupted_program_file_is_one_line_with_exit_2(capsys, tmp_path):
+    from rtlcnn import models
+
+    data = bytearray(models.path("digits").read_bytes())
+    data[len(data) // 3] ^= 0x40  # inside the compressed weights
+    bad = tmp_path / "bad.rtlcnn.npz"
+    bad.write_bytes(bytes(data))
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8), np.float32))
+    code, out, err = run_cli(capsys, "run", bad, tmp_path / "x.npy", "--board", "reference")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("rtlcnn: error:"), err
+    assert "bad.rtlcnn.npz" in err
+    assert "error: error" not in err
