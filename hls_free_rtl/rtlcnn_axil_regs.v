@@ -19,6 +19,8 @@ module rtlcnn_axil_regs #
     parameter PBUF_DEPTH = 1024,
     // Clock hint in MHz
     parameter CLK_MHZ = 100,
+    // Values per cycle through requant, pool and output packer (read-only register RQ_LANES)
+    parameter RQ_LANES = 2,
     // Address width of the AXI4-Lite window (4 KiB)
     parameter ADDR_WIDTH = 12
 )
@@ -90,8 +92,12 @@ initial begin
     end
 end
 
+// register map and stream format version (rtlcnn.core.regs VERSION_MAJOR / VERSION_MINOR;
+// minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register)
 localparam [31:0] ID_VALUE = 32'h52434E4E;
-localparam [31:0] VERSION_VALUE = 32'h00010001;
+localparam [15:0] VERSION_MAJOR = 16'd1;
+localparam [15:0] VERSION_MINOR = 16'd2;
+localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
 reg s_axil_awready_reg = 1'b0, s_axil_awready_next;
 reg s_axil_wready_reg = 1'b0, s_axil_wready_next;
@@ -227,6 +233,7 @@ always @* begin
             12'h01C: s_axil_rdata_next = CLK_MHZ;
             12'h020: s_axil_rdata_next = 32'd7;
             12'h024: s_axil_rdata_next = 32'd8;
+            12'h028: s_axil_rdata_next = RQ_LANES;
             12'h044: s_axil_rdata_next = {28'd0, sts_draining, sts_error != 3'd0, sts_done, sts_busy};
             12'h048: s_axil_rdata_next = {29'd0, sts_error};
             12'h04C: s_axil_rdata_next = {28'd0, sts_config_err};

@@ -154,6 +154,7 @@ rtlcnn_axil_regs #(
     .IBUF_DEPTH(IBUF_DEPTH),
     .PBUF_DEPTH(PBUF_DEPTH),
     .CLK_MHZ(CLK_MHZ),
+    .RQ_LANES(RQ),
     .ADDR_WIDTH(AXIL_ADDR_WIDTH)
 )
 regs_inst (

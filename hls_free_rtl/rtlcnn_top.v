@@ -19,7 +19,7 @@ module rtlcnn_top #
     parameter PBUF_DEPTH = 1024,
     // Clock the build is made for, in MHz (a hint for the driver)
     parameter CLK_MHZ = 100,
-    // Values per cycle through requant, pool and output packer: 1 or 2
+    // Values per cycle through requant, pool and output packer: 1 or 2 (register RQ_LANES)
     parameter RQ_LANES = 2
 )
 (

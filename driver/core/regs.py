@@ -16,8 +16,8 @@ One home for every engine constant the driver shares with the RTL:
 
 ``docs/register_map.md`` is the prose; this module is its executable form.
 
->>> hex(REG_CTRL), ACCESS["CTRL"], REGISTERS["PBASE"]
-('0x40', 'WO', 164)
+>>> hex(REG_CTRL), ACCESS["CTRL"], REGISTERS["RQ_LANES"]
+('0x40', 'WO', 40)
 >>> DEFAULT_BUILD.parameters()["RQ_LANES"]
 2
 """
@@ -60,6 +60,7 @@ REGISTER_TABLE = (
     Register("CLK_MHZ", 0x01C, RO, "clock the build was made for (a hint)"),
     Register("MAX_KERNEL", 0x020, RO, "largest supported kernel size (7)"),
     Register("STREAM_BYTES", 0x024, RO, "bytes per AXI4-Stream beat (8)"),
+    Register("RQ_LANES", 0x028, RO, "values per cycle through requant, pool and packer (1 or 2; 1.2)"),
     # control and status
     Register("CTRL", 0x040, WO, "bit0 START, bit1 SOFT_RESET (self-clearing)"),
     Register("STATUS", 0x044, RO, "bit0 BUSY, bit1 DONE, bit2 ERROR, bit3 DRAINING"),
@@ -97,13 +98,13 @@ for _r in REGISTER_TABLE:  # REG_ID, REG_VERSION, ... REG_CYC_OUT_STALL
     __all__.append("REG_" + _r.name)
 del _r
 
-#: the identification and build registers
+#: the identification and build registers, ID .. RQ_LANES (an engine before 1.2 reads 0 at RQ_LANES)
 BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS["CTRL"])
 
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
-#: 1: KERNEL's KW field and OP.PAIR
-VERSION_MINOR = 1
+#: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register
+VERSION_MINOR = 2
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -194,7 +195,7 @@ def config_error_text(code: int) -> str:
 # ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Build:
-    """Read-only build parameters of an engine (registers 0x008-0x024).
+    """Read-only build parameters of an engine (registers 0x008-0x028).
 
     The field defaults are the default build (:data:`DEFAULT_BUILD`): the parameter
     defaults of ``rtlcnn_top`` and fusesoc.core, and the Pynq-Z2 overlay's engine.
@@ -210,7 +211,8 @@ class Build:
     rq_lanes: int = 2
     max_kernel: int = MAX_KERNEL
     stream_bytes: int = STREAM_BYTES
-    #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR
+    #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR,
+    #: 2 and later the RQ_LANES register
     version_minor: int = VERSION_MINOR
 
     @property
@@ -223,8 +225,13 @@ class Build:
         """Read the build registers with ``read(offset) -> int`` (e.g. ``MMIO.read``)."""
         minor = int(read(REGISTERS["VERSION"])) & 0xFFFF
         p_oc = int(read(REGISTERS["P_OC"]))
-        # the engine does not report RQ_LANES: assume the default (2, at most P_OC)
-        rq_lanes = min(DEFAULT_BUILD.rq_lanes, max(p_oc, 1))
+        if minor >= 2:
+            rq_lanes = int(read(REGISTERS["RQ_LANES"]))
+        else:
+            # Engines before 1.2 do not report RQ_LANES. Every 1.x build made from this
+            # repository's fusesoc.core and overlays used the default (2, at most P_OC);
+            # it only changes cycle estimates, never a result.
+            rq_lanes = min(DEFAULT_BUILD.rq_lanes, max(p_oc, 1))
         return cls(
             p_oc=p_oc,
             p_ic=int(read(REGISTERS["P_IC"])),

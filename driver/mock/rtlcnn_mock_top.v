@@ -24,6 +24,7 @@ module rtlcnn_mock_top #
     parameter IBUF_DEPTH = 4096,
     parameter PBUF_DEPTH = 1024,
     parameter CLK_MHZ = 100,
+    parameter RQ_LANES = 2,
     // beats one segment may hold in each direction
     parameter SEG_DEPTH = 65536
 )
@@ -122,7 +123,8 @@ rtlcnn_top #(
     .WBUF_DEPTH(WBUF_DEPTH),
     .IBUF_DEPTH(IBUF_DEPTH),
     .PBUF_DEPTH(PBUF_DEPTH),
-    .CLK_MHZ(CLK_MHZ)
+    .CLK_MHZ(CLK_MHZ),
+    .RQ_LANES(RQ_LANES)
 ) engine (
     .aclk(aclk),
     .aresetn(aresetn),

@@ -269,7 +269,8 @@ def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_pat
     bad = tmp_path / "bad_top.v"
     bad.write_text(
         "module rtlcnn_top #(parameter P_OC = 16, parameter P_IC = 8, parameter WBUF_DEPTH = 2048,\n"
-        "  parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100)\n"
+        "  parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100,\n"
+        "  parameter RQ_LANES = 2)\n"
         "  (input wire aclk, input wire aresetn,\n"
         "  input wire [63:0] s_axis_tdata, input wire s_axis_tvalid, output wire s_axis_tready);\n"
         "endmodule\n"
@@ -324,4 +325,5 @@ def test_description_values_are_consistent(spec):
     for b in spec.boards.values():
         assert b.engine["CLK_MHZ"] == int(b.clk_mhz), f"{b.name}: the engine's clock hint must match FCLK0"
         assert b.engine["P_IC"] in (1, 2, 4, 8) and (b.engine["P_OC"] * b.engine["P_IC"]) % 8 == 0
+        assert b.engine["RQ_LANES"] in (1, 2)
     assert spec.max_transfer_bytes == (1 << 26) - 8
