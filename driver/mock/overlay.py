@@ -35,7 +35,9 @@ MOCK_TOP_FILE = Path(__file__).resolve().with_name("rtlcnn_mock_top.v")
 
 
 def layout(board: str = "pynq_z2") -> dict:
-    """Names, addresses, widths and clock the mock board copies from the overlay description."""
+    """Names, addresses, widths and clock the mock board copies from the overlay description;
+    ``engine`` holds the board's Verilog parameters of ``rtlcnn_top`` (every one of
+    ``rtlcnn.core.regs.Build.parameters()``; Pynq-Z2's are the default build)."""
     from ..board import overlay_spec
 
     spec = overlay_spec.load()
@@ -197,6 +199,10 @@ class MockOverlay:
         self.clock_dict = {0: {"enable": 1, "frequency": self.clock_mhz}}
         params = dict(lay["engine"]) if sources is None else {}
         params.update(build_params)
+        if sources is None:
+            from ..core.regs import Build
+
+            Build.from_parameters(params)  # names every key that is not a parameter of rtlcnn_top
         self.build_params = params
         build_dir = build_model(sim, params, sources=sources)
 
