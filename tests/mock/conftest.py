@@ -14,6 +14,8 @@ STANDIN = [HERE / "standin_top.v"]
 
 #: a small engine: forces output-channel slices, row bands and per-batch weight loads
 TINY = {"P_OC": 4, "P_IC": 4, "WBUF_DEPTH": 64, "IBUF_DEPTH": 256, "PBUF_DEPTH": 16, "CLK_MHZ": 100}
+#: the tiny engine with the one-lane requant (RQ_LANES=1; the other boards use the default 2)
+TINY_RQ1 = dict(TINY, RQ_LANES=1)
 
 
 def _need(sim):
@@ -40,6 +42,14 @@ def tiny_board():
 def icarus_board():
     """Icarus, the real engine with TINY parameters."""
     ol = _board("icarus", **TINY)
+    yield ol
+    ol.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_rq1_board():
+    """Verilator, the real engine with TINY_RQ1 parameters (a model of its own: ~20 s to build)."""
+    ol = _board("verilator", **TINY_RQ1)
     yield ol
     ol.close()
 

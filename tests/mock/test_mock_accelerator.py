@@ -117,6 +117,21 @@ def test_icarus_end_to_end(icarus_board):
     _check(acc.load(prog), prog, mp.images(prog, 1))
 
 
+def test_rq_lanes_1_build_reports_itself_and_is_bit_exact(tiny_rq1_board):
+    """A RQ_LANES=1 build on the mock board: its build registers say so (engine 1.2) and a
+    program runs bit-exact, as on the default two-lane builds."""
+    from rtlcnn.board.accelerator import Accelerator
+    from rtlcnn.core.regs import VERSION_MINOR, Build
+
+    got = Build.from_registers(tiny_rq1_board.rtlcnn_0.read)
+    assert got.rq_lanes == 1 and got.version_minor == VERSION_MINOR
+    assert got.parameters() == tiny_rq1_board.build_params
+    acc = Accelerator(tiny_rq1_board)
+    assert acc.build == got
+    prog = mp.random_program(1, "mixed")
+    _check(acc.load(prog), prog, mp.images(prog, 2, seed=1))
+
+
 # ------------------------------------------------------------------ faults
 def _small(acc):
     prog = mp.lenet5(seed=9)
