@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import stream as st
+from ..core.regs import BUILD_REGISTERS
 from ..core.stream import Build, JobConfig
 
 
@@ -105,7 +106,7 @@ if cocotb is not None:
         await ClockCycles(dut.aclk, 5)
         dut.aresetn.value = 1
         await ClockCycles(dut.aclk, 5)
-        regs = {off: await axil.read_dword(off) for off in range(st.REG_VERSION, st.REG_STREAM_BYTES + 4, 4)}
+        regs = {off: await axil.read_dword(off) for off in BUILD_REGISTERS}
         b = Build.from_registers(regs.__getitem__)
         rng = np.random.default_rng(0)
 

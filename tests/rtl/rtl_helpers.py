@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from rtlcnn.core.regs import DEFAULT_BUILD
+
 HERE = Path(__file__).resolve().parent
 
 #: small build for fast tests, and the default build
 SMALL = {"P_OC": 4, "P_IC": 4, "WBUF_DEPTH": 512, "IBUF_DEPTH": 1024, "PBUF_DEPTH": 128, "CLK_MHZ": 100}
-DEFAULT = {"P_OC": 16, "P_IC": 8, "WBUF_DEPTH": 2048, "IBUF_DEPTH": 4096, "PBUF_DEPTH": 1024, "CLK_MHZ": 100}
+DEFAULT = DEFAULT_BUILD.parameters()
 #: narrow lanes: 8 input words per beat (P_IC=1), a weight word of one beat, and the
 #: serial requant of one value per cycle (the other builds use the default RQ_LANES=2)
 NARROW = {

@@ -22,21 +22,13 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
-from rtlcnn.core import reference, unfold
+from rtlcnn.core import reference, regs, unfold
 from rtlcnn.core import stream as st
 from rtlcnn.core.stream import Build, JobConfig
 
 
 def build_from_env() -> Build:
-    p = json.loads(os.environ.get("RTLCNN_BUILD", "{}"))
-    return Build(
-        p_oc=p.get("P_OC", 16),
-        p_ic=p.get("P_IC", 8),
-        wbuf_depth=p.get("WBUF_DEPTH", 2048),
-        ibuf_depth=p.get("IBUF_DEPTH", 4096),
-        pbuf_depth=p.get("PBUF_DEPTH", 1024),
-        clk_mhz=p.get("CLK_MHZ", 100),
-    )
+    return Build.from_parameters(json.loads(os.environ.get("RTLCNN_BUILD", "{}")))
 
 
 def pause_gen(rng: random.Random, p: float):
@@ -301,9 +293,10 @@ async def test_build_registers(dut):
     await tb.reset()
     assert await tb.read(st.REG_ID) == st.ID_VALUE
     assert await tb.read(st.REG_VERSION) == st.VERSION_VALUE
-    vals = {off: await tb.read(off) for off in range(st.REG_VERSION, st.REG_STREAM_BYTES + 4, 4)}
+    vals = {off: await tb.read(off) for off in regs.BUILD_REGISTERS}
     got = Build.from_registers(vals.__getitem__)
     assert got == tb.build, f"{got} != {tb.build}"
+    assert vals[regs.REG_RQ_LANES] == tb.build.rq_lanes
     assert await tb.read(0x0FC) == 0
     await tb.write(st.REG_ID, 0x1234)
     assert await tb.read(st.REG_ID) == st.ID_VALUE
