@@ -28,17 +28,13 @@ from ..core import schedule as SC
 from ..core import stream as S
 from ..core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
 from ..core.program import Program
+from . import dma as D
 from .ip import dma_max_transfer_bytes, find_ips, pl_clock_mhz
 
 __all__ = ["Accelerator", "Network", "LayerProfile"]
 
 SUPPORTED_MAJOR = S.VERSION_MAJOR
 
-# PG021 simple mode: channel register offsets (MM2S at 0x00, S2MM at 0x30)
-_MM2S, _S2MM = 0x00, 0x30
-_DMACR, _DMASR, _LENGTH = 0x00, 0x04, 0x28
-_SR_HALTED, _SR_IDLE, _SR_ERRORS = 0x1, 0x2, 0x70
-_CR_RUN, _CR_RESET, _CR_IOC_IRQ = 0x1, 0x4, 0x1000
 #: seconds the DMA may take to finish its soft reset, and each channel to leave halt
 DMA_RESET_TIMEOUT = 1.0
 
@@ -170,15 +166,15 @@ class Accelerator:
         # them; if it is not, this is no worse than the other order, and the deadline
         # reports it. S2MM receives the stream: its reset only drops its tready, which
         # stalls the engine's output until the SOFT_RESET ends the job.
-        self.dma_mmio.write(_MM2S + _DMACR, _CR_RESET)  # resets both channels (PG021)
+        self.dma_mmio.write(D.MM2S + D.DMACR, D.CR_RESET)  # resets both channels (PG021)
         try:
             deadline = time.monotonic() + DMA_RESET_TIMEOUT
-            while (cr := dread(_MM2S + _DMACR)) & _CR_RESET:
+            while (cr := dread(D.MM2S + D.DMACR)) & D.CR_RESET:
                 if time.monotonic() > deadline:
                     raise AcceleratorError(
                         f"the DMA did not come out of its soft reset within {DMA_RESET_TIMEOUT:g} s "
-                        f"(MM2S DMACR 0x{cr:08x}, MM2S DMASR 0x{dread(_MM2S + _DMASR):08x}, "
-                        f"S2MM DMASR 0x{dread(_S2MM + _DMASR):08x}); reload the overlay")
+                        f"(MM2S DMACR 0x{cr:08x}, MM2S DMASR 0x{dread(D.MM2S + D.DMASR):08x}, "
+                        f"S2MM DMASR 0x{dread(D.S2MM + D.DMASR):08x}); reload the overlay")
         finally:
             self.mmio.write(S.REG_CTRL, S.CTRL_SOFT_RESET)  # the engine in any case
         self._start_dma()
@@ -193,14 +189,14 @@ class Accelerator:
         freshly started channel is not yet idle, needs ``_first_transfer`` set.
         """
         dread = self.dma_mmio.read
-        chans = (("MM2S (send)", _MM2S, self.dma.sendchannel),
-                 ("S2MM (recv)", _S2MM, self.dma.recvchannel))
+        chans = (("MM2S (send)", D.MM2S, self.dma.sendchannel),
+                 ("S2MM (recv)", D.S2MM, self.dma.recvchannel))
         for _, off, ch in chans:
-            irq = _CR_IOC_IRQ if getattr(ch, "_interrupt", None) else 0
-            self.dma_mmio.write(off + _DMACR, _CR_RUN | irq)
+            irq = D.CR_IOC_IRQ_EN if getattr(ch, "_interrupt", None) else 0
+            self.dma_mmio.write(off + D.DMACR, D.CR_RS | irq)
         deadline = time.monotonic() + DMA_RESET_TIMEOUT
         for name, off, ch in chans:
-            while (sr := dread(off + _DMASR)) & _SR_HALTED:
+            while (sr := dread(off + D.DMASR)) & D.SR_HALTED:
                 if time.monotonic() > deadline:
                     errs = ", ".join(t for bit, t in ((0x10, "internal"), (0x20, "slave"),
                                                       (0x40, "decode")) if sr & bit)
@@ -284,7 +280,7 @@ class Accelerator:
             # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
             self._recover(exc)
             raise
-        got = self.dma_mmio.read(_S2MM + _LENGTH)
+        got = self.dma_mmio.read(D.S2MM + D.LENGTH)
         if got != out_bytes:
             raise self._recover(AcceleratorError(
                 f"the DMA received {got} bytes, the job produces {out_bytes}"))
@@ -305,9 +301,9 @@ class Accelerator:
         """Poll the receive channel and STATUS until the job is done, or raise."""
         read, dread = self.mmio.read, self.dma_mmio.read
         while True:
-            s2 = dread(_S2MM + _DMASR)
+            s2 = dread(D.S2MM + D.DMASR)
             st = read(S.REG_STATUS)
-            mm = 0 if s2 & _SR_IDLE else dread(_MM2S + _DMASR)
+            mm = 0 if s2 & D.SR_IDLE else dread(D.MM2S + D.DMASR)
             if st & S.STATUS_ERROR:
                 err, cerr = read(S.REG_ERROR), read(S.REG_CONFIG_ERR)
                 what = S.config_error_text(cerr) if err & S.ERR_CONFIG else (
@@ -315,15 +311,15 @@ class Accelerator:
                 raise self._recover(AcceleratorError(
                     f"the engine reported an error (ERROR=0x{err:x}: {what}) in {cfg}",
                     status=st, error_bits=err))
-            if (s2 | mm) & _SR_ERRORS:
+            if (s2 | mm) & D.SR_ERRORS:
                 raise self._recover(AcceleratorError(
                     f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}; bit 4 internal, 5 slave, "
                     f"6 decode error) in {cfg}", status=st))
-            if st & S.STATUS_DONE and s2 & _SR_IDLE:
+            if st & S.STATUS_DONE and s2 & D.SR_IDLE:
                 return
             if time.monotonic() > deadline:
-                mm = dread(_MM2S + _DMASR)
-                channel = "send" if not mm & _SR_IDLE else "recv"
+                mm = dread(D.MM2S + D.DMASR)
+                channel = "send" if not mm & D.SR_IDLE else "recv"
                 status = mm if channel == "send" else s2
                 err = read(S.REG_ERROR)
                 raise self._recover(DmaTimeout(

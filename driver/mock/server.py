@@ -33,16 +33,30 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
+# PG021 simple-mode registers: one home, shared with the driver
+from rtlcnn.board.dma import (
+    ADDR,
+    ADDR_MSB,
+    CHANNEL_SPAN,
+    CR_RESET,
+    CR_RESET_VALUE,
+    CR_RS,
+    DMACR,
+    DMASR,
+    LENGTH,
+    REGISTER_SPACE,
+    S2MM,
+    SR_DECERR,
+    SR_ERR_IRQ,
+    SR_HALTED,
+    SR_IDLE,
+    SR_INTERR,
+    SR_IOC_IRQ,
+    SR_IRQ_MASK,
+    SR_SLVERR,
+)
+from rtlcnn.core.regs import REG_STATUS
 from rtlcnn.mock import protocol as P
-
-# PG021 simple-mode register offsets inside one channel (MM2S at 0x00, S2MM at 0x30)
-DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
-CR_RS, CR_RESET = 0x1, 0x4
-SR_HALTED, SR_IDLE = 0x1, 0x2
-SR_INTERR, SR_SLVERR, SR_DECERR = 0x10, 0x20, 0x40
-SR_IOC_IRQ, SR_ERR_IRQ = 0x1000, 0x4000
-SR_IRQ_MASK = 0x7000
-ENGINE_STATUS = 0x44
 
 
 class AxiLiteMaster:
@@ -123,7 +137,7 @@ class DmaChannel:
         if self.task is not None and not self.task.done():
             self.task.cancel()
         self.task = None
-        self.cr = 0x00010000  # IRQThreshold reset value 1
+        self.cr = CR_RESET_VALUE
         self.sr = SR_HALTED
         self.addr = 0
         self.length = 0
@@ -377,13 +391,13 @@ class Board:
     async def read_word(self, addr: int) -> int:
         if self.dma_base <= addr < self.dma_base + self.dma_range:
             off = addr - self.dma_base
-            ch = self.s2mm if off >= 0x30 else self.mm2s
-            if off % 0x30 == DMASR and ch.active:
+            ch = self.s2mm if off >= S2MM else self.mm2s
+            if off % CHANNEL_SPAN == DMASR and ch.active:
                 await self.wait_until(lambda: not ch.active)
-            return ch.read(off % 0x30 if off < 0x60 else -1)
+            return ch.read(off % CHANNEL_SPAN if off < REGISTER_SPACE else -1)
         if self.engine_base <= addr < self.engine_base + self.engine_range:
             off = addr - self.engine_base
-            if off == ENGINE_STATUS and self.busy():
+            if off == REG_STATUS and self.busy():
                 await self.wait_until(lambda: not self.busy())
             return await self.axil.read(off)
         raise ValueError(f"read of unmapped address 0x{addr:x}")
@@ -396,8 +410,8 @@ class Board:
         if self.dma_base <= addr < self.dma_base + self.dma_range:
             off = addr - self.dma_base
             if off < 0x60:
-                ch = self.s2mm if off >= 0x30 else self.mm2s
-                ch.write(off % 0x30, value)
+                ch = self.s2mm if off >= S2MM else self.mm2s
+                ch.write(off % CHANNEL_SPAN, value)
             if self.reset_pending:  # hold dma_reset for one clock edge
                 await RisingEdge(self.clk)
                 self.dut.dma_reset.value = 0

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rtlcnn.board import dma
+
 STANDIN = [Path(__file__).resolve().parent / "standin_top.v"]
 
-DMASR_S2MM, DMASR_MM2S = 0x34, 0x04
+DMASR_S2MM, DMASR_MM2S = dma.S2MM + dma.DMASR, dma.MM2S + dma.DMASR
 
 
 def _arm(ol):
