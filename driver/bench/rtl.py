@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core import stream as st
-from ..core.regs import BUILD_REGISTERS
 from ..core.stream import Build, JobConfig
 
 
@@ -83,46 +82,18 @@ if cocotb is not None:
     @cocotb.test()
     async def bench(dut):
         """Run the layers of lenet_layers() and write the counters to $RTLCNN_BENCH_OUT."""
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles
-        from cocotbext.axi import (
-            AxiLiteBus,
-            AxiLiteMaster,
-            AxiStreamBus,
-            AxiStreamFrame,
-            AxiStreamSink,
-            AxiStreamSource,
-        )
-
         from ..core import reference
+        from ..sim.harness import EngineHarness
 
-        cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-        axil = AxiLiteMaster(
-            AxiLiteBus.from_prefix(dut, "s_axi_ctrl"), dut.aclk, dut.aresetn, reset_active_level=False
-        )
-        src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.aclk)
-        sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.aclk)
-        dut.aresetn.value = 0
-        await ClockCycles(dut.aclk, 5)
-        dut.aresetn.value = 1
-        await ClockCycles(dut.aclk, 5)
-        regs = {off: await axil.read_dword(off) for off in BUILD_REGISTERS}
-        b = Build.from_registers(regs.__getitem__)
+        h = EngineHarness(dut)
+        await h.reset()
+        b = h.build = await h.read_build()
         rng = np.random.default_rng(0)
 
         async def job(cfg, data):
-            for off, val in cfg.registers().items():
-                await axil.write_dword(off, val)
-            await axil.write_dword(st.REG_CTRL, st.CTRL_START)
-            recv = cocotb.start_soon(sink.recv())
-            await src.send(AxiStreamFrame(bytes(data)))
-            frame = await recv
-            while not (await axil.read_dword(st.REG_STATUS)) & st.STATUS_DONE:
-                await ClockCycles(dut.aclk, 10)
-            assert await axil.read_dword(st.REG_ERROR) == 0
-            cyc = [await axil.read_dword(r) for r in (st.REG_CYC_TOTAL, st.REG_CYC_MAC, st.REG_CYC_IN_STALL,
-                                                      st.REG_CYC_OUT_STALL)]  # fmt: skip
-            return st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg), cyc
+            r = await h.run_job(cfg, data, poll=10)
+            assert r.error == 0, f"ERROR {r.error:#x} after {cfg}"
+            return st.unpack_output(np.frombuffer(r.data, np.uint8), cfg), await h.counters()
 
         results = []
         wbase = pbase = 0

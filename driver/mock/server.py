@@ -57,71 +57,7 @@ from rtlcnn.board.dma import (
 )
 from rtlcnn.core.regs import REG_STATUS
 from rtlcnn.mock import protocol as P
-
-
-class AxiLiteMaster:
-    """A minimal AXI4-Lite master: one access at a time, no pipelining."""
-
-    def __init__(self, dut, clk, prefix="s_axi_ctrl"):
-        g = lambda n: getattr(dut, f"{prefix}_{n}")  # noqa: E731
-        self.clk = clk
-        self.awaddr, self.awvalid, self.awready = g("awaddr"), g("awvalid"), g("awready")
-        self.wdata, self.wstrb, self.wvalid, self.wready = g("wdata"), g("wstrb"), g("wvalid"), g("wready")
-        self.bvalid, self.bready, self.bresp = g("bvalid"), g("bready"), g("bresp")
-        self.araddr, self.arvalid, self.arready = g("araddr"), g("arvalid"), g("arready")
-        self.rdata, self.rvalid, self.rready, self.rresp = g("rdata"), g("rvalid"), g("rready"), g("rresp")
-        for n in ("awprot", "arprot"):
-            if hasattr(dut, f"{prefix}_{n}"):
-                g(n).value = 0
-        self.awvalid.value = 0
-        self.wvalid.value = 0
-        self.arvalid.value = 0
-        self.bready.value = 0
-        self.rready.value = 0
-        self.wstrb.value = 0xF
-        self.mask = (1 << len(self.awaddr)) - 1
-
-    async def write(self, addr: int, value: int, limit: int = 1000) -> None:
-        self.awaddr.value = addr & self.mask
-        self.wdata.value = value & 0xFFFFFFFF
-        self.awvalid.value = 1
-        self.wvalid.value = 1
-        self.bready.value = 1
-        aw = w = False
-        edge = RisingEdge(self.clk)
-        for _ in range(limit):
-            await edge
-            if not aw and self.awready.value:
-                aw = True
-                self.awvalid.value = 0
-            if not w and self.wready.value:
-                w = True
-                self.wvalid.value = 0
-            if self.bvalid.value:
-                self.bready.value = 0
-                return
-        self.awvalid.value = 0
-        self.wvalid.value = 0
-        self.bready.value = 0
-        raise TimeoutError(f"AXI-lite write to 0x{addr:03x} got no response in {limit} cycles")
-
-    async def read(self, addr: int, limit: int = 1000) -> int:
-        self.araddr.value = addr & self.mask
-        self.arvalid.value = 1
-        self.rready.value = 1
-        ar = False
-        edge = RisingEdge(self.clk)
-        for _ in range(limit):
-            await edge
-            if not ar and self.arready.value:
-                ar = True
-                self.arvalid.value = 0
-            if self.rvalid.value:
-                self.rready.value = 0
-                return int(self.rdata.value)
-        self.arvalid.value = 0
-        self.rready.value = 0
-        raise TimeoutError(f"AXI-lite read of 0x{addr:03x} got no response in {limit} cycles")
+from rtlcnn.sim.harness import AxiLiteMaster
 
 
 class DmaChannel:

@@ -7,76 +7,30 @@ RTLCNN_BUILD (JSON of the build parameters), RTLCNN_SEED, RTLCNN_CASES.
 import itertools
 import json
 import os
-import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
 from cocotbext.axi import (
-    AxiLiteBus,
-    AxiLiteMaster,
-    AxiStreamBus,
     AxiStreamFrame,
-    AxiStreamSink,
-    AxiStreamSource,
 )
 
 from rtlcnn.core import reference, regs, unfold
 from rtlcnn.core import stream as st
 from rtlcnn.core.stream import Build, JobConfig
+from rtlcnn.sim.harness import EngineHarness
 
 
 def build_from_env() -> Build:
     return Build.from_parameters(json.loads(os.environ.get("RTLCNN_BUILD", "{}")))
 
 
-def pause_gen(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
-
-
-class TB:
-    """Clock, reset and the AXI models around rtlcnn_top."""
+class TB(EngineHarness):
+    """The shared harness (rtlcnn.sim.harness) with this bench's build, stream monitor and
+    state dump of a stuck engine."""
 
     def __init__(self, dut, seed=0):
-        self.dut = dut
-        self.rng = random.Random(seed)
-        cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-        self.axil = AxiLiteMaster(
-            AxiLiteBus.from_prefix(dut, "s_axi_ctrl"), dut.aclk, dut.aresetn, reset_active_level=False
-        )
-        # the stream models have no reset of their own: flush_streams() stands for a DMA reset
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.aclk)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.aclk)
-        self.build = build_from_env()
-
-    async def reset(self):
-        self.dut.aresetn.value = 0
-        await ClockCycles(self.dut.aclk, 5)
-        self.dut.aresetn.value = 1
-        await ClockCycles(self.dut.aclk, 5)
-
-    def set_traffic(self, idle: float, backpressure: float):
-        """Random idle cycles on the input and backpressure on the output (0 = none)."""
-        if idle:
-            self.source.set_pause_generator(pause_gen(self.rng, idle))
-        else:
-            self.source.clear_pause_generator()
-            self.source.pause = False
-        if backpressure:
-            self.sink.set_pause_generator(pause_gen(self.rng, backpressure))
-        else:
-            self.sink.clear_pause_generator()
-            self.sink.pause = False
-
-    async def flush_streams(self):
-        """Drop what the stream models hold (as resetting both DMA channels would)."""
-        self.source.clear()
-        self.source._handle_reset(True)
-        self.source._handle_reset(False)
-        self.sink.clear()
-        await ClockCycles(self.dut.aclk, 2)
+        super().__init__(dut, build_from_env(), seed=seed)
 
     def start_stream_monitor(self):
         """Check AXI4-Stream on m_axis every cycle: an offered beat (tvalid high, tready
@@ -111,47 +65,18 @@ class TB:
 
         return cocotb.start_soon(monitor())
 
-    async def read(self, off: int) -> int:
-        return await self.axil.read_dword(off)
-
-    async def write(self, off: int, value: int):
-        await self.axil.write_dword(off, value)
-
-    async def configure(self, cfg: JobConfig):
-        for off, val in cfg.registers().items():
-            await self.write(off, val)
-
-    async def wait_done(self, max_cycles: int) -> int:
-        for _ in range(max_cycles // 20 + 1):
-            status = await self.read(st.REG_STATUS)
-            if status & st.STATUS_DONE:
-                return status
-            await ClockCycles(self.dut.aclk, 20)
+    def stuck(self, status: int, max_cycles: int) -> str:
         e = self.dut.engine_inst
         state = {
             n: int(getattr(e, n).value)
             for n in ("state_reg", "in_state_reg", "rows_avail_reg", "out_done_reg", "rq_full", "in_cnt_reg")
         }
         state["gen_running"] = int(e.addrgen_inst.running_reg.value)
-        raise AssertionError(f"engine not DONE after {max_cycles} cycles (STATUS={status:#x}, {state})")
+        return f"engine not DONE after {max_cycles} cycles (STATUS={status:#x}, {state})"
 
     async def run_job(self, cfg: JobConfig, data: np.ndarray, check_derived=True, max_cycles=None):
         """Configure, start, stream data in and the output back; return (bytes, STATUS, ERROR)."""
-        b = self.build
-        await self.configure(cfg)
-        if check_derived:
-            for off, want in cfg.derived_registers(b).items():
-                got = await self.read(off)
-                assert got == want, f"register {off:#x}: engine {got}, stream.py {want} for {cfg}"
-        await self.write(st.REG_CTRL, st.CTRL_START)
-        recv = cocotb.start_soon(self.sink.recv())
-        await self.source.send(AxiStreamFrame(bytes(np.asarray(data, np.uint8))))
-        if max_cycles is None:
-            max_cycles = 4 * (cfg.mac_steps(b) + 20 * cfg.out_values() + cfg.in_beats(b)) + 2000
-        status = await self.wait_done(max_cycles)
-        frame = await with_timeout(recv, 2000 * 10, "ns")
-        err = await self.read(st.REG_ERROR)
-        return bytes(frame.tdata), status, err
+        return tuple(await super().run_job(cfg, data, check_derived=check_derived, max_cycles=max_cycles))
 
 
 # ---------------------------------------------------------------------------------------
