@@ -3,8 +3,9 @@
 This module runs inside the simulator process (cocotb imports it as the test module;
 :mod:`rtlcnn.mock.overlay` starts that process). It owns:
 
-- the clock and reset of ``rtlcnn_mock_top`` (``rtlcnn_top`` plus stream buffers);
-- a lean AXI4-Lite master on ``s_axi_ctrl_*`` for the engine's registers;
+- the clock and reset of ``rtlcnn_mock_top`` (``rtlcnn_top`` plus stream buffers) and a
+  lean AXI4-Lite master on ``s_axi_ctrl_*`` for the engine's registers, both from the
+  shared harness :mod:`rtlcnn.sim.harness`;
 - a register-level model of the Xilinx AXI DMA in simple mode (PG021), whose MM2S
   channel feeds ``s_axis_*`` from DDR and whose S2MM channel writes ``m_axis_*`` into
   DDR, both a segment at a time through the Verilog buffers of ``rtlcnn_mock_top`` (no
@@ -29,9 +30,8 @@ import socket
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import Event, FallingEdge, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge, Timer
 
 # PG021 simple-mode registers: one home, shared with the driver
 from rtlcnn.board.dma import (
@@ -57,7 +57,7 @@ from rtlcnn.board.dma import (
 )
 from rtlcnn.core.regs import REG_STATUS
 from rtlcnn.mock import protocol as P
-from rtlcnn.sim.harness import AxiLiteMaster
+from rtlcnn.sim.harness import AxiLiteMaster, reset, start_clock, wait_for  # the engine side
 
 
 class DmaChannel:
@@ -306,17 +306,10 @@ class Board:
         return self.mm2s.active or self.s2mm.active
 
     async def wait_until(self, done):
-        """Let time pass until ``done()`` (a transfer ended or erred), or for one chunk."""
-        if done():
-            return
-        end = get_sim_time("ps") + self.chunk * self.period
-        while not done():
-            left = end - get_sim_time("ps")
-            if left <= 0:
-                return
-            self.progress.clear()
-            await First(Timer(left, "ps"), self.progress.wait())
-        await Timer(16 * self.period, "ps")  # let the engine settle after the last beat
+        """Let time pass until ``done()`` (a transfer ended or erred), or for one chunk;
+        the channels set ``progress`` when they end, and the engine gets 16 cycles to
+        settle after the last beat."""
+        await wait_for(done, self.period, self.chunk, self.progress, settle=16)
 
     async def read(self, addr: int, n: int) -> bytes:
         out = bytearray()
@@ -377,12 +370,8 @@ async def serve(dut):
     """Serve register requests from the user's process until it says stop or goes away."""
     cfg = json.loads(os.environ["RTLCNN_MOCK_CONFIG"])
     board = Board(dut, cfg)
-    Clock(dut.aclk, board.period, unit="ps").start()
-    dut.aresetn.value = 0
-    await Timer(16 * board.period, "ps")
-    await RisingEdge(dut.aclk)
-    dut.aresetn.value = 1
-    await Timer(4 * board.period, "ps")
+    start_clock(dut, board.period, unit="ps")
+    await reset(dut, low=16, after=4)
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(cfg["socket"])

@@ -169,6 +169,7 @@ class EngineHarness:
         self.rng = random.Random(seed)
         #: run_job's default: check OUT_H/OUT_W/IN_BEATS/OUT_BEATS against JobConfig's
         self.check_derived = check_derived
+        self.period_ns = period_ns
         self.clock = start_clock(dut, period_ns)
         self.axil = _AxiLite(AxiLiteBus.from_prefix(dut, "s_axi_ctrl"), dut.aclk, dut.aresetn,
                              reset_active_level=False)
@@ -256,6 +257,6 @@ class EngineHarness:
         if max_cycles is None:
             max_cycles = 4 * (cfg.mac_steps(b) + 20 * cfg.out_values() + cfg.in_beats(b)) + 2000
         status = await self.wait_done(max_cycles, poll)
-        frame = await with_timeout(recv, 2000 * 10, "ns")
+        frame = await with_timeout(recv, 2000 * self.period_ns, "ns")
         err = await self.read(regs.REG_ERROR)
         return JobResult(bytes(frame.tdata), status, err)

@@ -11,9 +11,7 @@ import os
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, with_timeout
-from cocotbext.axi import (
-    AxiStreamFrame,
-)
+from cocotbext.axi import AxiStreamFrame
 
 from rtlcnn.core import reference, regs, unfold
 from rtlcnn.core import stream as st
@@ -30,7 +28,7 @@ class TB(EngineHarness):
     state dump of a stuck engine."""
 
     def __init__(self, dut, seed=0):
-        super().__init__(dut, build_from_env(), seed=seed)
+        super().__init__(dut, build_from_env(), seed=seed, check_derived=True)
 
     def start_stream_monitor(self):
         """Check AXI4-Stream on m_axis every cycle: an offered beat (tvalid high, tready
@@ -73,10 +71,6 @@ class TB(EngineHarness):
         }
         state["gen_running"] = int(e.addrgen_inst.running_reg.value)
         return f"engine not DONE after {max_cycles} cycles (STATUS={status:#x}, {state})"
-
-    async def run_job(self, cfg: JobConfig, data: np.ndarray, check_derived=True, max_cycles=None):
-        """Configure, start, stream data in and the output back; return (bytes, STATUS, ERROR)."""
-        return tuple(await super().run_job(cfg, data, check_derived=check_derived, max_cycles=max_cycles))
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,7 +197,7 @@ async def check_job(tb: TB, cfg: JobConfig, x, w, params, y, label=""):
             f"{label} {cfg}: {len(bad)} of {y.size} values differ, first at {bad[0]}: "
             f"engine {got[tuple(bad[0])]}, reference {y[tuple(bad[0])]}"
         )
-    cyc = [await tb.read(r) for r in (st.REG_CYC_TOTAL, st.REG_CYC_MAC)]
+    cyc = await tb.counters()
     assert cyc[1] == cfg.mac_steps(tb.build), f"{label} CYC_MAC {cyc[1]} != {cfg.mac_steps(tb.build)}"
     tb.dut._log.info("%s ok: %s cycles=%d mac=%d", label, cfg, cyc[0], cyc[1])
 
@@ -218,10 +212,9 @@ async def test_build_registers(dut):
     await tb.reset()
     assert await tb.read(st.REG_ID) == st.ID_VALUE
     assert await tb.read(st.REG_VERSION) == st.VERSION_VALUE
-    vals = {off: await tb.read(off) for off in regs.BUILD_REGISTERS}
-    got = Build.from_registers(vals.__getitem__)
+    got = await tb.read_build()
     assert got == tb.build, f"{got} != {tb.build}"
-    assert vals[regs.REG_RQ_LANES] == tb.build.rq_lanes
+    assert await tb.read(regs.REG_RQ_LANES) == tb.build.rq_lanes
     assert await tb.read(0x0FC) == 0
     await tb.write(st.REG_ID, 0x1234)
     assert await tb.read(st.REG_ID) == st.ID_VALUE
