@@ -198,8 +198,8 @@ class Accelerator:
         for name, off, ch in chans:
             while (sr := dread(off + D.DMASR)) & D.SR_HALTED:
                 if time.monotonic() > deadline:
-                    errs = ", ".join(t for bit, t in ((0x10, "internal"), (0x20, "slave"),
-                                                      (0x40, "decode")) if sr & bit)
+                    errs = ", ".join(t for bit, t in ((D.SR_INTERR, "internal"), (D.SR_SLVERR, "slave"),
+                                                      (D.SR_DECERR, "decode")) if sr & bit)
                     raise AcceleratorError(
                         f"the DMA's {name} channel did not start within {DMA_RESET_TIMEOUT:g} s "
                         f"after a reset: DMASR 0x{sr:08x} still has bit 0 (halted) set"

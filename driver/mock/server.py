@@ -338,7 +338,7 @@ class Board:
     async def write_word(self, addr: int, value: int) -> None:
         if self.dma_base <= addr < self.dma_base + self.dma_range:
             off = addr - self.dma_base
-            if off < 0x60:
+            if off < REGISTER_SPACE:
                 ch = self.s2mm if off >= S2MM else self.mm2s
                 ch.write(off % CHANNEL_SPAN, value)
             if self.reset_pending:  # hold dma_reset for one clock edge

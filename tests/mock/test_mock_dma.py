@@ -23,14 +23,14 @@ def _arm(ol):
 def _until_idle(ol, offset, seconds=30):
     end = time.monotonic() + seconds
     mmio = ol.axi_dma_0.mmio
-    while not mmio.read(offset) & 0x2:
+    while not mmio.read(offset) & dma.SR_IDLE:
         assert time.monotonic() < end, f"DMA status 0x{mmio.read(offset):x} never idle"
 
 
 def _fresh(ol):
     """Soft-reset the stand-in, reset and restart the DMA (after an error)."""
     ol.rtlcnn_0.mmio.write(0x40, 2)
-    ol.axi_dma_0.mmio.write(0x00, 0x4)
+    ol.axi_dma_0.mmio.write(dma.MM2S + dma.DMACR, dma.CR_RESET)  # both channels
     ol.axi_dma_0.sendchannel.start()
     ol.axi_dma_0.recvchannel.start()
 
@@ -77,9 +77,9 @@ def test_missing_flush_sends_stale_data(standin_board):
     src[:] = 2  # not flushed: only the CPU's view holds the 2s
     _arm(ol)
     ol.axi_dma_0.recvchannel.transfer(dst)
-    mm.write(0x18, src.physical_address)  # MM2S by hand, without pynq's flush
-    mm.write(0x1C, 0)
-    mm.write(0x28, src.nbytes)
+    mm.write(dma.MM2S + dma.ADDR, src.physical_address)  # MM2S by hand, without pynq's flush
+    mm.write(dma.MM2S + dma.ADDR_MSB, 0)
+    mm.write(dma.MM2S + dma.LENGTH, src.nbytes)
     _until_idle(ol, DMASR_S2MM)
     assert np.all(dst == 0), "before invalidate the CPU must not see the DMA's writes"
     dst.invalidate()
@@ -100,7 +100,7 @@ def test_receive_longer_than_the_buffer_is_a_dma_error(standin_board):
     with pytest.raises(RuntimeError, match="DMA channel not started|DMA Internal Error"):
         ol.axi_dma_0.recvchannel.wait()
     sr = ol.axi_dma_0.mmio.read(DMASR_S2MM)
-    assert sr & 0x10 and sr & 0x1  # DMAIntErr, halted
+    assert sr & dma.SR_INTERR and sr & dma.SR_HALTED, dma.status_text(sr)
     _fresh(ol)
     test_loopback_through_ddr_with_pynqs_own_dma(ol)
 
@@ -108,10 +108,10 @@ def test_receive_longer_than_the_buffer_is_a_dma_error(standin_board):
 def test_address_outside_ddr_is_a_decode_error(standin_board):
     ol = standin_board
     mm = ol.axi_dma_0.mmio
-    mm.write(0x18, 0x1000)  # not in the mock's DDR
-    mm.write(0x28, 64)
+    mm.write(dma.MM2S + dma.ADDR, 0x1000)  # not in the mock's DDR
+    mm.write(dma.MM2S + dma.LENGTH, 64)
     sr = mm.read(DMASR_MM2S)
-    assert sr & 0x40 and sr & 0x1  # DMADecErr, halted
+    assert sr & dma.SR_DECERR and sr & dma.SR_HALTED, dma.status_text(sr)
     _fresh(ol)
 
 
