@@ -452,3 +452,19 @@ def test_integer_calibration_images_are_converted_as_the_cli_does_or_refused():
     assert b.input_range == (float(pixels.min()) / 255, float(pixels.max()) / 255)
     with pytest.raises(InputError, match="dtype int64"):
         rtlcnn.compile(model, pixels.astype(np.int64))
+
+
+def test_a_normalized_model_takes_its_images_as_they_come():
+    """compile(normalize=...) calibrates on the normalized images and records the
+    normalization, so predict/run take pixels / 255 (not re-normalized by hand)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    x = np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32)
+    p = rtlcnn.compile(model, x, normalize=(0.1307, 0.3081))
+    assert p.input_norm == ((0.1307,), (0.3081,)) and p.meta["compiler"]["normalize"] == [[0.1307], [0.3081]]
+    assert p.input_range == (float(x.min()), float(x.max()))
+    with torch.no_grad():
+        want = model(torch.from_numpy((x - 0.1307) / 0.3081)).numpy()
+    got = reference.run(p, x)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+    assert (got.argmax(1) == want.argmax(1)).mean() > 0.9

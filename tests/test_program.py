@@ -318,3 +318,30 @@ def test_values_that_saturate_or_leave_the_calibrated_range_warn(rng, tmp_path):
     with pytest.warns(InputRangeWarning, match=r"far outside the range \[0, 0.5\]"):
         q.quantize_input(np.full((1, 2, 7, 6), 1.3, np.float32))
     assert q.input_domain_problem(np.full((1, 2, 7, 6), 0.7, np.float32)) is None  # within one width
+
+
+def test_input_normalization_is_applied_while_quantizing_and_kept_in_the_file(tmp_path, rng):
+    from rtlcnn import ProgramFormatError as PFE
+
+    p = small_program(rng)
+    p.input_norm = ((0.1307, 0.2), (0.3081, 0.5))
+    p.input_scale = 0.0222
+    p.check()
+    x = np.array([0.5, 0.0, 1.0], np.float32)
+    img = np.broadcast_to(x[:, None, None, None].reshape(1, 3, 1, 1)[:, :1], (1, 2, 7, 6)).copy()
+    img[0, 0, 0, 0] = 0.5
+    q = p.quantize_input(img)
+    assert q[0, 0, 0, 0] == 54  # docs/numerics.md's worked example
+    want = np.clip(np.rint(((img.astype(np.float64) - np.array([0.1307, 0.2]).reshape(1, 2, 1, 1))
+                            / np.array([0.3081, 0.5]).reshape(1, 2, 1, 1)) / 0.0222), -128, 127)
+    assert np.array_equal(q, want.astype(np.int8))
+    path = tmp_path / "n.rtlcnn.npz"
+    p.save(path)
+    assert Program.load(path).input_norm == p.input_norm
+    assert np.array_equal(R.run(Program.load(path), img), R.run(p, img))
+    p.input_norm = ((0.1, 0.2, 0.3), (1.0, 1.0, 1.0))  # 3 values for 2 channels
+    with pytest.raises(PFE, match="input_norm needs 1 or 2"):
+        p.check()
+    p.input_norm = ((0.1,), (0.0,))
+    with pytest.raises(PFE, match="stds finite and positive"):
+        p.check()

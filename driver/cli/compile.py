@@ -157,6 +157,21 @@ def _spread(x: np.ndarray, count: int) -> np.ndarray:
     return x[idx]
 
 
+def _normalization(text):
+    """``"0.1307/0.3081"`` or ``"m1,m2,m3/s1,s2,s3"`` -> (means, stds); None for None."""
+    if text is None:
+        return None
+    try:
+        mean, std = text.split("/")
+        norm = tuple(float(v) for v in mean.split(",")), tuple(float(v) for v in std.split(","))
+    except ValueError as e:
+        raise CliError(f"--normalize {text!r}: give MEAN/STD, e.g. 0.1307/0.3081 or "
+                       "0.485,0.456,0.406/0.229,0.224,0.225") from e
+    if not all(s > 0 for s in norm[1]):
+        raise CliError(f"--normalize {text!r}: the standard deviations must be positive")
+    return norm
+
+
 def run(args) -> int:
     if args.calib_count < 1:
         raise CliError(f"--calib-count must be at least 1, got {args.calib_count}")
@@ -170,7 +185,7 @@ def run(args) -> int:
         compile_fn = importlib.import_module("rtlcnn.compile.compiler").compile
     except (ImportError, AttributeError) as e:
         raise CliError(f"the compiler is not available ({e}); pip install 'rtlcnn[train]'", code=1) from e
-    program = compile_fn(model, calib)
+    program = compile_fn(model, calib, normalize=_normalization(args.normalize))
     program.name = args.name or program.name or Path(args.model).stem
     if args.labels:
         labels = [s.strip() for s in args.labels.split(",")]
@@ -216,6 +231,10 @@ def add_parser(sub, common) -> None:
     c.add_argument("--calib-count", type=int, default=256, metavar="N",
                    help="calibration images used (spread over the set). Default: 256")
     c.add_argument("-o", "--output", metavar="FILE", help="program file to write. Default: MODEL.rtlcnn.npz")
+    c.add_argument("--normalize", metavar="MEAN/STD",
+                   help="the normalization the model's inputs get, one value or one per channel, e.g. "
+                        "0.1307/0.3081 or 0.485,0.456,0.406/0.229,0.224,0.225: the program applies it, "
+                        "so images are given as they come (pixels / 255)")
     c.add_argument("--name", help="program name stored in the file")
     c.add_argument("--labels", metavar="A,B,...", help="class names stored in the program (comma separated)")
     c.set_defaults(func=run)

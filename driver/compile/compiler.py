@@ -16,6 +16,8 @@ works without it (on the board).
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..core.program import Program
 from .lowering import SUPPORTED, Stage, float_forward, lower
 from .quantize import (
@@ -61,6 +63,7 @@ def compile(
     input_shape=None,
     activation: str = "max",
     percentile: float = 99.99,
+    normalize=None,
 ) -> Program:
     """Compile a PyTorch CNN into an int8 :class:`rtlcnn.Program`.
 
@@ -82,6 +85,12 @@ def compile(
         How activation scales are picked, see :func:`calibrate`.
     percentile : float
         The percentile for ``activation="percentile"``.
+    normalize : (mean, std), optional
+        The normalization the model's inputs get (one value each, or one per channel, as
+        ``torchvision.transforms.Normalize``): ``calibration`` holds the images as they
+        come (e.g. pixels / 255) and the program normalizes them while quantizing its
+        input (:attr:`rtlcnn.Program.input_norm`), so ``predict`` and ``rtlcnn run`` take
+        them as they come too.
 
     Returns
     -------
@@ -109,14 +118,27 @@ def compile(
     if x.shape[1:] != input_shape:
         raise ValueError(f"calibration images have shape {x.shape[1:]}, the model input is {input_shape}")
     stages = lower(model, input_shape)
-    input_scale, scales = calibrate(stages, x, activation=activation, percentile=percentile)
+    norm = None
+    if normalize is not None:
+        mean, std = (tuple(float(v) for v in np.ravel(np.asarray(a, np.float64))) for a in normalize)
+        norm = (mean, std)
+        probe = Program(input_shape=input_shape, input_scale=1.0, ops=[], input_norm=norm)
+        xn = probe.normalize(x).astype(np.float32)  # what the model sees
+    else:
+        xn = x
+    input_scale, scales = calibrate(stages, xn, activation=activation, percentile=percentile)
     meta = {
         "compiler": {
             "activation": activation,
             **({"percentile": percentile} if activation == "percentile" else {}),
             "calibration_images": int(len(x)),
+            **({"normalize": [list(norm[0]), list(norm[1])]} if norm else {}),
             "source": [s for st in stages for s in st.sources],
         }
     }
-    return quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
+    prog = quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
                     input_range=image_range(x))
+    if norm is not None:
+        prog.input_norm = norm
+        prog.check()
+    return prog

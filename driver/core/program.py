@@ -142,6 +142,10 @@ class Program:
     input_range : (float, float), optional
         Smallest and largest value of the calibration images, recorded by the compiler;
         :meth:`check_images` warns about batches far outside it.
+    input_norm : ((float, ...), (float, ...)), optional
+        Per-channel ``(mean, std)`` (one value, or one per input channel): the images are
+        normalized, ``(x - mean[c]) / std[c]``, as the first step of :meth:`quantize_input`
+        (docs/numerics.md), so callers pass images as they are (e.g. pixels / 255).
     """
 
     input_shape: tuple
@@ -151,6 +155,9 @@ class Program:
     meta: dict = field(default_factory=dict)
     #: (min, max) of the calibration images (None for files that did not record it)
     input_range: Optional[tuple] = None
+    #: per-channel (mean, std) the model's inputs are normalized with, applied while
+    #: quantizing the input (None: the images are the model's inputs as they are)
+    input_norm: Optional[tuple] = None
 
     # ------------------------------------------------------------------ shapes
     def shapes(self) -> list:
@@ -236,13 +243,14 @@ class Program:
         s = float(self.input_scale)
         bound = 127.5 * s
         lo, hi = (float(v) for v in self.input_range) if self.input_range is not None else (-bound, bound)
+        xq = self.normalize(x)  # what the quantization sees
         xmin, xmax = float(x.min()), float(x.max())
         what = f"program {self.name!r}" if self.name else "the program"
         if xmax > 2 and max(abs(lo), abs(hi)) <= 2 and np.array_equal(x, np.rint(x)):
             return (f"the images hold integer pixel values up to {xmax:g}, but {what} takes values in "
                     f"[{lo:.4g}, {hi:.4g}]: scale them as the calibration images were (8-bit pixels / 255, "
                     "16-bit / 65535, as `rtlcnn run` does for image files) before predict")
-        saturated = float(np.count_nonzero(np.abs(x) > bound)) / x.size
+        saturated = float(np.count_nonzero(np.abs(xq) > bound)) / x.size
         if saturated > 0.01:
             return (f"{saturated:.0%} of the image values lie beyond +-{bound:.4g}, the largest the input "
                     f"quantization of {what} represents (input_scale {s:.4g}): they saturate. The "
@@ -256,12 +264,22 @@ class Program:
                         "images were?")
         return None
 
+    def normalize(self, x) -> np.ndarray:
+        """float64 ``(x - mean[c]) / std[c]`` with :attr:`input_norm` (else ``x`` as float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.input_norm is None:
+            return x
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean, std = (np.asarray(v, np.float64).reshape(shape) for v in self.input_norm)
+        return (x - mean) / std
+
     def quantize_input(self, images, strict: bool = False) -> np.ndarray:
-        """Float images to int8: ``clamp(round_half_even(x / input_scale), -128, 127)``."""
+        """Float images to int8: ``clamp(round_half_even(normalize(x) / input_scale), -128, 127)``
+        (``normalize`` is the identity without :attr:`input_norm`)."""
         x = self.check_images(images, strict)
         if x.dtype == np.int8:
             return x
-        q = np.rint(x.astype(np.float64) / float(self.input_scale))
+        q = np.rint(self.normalize(x) / float(self.input_scale))
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantize_output(self, raw) -> np.ndarray:
@@ -295,6 +313,17 @@ class Program:
             raise ProgramFormatError(f"input_scale must be a positive number, got {self.input_scale}")
         if not self.ops:
             raise ProgramFormatError("program has no ops")
+        if self.input_norm is not None:
+            c = int(self.input_shape[0])
+            try:
+                mean, std = (np.asarray(v, np.float64).reshape(-1) for v in self.input_norm)
+            except (TypeError, ValueError) as e:
+                raise ProgramFormatError(f"input_norm must be (mean, std), got {self.input_norm!r}") from e
+            if len(mean) not in (1, c) or len(std) not in (1, c):
+                raise ProgramFormatError(f"input_norm needs 1 or {c} means and stds, got {len(mean)} "
+                                         f"and {len(std)}")
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+                raise ProgramFormatError("input_norm: means must be finite and stds finite and positive")
         for i, op in enumerate(self.ops):
             _check_op(i, op, last=(i == len(self.ops) - 1))
         for i, (op, shape) in enumerate(zip(self.ops, self.shapes())):
@@ -326,6 +355,9 @@ class Program:
         }
         if self.input_range is not None:
             header["input_range"] = [float(v) for v in self.input_range]
+        if self.input_norm is not None:
+            header["input_norm"] = {"mean": [float(v) for v in np.ravel(self.input_norm[0])],
+                                    "std": [float(v) for v in np.ravel(self.input_norm[1])]}
         arrays = {}
         for i, op in enumerate(self.ops):
             h = {}
@@ -374,8 +406,16 @@ class Program:
                     isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in rng)
                     and rng[0] <= rng[1]):
                 raise TypeError(f"input_range {rng!r} is not [min, max]")
+            norm = header.get("input_norm")
+            if norm is not None:
+                if not (isinstance(norm, dict) and all(
+                        isinstance(norm.get(k), list) and norm[k] and all(
+                            isinstance(v, (int, float)) and not isinstance(v, bool) for v in norm[k])
+                        for k in ("mean", "std"))):
+                    raise TypeError(f"input_norm {norm!r} is not {{'mean': [...], 'std': [...]}}")
+                norm = (tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"]))
             prog = cls(input_shape=tuple(shape), input_scale=float(scale), ops=ops, name=name, meta=meta,
-                       input_range=None if rng is None else (float(rng[0]), float(rng[1])))
+                       input_range=None if rng is None else (float(rng[0]), float(rng[1])), input_norm=norm)
         except (KeyError, TypeError, ValueError) as e:
             raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
         try:

@@ -625,3 +625,18 @@ def test_a_corrupted_program_file_is_one_line_with_exit_2(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and err.startswith("rtlcnn: error:"), err
     assert "bad.rtlcnn.npz" in err
     assert "error: error" not in err
+
+
+def test_compile_normalize_is_recorded_and_bad_values_are_one_line(capsys, tmp_path):
+    pytest.importorskip("torch")
+    model = tmp_path / "m.py"
+    model.write_text(MODEL_PY)
+    out = tmp_path / "n.rtlcnn.npz"
+    code, _, err = run_cli(capsys, "compile", model, "--calib", "digits", "--calib-count", "32",
+                           "--normalize", "0.5/0.25", "-o", out)
+    assert code == 0, err
+    from rtlcnn import Program
+
+    assert Program.load(out).input_norm == ((0.5,), (0.25,))
+    code, _, err = run_cli(capsys, "compile", model, "--calib", "digits", "--normalize", "0.5")
+    assert code == 2 and "give MEAN/STD" in err, err
