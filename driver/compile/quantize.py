@@ -98,24 +98,43 @@ def calibrate(
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"calibration images must be a non-empty (N, C, H, W) batch, got shape {x.shape}")
 
-    def stat(values: list) -> float:
-        a = np.concatenate([np.abs(v.reshape(-1)) for v in values])
-        v = float(a.max()) if activation == "max" else float(np.percentile(a, percentile))
-        return v / 127.0 if v > 0 else 1.0
-
     input_scale = float(np.abs(x).max()) / 127.0 or 1.0
-    collected = [[] for _ in stages]
+    # Per stage: the running max, or for a percentile only the largest values it can need
+    # (the percentile of n values lies between the order statistics at floor/ceil of
+    # q*(n-1), so the top n - floor(q*(n-1)) suffice): memory is bounded by a batch and that
+    # tail, not by the calibration set.
+    kept = [None for _ in stages]
+    total = [0 for _ in stages]
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             outs = float_forward(stages, torch.from_numpy(x[i : i + batch_size]), collect=True)
             for j, (out, pre) in enumerate(outs):
                 if not stages[j].has_weights:
                     continue  # a standalone pool keeps its input's scale
-                a = pre if pre is not None else out
-                collected[j].append(
-                    a.numpy() if activation == "percentile" else np.abs(a.numpy()).max(keepdims=True)
-                )
-    scales = [stat(c) if st.has_weights else None for st, c in zip(stages, collected)]
+                a = np.abs((pre if pre is not None else out).numpy()).reshape(-1)
+                if activation == "max":
+                    kept[j] = a.max() if kept[j] is None else max(kept[j], a.max())
+                    continue
+                n = total[j] = len(x) * (a.size // len(out))
+                need = n - int(np.floor(percentile / 100.0 * (n - 1)))
+                both = a if kept[j] is None else np.concatenate([kept[j], a])
+                kept[j] = both if len(both) <= need else np.partition(both, len(both) - need)[-need:]
+
+    def stat(j: int) -> float:
+        if activation == "max":
+            v = float(kept[j])
+        else:
+            t = np.sort(kept[j])
+            n = total[j]
+            r = percentile / 100.0 * (n - 1)
+            lo = int(np.floor(r))
+            frac = r - lo
+            a0 = float(t[0])
+            a1 = float(t[1]) if len(t) > 1 else a0
+            v = a0 + (a1 - a0) * frac
+        return v / 127.0 if v > 0 else 1.0
+
+    scales = [stat(j) if st.has_weights else None for j, st in enumerate(stages)]
     return input_scale, scales
 
 
