@@ -468,3 +468,19 @@ def test_a_normalized_model_takes_its_images_as_they_come():
     got = reference.run(p, x)
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
     assert (got.argmax(1) == want.argmax(1)).mean() > 0.9
+
+
+def test_percentile_calibration_keeps_only_the_tail_and_matches_numpy():
+    from rtlcnn.compile import lowering, quantize
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 3)).eval()
+    x = np.random.default_rng(0).random((300, 1, 8, 8), dtype=np.float32)
+    stages = lowering.lower(model, (1, 8, 8))
+    for p in (99.99, 99.0):
+        _, scales = quantize.calibrate(stages, x, activation="percentile", percentile=p, batch_size=64)
+        with torch.no_grad():
+            outs = lowering.float_forward(stages, torch.from_numpy(x), collect=True)
+        want = [float(np.percentile(np.abs((pre if pre is not None else o).numpy()), p)) / 127
+                for st, (o, pre) in zip(stages, outs) if st.has_weights]
+        assert [s for s in scales if s is not None] == pytest.approx(want, rel=1e-12)
