@@ -474,7 +474,8 @@ def test_percentile_calibration_keeps_only_the_tail_and_matches_numpy():
     from rtlcnn.compile import lowering, quantize
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 3)).eval()
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(36, 3)).eval()
     x = np.random.default_rng(0).random((300, 1, 8, 8), dtype=np.float32)
     stages = lowering.lower(model, (1, 8, 8))
     for p in (99.99, 99.0):
