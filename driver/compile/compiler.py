@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.program import Program
+from ..core.program import Program, normalize_images
 from .lowering import SUPPORTED, Stage, float_forward, lower
 from .quantize import (
     ACT_METHODS,
@@ -120,12 +120,8 @@ def compile(
     stages = lower(model, input_shape)
     norm = None
     if normalize is not None:
-        mean, std = (tuple(float(v) for v in np.ravel(np.asarray(a, np.float64))) for a in normalize)
-        norm = (mean, std)
-        probe = Program(input_shape=input_shape, input_scale=1.0, ops=[], input_norm=norm)
-        xn = probe.normalize(x).astype(np.float32)  # what the model sees
-    else:
-        xn = x
+        norm = tuple(tuple(float(v) for v in np.ravel(np.asarray(a, np.float64))) for a in normalize)
+    xn = x if norm is None else normalize_images(x, norm).astype(np.float32)  # what the model sees
     input_scale, scales = calibrate(stages, xn, activation=activation, percentile=percentile)
     meta = {
         "compiler": {
@@ -136,9 +132,5 @@ def compile(
             "source": [s for st in stages for s in st.sources],
         }
     }
-    prog = quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
-                    input_range=image_range(x))
-    if norm is not None:
-        prog.input_norm = norm
-        prog.check()
-    return prog
+    return quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
+                    input_range=image_range(x), input_norm=norm)

@@ -261,10 +261,11 @@ def layer_scales(stages: list, input_scale: float, scales: list) -> list:
 
 def quantize(
     stages: list, input_scale: float, scales: list, *, input_shape=None, name: str = "", meta=None,
-    input_range=None,
+    input_range=None, input_norm=None,
 ) -> Program:
     """Stages plus scales (from :func:`calibrate`) to a checked :class:`Program`;
-    ``input_range`` is the (min, max) of the calibration images."""
+    ``input_range`` is the (min, max) of the calibration images, ``input_norm`` the
+    (mean, std) the program normalizes its input with."""
     ops = [
         quantize_stage(st, *io) if io is not None else Op(kind=st.kind, name=st.name)
         for st, io in zip(stages, layer_scales(stages, input_scale, scales))
@@ -273,5 +274,6 @@ def quantize(
     prog = Program(
         input_shape=shape, input_scale=float(input_scale), ops=ops, name=name, meta=dict(meta or {}),
         input_range=None if input_range is None else tuple(float(v) for v in input_range),
+        input_norm=input_norm,
     )
     return prog.check()

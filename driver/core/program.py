@@ -23,7 +23,7 @@ from . import programfile
 from .errors import InputError, InputRangeWarning, ProgramFormatError
 from .programfile import FORMAT_VERSION
 
-__all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES"]
+__all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES", "normalize_images"]
 
 
 OP_KINDS = ("conv2d", "linear", "maxpool", "avgpool")
@@ -188,13 +188,11 @@ class Program:
         return total
 
     # ---------------------------------------------------------- quantization
-    def check_images(self, images, strict: bool = False) -> np.ndarray:
+    def check_images(self, images) -> np.ndarray:
         """Validate a batch of images; return it as float32 or int8 (N, C, H, W).
 
         Float images are real values (quantized with :attr:`input_scale`); int8 images
-        are taken as already quantized. Float values that do not look like the program's
-        inputs (:meth:`input_domain_problem`) give an :class:`InputRangeWarning`, or with
-        ``strict`` an :class:`InputError`.
+        are taken as already quantized.
         """
         x = np.asarray(images)
         want = tuple(int(v) for v in self.input_shape)
@@ -216,13 +214,7 @@ class Program:
                 count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
                 raise InputError(f"images contain {count} NaN or infinite value{'s' if count > 1 else ''}"
                                  f" (first at index {first})")
-            x = x.astype(np.float32, copy=False)
-            problem = self.input_domain_problem(x)
-            if problem:
-                if strict:
-                    raise InputError(problem)
-                warnings.warn(problem, InputRangeWarning, stacklevel=_caller_level())
-            return x
+            return x.astype(np.float32, copy=False)
         raise InputError(
             f"images have dtype {x.dtype}; pass float32 real values (for MNIST-style models "
             f"pixel / 255) or int8 values already quantized with scale {self.input_scale:g}"
@@ -238,19 +230,23 @@ class Program:
         - with a recorded :attr:`input_range` (lo, hi): values more than its width
           beyond it.
         """
+        return self._domain_problem(x, self.normalize(x) / float(self.input_scale))
+
+    def _domain_problem(self, x: np.ndarray, y: np.ndarray) -> Optional[str]:
+        """:meth:`input_domain_problem` given ``y = normalize(x) / input_scale``, the values
+        the quantization rounds (so :meth:`quantize_input` computes them once)."""
         if x.size == 0:
             return None
         s = float(self.input_scale)
         bound = 127.5 * s
         lo, hi = (float(v) for v in self.input_range) if self.input_range is not None else (-bound, bound)
-        xq = self.normalize(x)  # what the quantization sees
         xmin, xmax = float(x.min()), float(x.max())
         what = f"program {self.name!r}" if self.name else "the program"
         if xmax > 2 and max(abs(lo), abs(hi)) <= 2 and np.array_equal(x, np.rint(x)):
             return (f"the images hold integer pixel values up to {xmax:g}, but {what} takes values in "
                     f"[{lo:.4g}, {hi:.4g}]: scale them as the calibration images were (8-bit pixels / 255, "
                     "16-bit / 65535, as `rtlcnn run` does for image files) before predict")
-        saturated = float(np.count_nonzero(np.abs(xq) > bound)) / x.size
+        saturated = float(np.count_nonzero(np.abs(y) > 127.5)) / x.size
         if saturated > 0.01:
             return (f"{saturated:.0%} of the image values lie beyond +-{bound:.4g}, the largest the input "
                     f"quantization of {what} represents (input_scale {s:.4g}): they saturate. The "
@@ -266,21 +262,26 @@ class Program:
 
     def normalize(self, x) -> np.ndarray:
         """float64 ``(x - mean[c]) / std[c]`` with :attr:`input_norm` (else ``x`` as float64)."""
-        x = np.asarray(x, dtype=np.float64)
-        if self.input_norm is None:
-            return x
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        mean, std = (np.asarray(v, np.float64).reshape(shape) for v in self.input_norm)
-        return (x - mean) / std
+        return normalize_images(x, self.input_norm)
 
     def quantize_input(self, images, strict: bool = False) -> np.ndarray:
         """Float images to int8: ``clamp(round_half_even(normalize(x) / input_scale), -128, 127)``
-        (``normalize`` is the identity without :attr:`input_norm`)."""
-        x = self.check_images(images, strict)
+        (``normalize`` is the identity without :attr:`input_norm`).
+
+        Float values that do not look like the program's inputs
+        (:meth:`input_domain_problem`) give an :class:`InputRangeWarning`, or with ``strict``
+        an :class:`InputError`.
+        """
+        x = self.check_images(images)
         if x.dtype == np.int8:
             return x
-        q = np.rint(self.normalize(x) / float(self.input_scale))
-        return np.clip(q, -128, 127).astype(np.int8)
+        y = self.normalize(x) / float(self.input_scale)
+        problem = self._domain_problem(x, y)
+        if problem:
+            if strict:
+                raise InputError(problem)
+            warnings.warn(problem, InputRangeWarning, stacklevel=_caller_level())
+        return np.clip(np.rint(y), -128, 127).astype(np.int8)
 
     def dequantize_output(self, raw) -> np.ndarray:
         """Raw outputs of the last op (int8 or int32) to float32 real values."""
@@ -507,6 +508,17 @@ def _check_op(i: int, op: Op, last: bool) -> None:
     worst = np.abs(w.astype(np.int64)).reshape(o, -1).sum(axis=1) * 128 + np.abs(op.bias.astype(np.int64))
     if worst.max() >= 2**31:
         raise ProgramFormatError(f"{where}: worst-case accumulator overflows int32")
+
+
+def normalize_images(x, norm) -> np.ndarray:
+    """float64 ``(x - mean[c]) / std[c]`` of (N, C, ...) images for ``norm = (mean, std)``
+    (one value or one per channel); ``x`` as float64 when ``norm`` is None."""
+    x = np.asarray(x, dtype=np.float64)
+    if norm is None:
+        return x
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, std = (np.asarray(v, np.float64).reshape(shape) for v in norm)
+    return (x - mean) / std
 
 
 def _caller_level() -> int:
