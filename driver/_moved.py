@@ -69,12 +69,12 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         _warn(spec.name, stacklevel=8)
         module = importlib.import_module(new_name(spec.name))
-        self._real_spec = module.__spec__
+        spec.loader_state = module.__spec__  # importlib is about to overwrite it
         return module
 
     def exec_module(self, module):
-        # importlib set __spec__ to the alias's spec; the module keeps its own
-        module.__spec__ = self._real_spec
+        # importlib set __spec__ to the alias's spec; the module gets its own back
+        module.__spec__ = module.__spec__.loader_state
 
     def get_code(self, fullname):
         """``python -m rtlcnn.<old>`` runs the module at its new home."""

@@ -58,13 +58,11 @@ def read_png(path, channels: int) -> np.ndarray:
             if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):  # 16-bit (or deep) gray
                 a = np.asarray(im).astype(np.float64) / float((1 << depth) - 1)
                 a = a if channels == 1 else np.repeat(a[:, :, None], 3, axis=2)
-            elif depth == 16 and colour in (2, 4, 6):
-                # Pillow keeps 8 bits of 16-bit colour PNGs: their top byte, so / 255
-                a = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float64) / 255.0
             elif im.mode == "L" and colour == 0 and depth < 8:  # 1/2/4-bit gray, values 0..2**d-1
                 a = np.asarray(im, dtype=np.float64) / float((1 << depth) - 1)
                 a = a if channels == 1 else np.repeat(a[:, :, None], 3, axis=2)
-            else:  # 8-bit gray, gray+alpha, palette, RGB(A), and mode "1" (L gives 0 / 255)
+            else:  # 8-bit gray, gray+alpha, palette, RGB(A), mode "1" (L gives 0 / 255), and
+                # 16-bit colour, of which Pillow keeps 8 bits (the top byte): all / 255
                 a = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.float64) / 255.0
     except InputError:
         raise
