@@ -23,6 +23,7 @@ import time
 import weakref
 from pathlib import Path
 
+from ..sim.simbuild import SIMULATORS
 from ..sim.toolchain import project_root, setup_env
 from .device import MockDevice, SimulatorError
 
@@ -185,7 +186,7 @@ class MockOverlay:
                  chunk_cycles: int = 20000, **build_params):
         from pynq.pl_server.device import Device
 
-        if sim not in ("verilator", "icarus"):
+        if sim not in SIMULATORS:
             raise ValueError(f"unknown simulator {sim!r}: use 'verilator' or 'icarus'")
         self.sim = sim
         self._proc = None

@@ -29,11 +29,12 @@ from typing import Iterator, Optional, Tuple
 
 from ..board.session import KINDS, Board, Progress, open_pynq, reference_board, resolve_kind
 from ..core.errors import BoardError
+from ..sim.simbuild import SIMULATORS
 
 __all__ = ["KINDS", "SIMS", "SIM_NAMES", "open_board"]
 
-#: the mock board's simulators
-SIMS = ("verilator", "icarus")
+#: the mock board's simulators (those rtlcnn.sim.simbuild builds)
+SIMS = SIMULATORS
 SIM_NAMES = {"verilator": "Verilator", "icarus": "Icarus Verilog"}
 
 
