@@ -23,7 +23,16 @@ module rtlcnn_top #
     parameter RQ_LANES = 2
 )
 (
+    // Clock and reset interfaces of the block-design module reference (UG994, "Inferring
+    // Control Signals in a RTL Module"): every AXI interface is associated with aclk, aclk
+    // with its reset, and aresetn is active low. The names are those of the overlay
+    // description (driver/board/overlay_spec.txt: accel.clk_pin, accel.resetn_pin,
+    // accel.ctrl_intf, accel.in_intf, accel.out_intf); tests/overlay compares them.
+    (* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)
+    (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axi_ctrl:s_axis:m_axis, ASSOCIATED_RESET aresetn" *)
     input  wire          aclk,
+    (* X_INTERFACE_INFO = "xilinx.com:signal:reset:1.0 aresetn RST" *)
+    (* X_INTERFACE_PARAMETER = "POLARITY ACTIVE_LOW" *)
     input  wire          aresetn,
 
     input  wire [11:0]   s_axi_ctrl_awaddr,

@@ -7,6 +7,9 @@
 # when the IP is configured to have them, as in Vivado), and takes a module reference's
 # interfaces from the RTL read with read_verilog, so a misspelt pin, a missing port on the
 # RTL top, a port used before it is enabled or a pin driven by two nets is an error here.
+# A module reference must declare its clock and reset interfaces with X_INTERFACE_INFO /
+# X_INTERFACE_PARAMETER attributes (each AXI interface associated with a clock that has a
+# reset), as UG994 asks; the mock reads them with the ports.
 # Commands it does not know are errors too.
 #
 #   source mock_vivado.tcl
@@ -388,7 +391,8 @@ proc read_vhdl {args} { mock::read_file read_vhdl {*}$args }
 proc read_xdc {args} { mock::read_file read_xdc {*}$args }
 proc read_mem {args} { mock::read_file read_mem {*}$args }
 
-# Record every module's ANSI port names.
+# Record every module's ANSI ports (name, width when its range is given in numbers or in the
+# module's parameters, and the X_INTERFACE_* attributes written before it) and parameters.
 proc mock::parse_verilog {path} {
     set f [open $path r]
     set text [read $f]
@@ -400,16 +404,156 @@ proc mock::parse_verilog {path} {
         # the header runs to the first ");" after the port list opens
         set hdr_end [string first ");" $text $start]
         set header [string range $text $start $hdr_end]
-        set ports {}
-        foreach {m dir name2} [regexp -all -inline \
-                {\m(input|output|inout)\M(?:\s+(?:wire|reg|signed|logic))*\s*(?:\[[^\]]*\])?\s*(\w+)} $header] {
-            lappend ports $name2
-        }
-        set params {}
+        set params [dict create]
         foreach {m pname} [regexp -all -inline {\mparameter\s+(?:integer\s+|\[[^\]]*\]\s*)?(\w+)} $header] {
-            lappend params $pname
+            dict set params $pname ""
         }
-        dict set mock::modules $name [dict create ports $ports params $params file $path]
+        foreach {m pname pval} [regexp -all -inline \
+                {\mparameter\s+(?:integer\s+|\[[^\]]*\]\s*)?(\w+)\s*=\s*([^,)]+)} $header] {
+            dict set params $pname [string trim $pval]
+        }
+        set ports {}
+        set widths [dict create]
+        set attrs [dict create]
+        set prev 0
+        set re {\m(input|output|inout)\M(?:\s+(?:wire|reg|signed|logic))*\s*(\[[^\]]*\])?\s*(\w+)}
+        foreach {span dspan rspan nspan} [regexp -all -inline -indices $re $header] {
+            set pname [string range $header {*}$nspan]
+            lappend ports $pname
+            set range [string range $header {*}$rspan]
+            dict set widths $pname [mock::range_width $range $params "$path: port $pname"]
+            # the attribute instances between the previous port and this one are this port's
+            set before [string range $header $prev [expr {[lindex $span 0] - 1}]]
+            set pa [dict create]
+            foreach {m body} [regexp -all -inline {\(\*(.*?)\*\)} $before] {
+                foreach {m2 key val} [regexp -all -inline {(\w+)\s*=\s*"([^"]*)"} $body] {
+                    dict set pa [string toupper $key] $val
+                }
+            }
+            dict set attrs $pname $pa
+            set prev [expr {[lindex $span 1] + 1}]
+        }
+        dict set mock::modules $name [dict create ports $ports params [dict keys $params] \
+            param_defaults $params widths $widths attrs $attrs file $path]
+    }
+}
+
+# The width of a port range "[msb:lsb]" (none: 1 bit). The bounds may use the module's
+# parameters with their default values; "" when they cannot be worked out here.
+proc mock::range_width {range params what} {
+    if {$range eq ""} {
+        return 1
+    }
+    if {![regexp {^\[\s*([^:]+):([^\]]+)\]$} $range -> msb lsb]} {
+        return ""
+    }
+    set out {}
+    foreach bound [list $msb $lsb] {
+        set e [string trim $bound]
+        dict for {k v} $params {
+            regsub -all "\\m$k\\M" $e "($v)" e
+        }
+        if {![regexp {^[0-9()+\-*/ ]+$} $e] || [catch {expr $e} v]} {
+            return ""
+        }
+        lappend out $v
+    }
+    return [expr {abs([lindex $out 0] - [lindex $out 1]) + 1}]
+}
+
+# A module reference's clock and reset interfaces, as Vivado reads them from the
+# X_INTERFACE_INFO / X_INTERFACE_PARAMETER attributes (UG994, "Inferring Control Signals in
+# a RTL Module"): {clocks {port {busifs {...} resets {...}} ...} resets {port polarity ...}}.
+proc mock::signal_interfaces {module} {
+    variable modules
+    set m [dict get $modules $module]
+    set clocks [dict create]
+    set resets [dict create]
+    dict for {port pa} [dict get $m attrs] {
+        if {![dict exists $pa X_INTERFACE_INFO]} {
+            continue
+        }
+        set info [dict get $pa X_INTERFACE_INFO]
+        set par [dict create]
+        if {[dict exists $pa X_INTERFACE_PARAMETER]} {
+            foreach item [split [dict get $pa X_INTERFACE_PARAMETER] ,] {
+                set item [string trim $item]
+                if {$item eq ""} {
+                    continue
+                }
+                set k [lindex [split $item " "] 0]
+                dict set par [string toupper $k] [string trim [string range $item [string length $k] end]]
+            }
+        }
+        if {[regexp {^xilinx\.com:signal:clock:1\.0\s+\S+\s+CLK$} $info]} {
+            set busifs {}
+            set rsts {}
+            if {[dict exists $par ASSOCIATED_BUSIF]} {
+                set busifs [split [dict get $par ASSOCIATED_BUSIF] :]
+            }
+            if {[dict exists $par ASSOCIATED_RESET]} {
+                set rsts [split [dict get $par ASSOCIATED_RESET] :]
+            }
+            dict set clocks $port [dict create busifs $busifs resets $rsts]
+        } elseif {[regexp {^xilinx\.com:signal:reset:1\.0\s+\S+\s+RST$} $info]} {
+            set pol ""
+            if {[dict exists $par POLARITY]} {
+                set pol [dict get $par POLARITY]
+            }
+            dict set resets $port $pol
+        }
+    }
+    return [dict create clocks $clocks resets $resets]
+}
+
+# Vivado's rule for a module reference with AXI interfaces (UG994): at least one clock must
+# be associated with each AXI interface (ASSOCIATED_BUSIF), and the clock's reset
+# (ASSOCIATED_RESET) must be a port declared as a reset, with the polarity of its name.
+proc mock::check_module_interfaces {module} {
+    set intfs {}
+    foreach entry [module_pins $module] {
+        if {[lindex $entry 0] eq "intf"} {
+            lappend intfs [lindex $entry 1]
+        }
+    }
+    if {[llength $intfs] == 0} {
+        return
+    }
+    set si [signal_interfaces $module]
+    set clocks [dict get $si clocks]
+    set resets [dict get $si resets]
+    set how "mark the clock port (* X_INTERFACE_INFO = \"xilinx.com:signal:clock:1.0 <clk> CLK\" *) (* X_INTERFACE_PARAMETER = \"ASSOCIATED_BUSIF [join $intfs :], ASSOCIATED_RESET <rst>\" *) and the reset port (* X_INTERFACE_INFO = \"xilinx.com:signal:reset:1.0 <rst> RST\" *) (* X_INTERFACE_PARAMETER = \"POLARITY ACTIVE_LOW\" *) (UG994)"
+    if {[dict size $clocks] == 0} {
+        fail "create_bd_cell -reference $module: the module has AXI interfaces ([join $intfs {, }]) but no port declared as a clock interface, so none has an associated clock; $how"
+    }
+    set covered {}
+    dict for {clk c} $clocks {
+        foreach b [dict get $c busifs] {
+            if {[lsearch -exact $intfs $b] < 0} {
+                fail "create_bd_cell -reference $module: clock $clk names ASSOCIATED_BUSIF $b, which is not an interface of the module (it has: [join $intfs {, }])"
+            }
+            lappend covered $b
+        }
+        if {[llength [dict get $c resets]] == 0} {
+            fail "create_bd_cell -reference $module: clock $clk has no ASSOCIATED_RESET; $how"
+        }
+        foreach r [dict get $c resets] {
+            if {![dict exists $resets $r]} {
+                fail "create_bd_cell -reference $module: clock $clk names ASSOCIATED_RESET $r, which is not a port declared as a reset interface; $how"
+            }
+            set pol [dict get $resets $r]
+            if {$pol ni {ACTIVE_LOW ACTIVE_HIGH}} {
+                fail "create_bd_cell -reference $module: reset $r has no POLARITY (ACTIVE_LOW or ACTIVE_HIGH)"
+            }
+            if {[regexp {n$} $r] && $pol ne "ACTIVE_LOW"} {
+                fail "create_bd_cell -reference $module: reset $r is named active low but declared POLARITY $pol"
+            }
+        }
+    }
+    foreach i $intfs {
+        if {[lsearch -exact $covered $i] < 0} {
+            fail "create_bd_cell -reference $module: AXI interface $i has no associated clock (no clock lists it in ASSOCIATED_BUSIF); $how"
+        }
     }
 }
 
@@ -466,6 +610,7 @@ proc create_bd_cell {args} {
             if {![dict exists $mock::modules $module]} {
                 mock::fail "create_bd_cell -reference $module: no such module in the project sources (read: [join [dict keys $mock::modules] {, }])"
             }
+            mock::check_module_interfaces $module
             dict set mock::cells $name [dict create kind module module $module \
                 vlnv xilinx.com:module_ref:$module:1.0]
         }

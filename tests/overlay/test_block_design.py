@@ -271,12 +271,74 @@ def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_pat
         "module rtlcnn_top #(parameter P_OC = 16, parameter P_IC = 8, parameter WBUF_DEPTH = 2048,\n"
         "  parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100,\n"
         "  parameter RQ_LANES = 2)\n"
-        "  (input wire aclk, input wire aresetn,\n"
+        '  ((* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)\n'
+        '   (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axis, ASSOCIATED_RESET aresetn" *)\n'
+        "   input wire aclk,\n"
+        '   (* X_INTERFACE_INFO = "xilinx.com:signal:reset:1.0 aresetn RST" *)\n'
+        '   (* X_INTERFACE_PARAMETER = "POLARITY ACTIVE_LOW" *) input wire aresetn,\n'
         "  input wire [63:0] s_axis_tdata, input wire s_axis_tvalid, output wire s_axis_tready);\n"
         "endmodule\n"
     )
     rc, out, _, _ = run_mock(tclsh, tmp_path / "run", bd_body("pynq_z2", [bad], spec.board("pynq_z2").part))
     assert rc != 0 and "no intf 's_axi_ctrl' on cell 'rtlcnn_0'" in out
+
+
+def interface_attributes(path) -> dict:
+    """{port: {X_INTERFACE_INFO: ..., X_INTERFACE_PARAMETER: ...}} of a Verilog file's ANSI ports."""
+    text = re.sub(r"//[^\n]*", "", path.read_text())
+    out = {}
+    port_re = r"((?:\(\*.*?\*\)\s*)+)(?:input|output)\s+wire\s+(?:\[[^\]]*\]\s*)?(\w+)"
+    for attrs, port in re.findall(port_re, text, re.S):
+        out[port] = dict(re.findall(r'(X_INTERFACE_\w+)\s*=\s*"([^"]*)"', attrs))
+    return out
+
+
+def test_rtl_clock_and_reset_attributes_name_the_description(spec):
+    """UG994: the module reference's clock is associated with every AXI interface and with the
+    reset, the reset is active low; all four names are the overlay description's."""
+    attrs = interface_attributes(ROOT / "hls_free_rtl" / f"{spec.accel_module}.v")
+    clk, rst = spec.raw["accel.clk_pin"], spec.raw["accel.resetn_pin"]
+    assert set(attrs) == {clk, rst}, "only the clock and the reset carry interface attributes"
+    assert attrs[clk]["X_INTERFACE_INFO"] == f"xilinx.com:signal:clock:1.0 {clk} CLK"
+    par = dict(item.strip().split(" ", 1) for item in attrs[clk]["X_INTERFACE_PARAMETER"].split(","))
+    busifs = par["ASSOCIATED_BUSIF"].split(":")
+    want = [spec.raw[k] for k in ("accel.ctrl_intf", "accel.in_intf", "accel.out_intf")]
+    assert sorted(busifs) == sorted(want) and len(busifs) == len(set(busifs))
+    assert par["ASSOCIATED_RESET"] == rst
+    assert attrs[rst] == {
+        "X_INTERFACE_INFO": f"xilinx.com:signal:reset:1.0 {rst} RST",
+        "X_INTERFACE_PARAMETER": "POLARITY ACTIVE_LOW",
+    }
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (None, "", "no port declared as a clock interface"),
+        ("ASSOCIATED_BUSIF s_axi_ctrl:s_axis:m_axis", "ASSOCIATED_BUSIF s_axi_ctrl:s_axis",
+         "AXI interface m_axis has no associated clock"),
+        ("ASSOCIATED_BUSIF s_axi_ctrl:", "ASSOCIATED_BUSIF s_axi_ctl:",
+         "s_axi_ctl, which is not an interface"),
+        (", ASSOCIATED_RESET aresetn", "", "clock aclk has no ASSOCIATED_RESET"),
+        ("POLARITY ACTIVE_LOW", "POLARITY ACTIVE_HIGH", "reset aresetn is named active low"),
+        (r"xilinx.com:signal:reset:1.0 aresetn RST", "xilinx.com:signal:interrupt:1.0 aresetn INTERRUPT",
+         "ASSOCIATED_RESET aresetn, which is not a port declared as a reset"),
+    ],
+    ids=["no-attributes", "busif-missing", "busif-misspelt", "no-reset", "reset-polarity",
+         "reset-not-a-reset"],
+)
+def test_mock_vivado_rejects_a_top_without_the_clock_and_reset_attributes(
+    tclsh, spec, tmp_path, old, new, message
+):
+    """The module reference needs each AXI interface associated with a clock that has a reset."""
+    real = (ROOT / "hls_free_rtl" / "rtlcnn_top.v").read_text()
+    # old None: drop every attribute instance
+    changed = re.sub(r"\(\*.*?\*\)", "", real, flags=re.S) if old is None else real.replace(old, new)
+    assert changed != real
+    top = tmp_path / "rtlcnn_top.v"
+    top.write_text(changed)
+    rc, out, _, _ = run_mock(tclsh, tmp_path / "run", bd_body("pynq_z2", [top], spec.board("pynq_z2").part))
+    assert rc != 0 and message in out, out[-2000:]
 
 
 def test_mock_vivado_rejects_an_engine_parameter_the_rtl_lacks(tclsh, spec, tmp_path):
