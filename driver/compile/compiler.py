@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.program import Program, normalize_images
-from .lowering import SUPPORTED, Stage, float_forward, lower
+from .lowering import SUPPORTED, Lowered, Stage, float_forward, lower, lower_graph
 from .quantize import (
     ACT_METHODS,
     as_numpy_images,
@@ -38,6 +39,8 @@ from .quantize import (
 __all__ = [
     "compile",
     "lower",
+    "lower_graph",
+    "Lowered",
     "calibrate",
     "quantize",
     "Stage",
@@ -117,10 +120,16 @@ def compile(
     input_shape = tuple(int(v) for v in input_shape)
     if x.shape[1:] != input_shape:
         raise ValueError(f"calibration images have shape {x.shape[1:]}, the model input is {input_shape}")
-    stages = lower(model, input_shape)
+    lowered = lower_graph(model, input_shape)
+    stages = lowered.stages
     norm = None
     if normalize is not None:
         norm = tuple(tuple(float(v) for v in np.ravel(np.asarray(a, np.float64))) for a in normalize)
+        if lowered.input_norm is not None:
+            raise InputError("normalize= was given, but the model's forward normalizes its input "
+                             f"itself ((x - {lowered.input_norm[0]}) / {lowered.input_norm[1]}); give one "
+                             "of the two")
+    norm = norm if norm is not None else lowered.input_norm
     xn = x if norm is None else normalize_images(x, norm).astype(np.float32)  # what the model sees
     input_scale, scales = calibrate(stages, xn, activation=activation, percentile=percentile)
     meta = {
@@ -133,4 +142,4 @@ def compile(
         }
     }
     return quantize(stages, input_scale, scales, input_shape=input_shape, name=name, meta=meta,
-                    input_range=image_range(x), input_norm=norm)
+                    input_range=image_range(x), input_norm=norm, output_fn=lowered.output_fn)

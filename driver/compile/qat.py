@@ -33,11 +33,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core import reference
+from ..core.errors import LayerNotSupported
 from ..core.program import Op, Program
 from .lowering import Stage, lower
 from .quantize import (
     as_numpy_images,
     calibrate,
+    chain_problem,
     image_range,
     layer_scales,
     quantize_stage,
@@ -218,6 +220,10 @@ def prepare(
     x = as_numpy_images(calibration)
     shape = tuple(int(v) for v in (input_shape if input_shape is not None else x.shape[1:]))
     stages = lower(model, shape)
+    problem = chain_problem(stages)
+    if problem:
+        raise LayerNotSupported(f"quantization-aware training takes a plain chain of Conv2d, Linear and 2x2 "
+                                f"pools ({problem}); compile this model with rtlcnn.compile (post-training)")
     input_scale, scales = calibrate(stages, x, activation=activation, percentile=percentile)
     layers = [
         QuantLayer(st, *io) if io is not None else QuantPool(st)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.errors import InputError, InputRangeWarning, LayerNotSupported
 from ..core.program import Op, Program
-from .lowering import Stage, float_forward
+from .stages import SCALE_KEEPING, Stage, float_forward
 
 __all__ = [
     "calibrate",
@@ -31,6 +31,9 @@ __all__ = [
     "requant_params",
     "quantize_stage",
     "layer_scales",
+    "scale_classes",
+    "chain_problem",
+    "act_bounds",
     "int32_output",
     "worst_case_accumulator",
     "as_numpy_images",
@@ -68,16 +71,46 @@ def image_range(x: np.ndarray) -> tuple:
     return (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
 
 
+def scale_classes(stages: list) -> dict:
+    """Tensor name -> the name of its scale class: pools, concatenations and exact copies
+    (identity convs) have the scale of their inputs, so they share one class with them."""
+    parent = {"input": "input"}
+
+    def find(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    prev = "input"
+    for st in stages:
+        parent[st.name] = st.name
+        if st.kind in SCALE_KEEPING or st.identity:
+            for i in (st.inputs or [prev]):
+                a, b = find(i), find(st.name)
+                if a != b:
+                    parent[b] = a
+        prev = st.name
+    return {n: find(n) for n in parent}
+
+
+def _defines_scale(st: Stage) -> bool:
+    """Stages whose values the calibration measures: requantized outputs (conv, linear,
+    add); pools, concatenations and copies only pass values of their inputs on."""
+    return (st.has_weights or st.kind == "add") and not st.identity
+
+
 def calibrate(
     stages: list, calibration, *, activation: str = "max", percentile: float = 99.99, batch_size=256
 ):
-    """Pick the input scale and the output scale of every conv/linear stage.
+    """Pick the input scale and the output scale of every stage.
 
     Parameters
     ----------
     stages : list of Stage
     calibration : array-like, float (N, C, H, W)
-        Images like those the network will see (training images, never the held-out ones).
+        Images like those the network will see (training images, never the held-out ones),
+        normalized as the model's first layer sees them.
     activation : {"max", "percentile"}
         ``"max"``: scale = max |a| / 127 over the calibration set, so nothing clips.
         ``"percentile"``: scale = the ``percentile``-th percentile of |a| / 127; larger
@@ -86,9 +119,11 @@ def calibrate(
     Returns
     -------
     input_scale : float
-    scales : list of (float or None)
-        Per stage: the scale of its int8 output (None for standalone pools, which keep
-        their input's scale).
+    scales : list of float
+        Per stage: the scale of its int8 output. Tensors that must share a scale (a pool
+        and its input, the inputs of a concatenation, an exact copy and its source:
+        :func:`scale_classes`) get the scale measured over all of their class's
+        requantized members (or the input's).
     """
     import torch
 
@@ -97,45 +132,52 @@ def calibrate(
     x = as_numpy_images(calibration)
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"calibration images must be a non-empty (N, C, H, W) batch, got shape {x.shape}")
-
-    input_scale = float(np.abs(x).max()) / 127.0 or 1.0
-    # Per stage: the running max, or for a percentile only the largest values it can need
+    cls = scale_classes(stages)
+    # Per class: the running max, or for a percentile only the largest values it can need
     # (the percentile of n values lies between the order statistics at floor/ceil of
     # q*(n-1), so the top n - floor(q*(n-1)) suffice): memory is bounded by a batch and that
     # tail, not by the calibration set.
-    kept = [None for _ in stages]
-    total = [0 for _ in stages]
+    kept, total = {}, {}
+    input_max = float(np.abs(x).max())
     with torch.no_grad():
+        for st, (out, pre) in zip(stages, float_forward(stages, torch.from_numpy(x[:1]), collect=True)):
+            if _defines_scale(st):  # values per image, so each class's tail size is known up front
+                c = cls[st.name]
+                total[c] = total.get(c, 0) + len(x) * (pre if pre is not None else out).numel()
         for i in range(0, len(x), batch_size):
             outs = float_forward(stages, torch.from_numpy(x[i : i + batch_size]), collect=True)
-            for j, (out, pre) in enumerate(outs):
-                if not stages[j].has_weights:
-                    continue  # a standalone pool keeps its input's scale
+            for st, (out, pre) in zip(stages, outs):
+                if not _defines_scale(st):
+                    continue
+                c = cls[st.name]
                 a = np.abs((pre if pre is not None else out).numpy()).reshape(-1)
                 if activation == "max":
-                    kept[j] = a.max() if kept[j] is None else max(kept[j], a.max())
+                    kept[c] = a.max() if c not in kept else max(kept[c], a.max())
                     continue
-                n = total[j] = len(x) * (a.size // len(out))
-                need = n - int(np.floor(percentile / 100.0 * (n - 1)))
-                both = a if kept[j] is None else np.concatenate([kept[j], a])
-                kept[j] = both if len(both) <= need else np.partition(both, len(both) - need)[-need:]
+                need = total[c] - int(np.floor(percentile / 100.0 * (total[c] - 1)))
+                both = a if c not in kept else np.concatenate([kept[c], a])
+                kept[c] = both if len(both) <= need else np.partition(both, len(both) - need)[-need:]
 
-    def stat(j: int) -> float:
-        if activation == "max":
-            v = float(kept[j])
+    def stat(c) -> float:
+        if c not in kept:
+            v = 0.0
+        elif activation == "max":
+            v = float(kept[c])
         else:
-            t = np.sort(kept[j])
-            n = total[j]
+            t = np.sort(kept[c])
+            n = total[c]
             r = percentile / 100.0 * (n - 1)
             lo = int(np.floor(r))
             frac = r - lo
             a0 = float(t[0])
             a1 = float(t[1]) if len(t) > 1 else a0
             v = a0 + (a1 - a0) * frac
+        if c == cls["input"]:
+            v = max(v, input_max)
         return v / 127.0 if v > 0 else 1.0
 
-    scales = [stat(j) if st.has_weights else None for j, st in enumerate(stages)]
-    return input_scale, scales
+    scale_of = {c: stat(c) for c in set(cls.values())}
+    return scale_of[cls["input"]], [scale_of[cls[st.name]] for st in stages]
 
 
 # ----------------------------------------------------------------------------- quantization
@@ -198,7 +240,7 @@ def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
         np.asarray(t.detach().cpu().double() if hasattr(t, "detach") else t, np.float64)
         for t in (st.weight, st.bias)
     )
-    s_w = weight_scales(w)
+    s_w = np.ones(len(w)) if st.identity else weight_scales(w)  # a copy: its 0/1 weights exactly
     wq = quantize_weights(w, s_w)
     acc_scale = float(s_in) * s_w
     bq = np.rint(b / acc_scale)
@@ -233,47 +275,124 @@ def quantize_stage(st: Stage, s_in: float, s_out: Optional[float]) -> Op:
         out_int32=s_out is None,
         out_scale=None if s_out is None else float(s_out),
         acc_scale=acc_scale.astype(np.float32),
+        **({"groups": int(st.groups)} if st.groups != 1 else {}),
+        **act_bounds(st, s_out),
     )
 
 
+def act_bounds(st: Stage, s_out: Optional[float]) -> dict:
+    """The Op fields ``act_min``/``act_max`` of a stage's fused activation bounds (empty
+    when they are the int8 range anyway): the float bound over the output scale, rounded."""
+    lo, hi = st.bounds()
+    out = {}
+    if s_out is None:
+        return out
+    if lo > -np.inf and lo != 0:
+        out["act_min"] = int(np.clip(np.rint(lo / s_out), -128, 127))
+    if hi < np.inf:
+        q = int(np.clip(np.rint(hi / s_out), -128, 127))
+        if q < 127:
+            out["act_max"] = q
+    return out
+
+
 def int32_output(stages: list) -> bool:
-    """True when the last stage can return int32 accumulators (conv/linear, no ReLU or pool)."""
+    """True when the last stage can return int32 accumulators (conv/linear, no activation
+    or pool)."""
     last = stages[-1]
-    return last.has_weights and not last.relu and last.pool is None
+    return last.has_weights and not last.bounded and last.pool is None and not last.identity
 
 
 def layer_scales(stages: list, input_scale: float, scales: list) -> list:
-    """Per stage, ``(s_in, s_out)`` of its int8 input and output (``s_out`` None for the
-    int32 outputs of the last layer); ``None`` for standalone pools, which keep their
-    input's scale."""
-    out = []
-    s_in = float(input_scale)
+    """Per stage, ``(s_in, s_out)`` of its (first) int8 input and its output (``s_out``
+    None for the int32 outputs of the last layer); ``None`` for stages without weights."""
+    scale = {"input": float(input_scale)}
+    out, prev = [], "input"
     int32_out = int32_output(stages)
     for i, st in enumerate(stages):
-        if not st.has_weights:
-            out.append(None)
-            continue
         s_out = None if (i == len(stages) - 1 and int32_out) else float(scales[i])
-        out.append((s_in, s_out))
-        s_in = s_out if s_out is not None else s_in
+        scale[st.name] = s_out
+        src = (st.inputs or [prev])[0]
+        out.append((scale[src], s_out) if st.has_weights else None)
+        prev = st.name
     return out
+
+
+def chain_problem(stages: list) -> Optional[str]:
+    """Why ``stages`` are not a plain chain of conv/linear/2x2 pools (what
+    quantization-aware training handles), or None."""
+    prev = "input"
+    for st in stages:
+        if st.inputs and st.inputs != [prev]:
+            return f"{st.name} reads {st.inputs}, not the layer before it"
+        if st.kind not in ("conv2d", "linear", "maxpool", "avgpool") or st.identity or st.groups != 1:
+            return f"{st.name} is a {st.kind}{' copy' if st.identity else ''} (groups={st.groups})"
+        if st.kind in ("maxpool", "avgpool") and (st.pool_kernel, st.pool_stride, st.pool_padding,
+                                                  st.ceil_mode) != (2, 2, 0, False):
+            return f"{st.name} is a {st.pool_kernel}x{st.pool_kernel} pool"
+        lo, hi = st.bounds()
+        if hi < np.inf or lo not in (0.0, -np.inf):
+            return f"{st.name} has the activation bounds ({lo}, {hi})"
+        prev = st.name
+    return None
+
+
+def _add_params(st: Stage, s_a: float, s_b: float, s_y: float) -> tuple:
+    """(mult (Ma, Mb), shift) of an add: ``y = (a*Ma + b*Mb + 2**(k-1)) >> k`` with
+    Ma/2**k ~ s_a/s_y and Mb/2**k ~ s_b/s_y and one k, chosen for the larger."""
+    m = np.array([s_a / s_y, s_b / s_y], np.float64)
+    try:
+        _, shift = requant_params(m.max())
+    except ValueError as e:
+        raise LayerNotSupported(f"{st.name} ({', '.join(st.sources)}): {e}") from e
+    k = int(shift) + 31
+    mult = np.rint(m * 2.0**k).astype(np.int64)
+    if mult.max() >= 2**31:  # rounding carried the larger one to 2**31
+        k -= 1
+        mult = np.rint(m * 2.0**k).astype(np.int64)
+    return mult.astype(np.int32), np.array([k - 31], np.int32)
 
 
 def quantize(
     stages: list, input_scale: float, scales: list, *, input_shape=None, name: str = "", meta=None,
-    input_range=None, input_norm=None,
+    input_range=None, input_norm=None, output_fn=None,
 ) -> Program:
     """Stages plus scales (from :func:`calibrate`) to a checked :class:`Program`;
     ``input_range`` is the (min, max) of the calibration images, ``input_norm`` the
-    (mean, std) the program normalizes its input with."""
-    ops = [
-        quantize_stage(st, *io) if io is not None else Op(kind=st.kind, name=st.name)
-        for st, io in zip(stages, layer_scales(stages, input_scale, scales))
-    ]
+    (mean, std) the program normalizes its input with, ``output_fn`` the softmax or
+    log_softmax the host applies to the output."""
+    ops, prev = [], "input"
+    scale = {"input": float(input_scale)}
+    for st, io, s in zip(stages, layer_scales(stages, input_scale, scales), scales):
+        srcs = list(st.inputs or [prev])
+        extra = {} if srcs == [prev] else {"inputs": tuple(srcs)}
+        if io is not None:
+            op = quantize_stage(st, *io)
+        elif st.kind == "add":
+            mult, shift = _add_params(st, scale[srcs[0]], scale[srcs[1]], float(s))
+            op = Op(kind="add", name=st.name, mult=mult, shift=shift, relu=bool(st.relu),
+                    out_scale=float(s), **act_bounds(st, float(s)))
+        elif st.kind == "concat":
+            op = Op(kind="concat", name=st.name, out_scale=float(s))
+        elif st.kind == "globalavgpool":
+            op = Op(kind="globalavgpool", name=st.name)
+        else:
+            pool = {} if (st.pool_kernel, st.pool_stride, st.pool_padding, st.ceil_mode,
+                          st.count_include_pad) == (2, 2, 0, False, True) else {
+                "pool_kernel": st.pool_kernel, "pool_stride": st.pool_stride,
+                "pool_padding": st.pool_padding, "ceil_mode": st.ceil_mode,
+                "count_include_pad": st.count_include_pad}
+            op = Op(kind=st.kind, name=st.name, **pool)
+        for k, v in extra.items():
+            setattr(op, k, v)
+        ops.append(op)
+        scale[st.name] = io[1] if io is not None and io[1] is not None else float(s)
+        prev = st.name
     shape = tuple(input_shape) if input_shape is not None else tuple(stages[0].in_shape)
     prog = Program(
         input_shape=shape, input_scale=float(input_scale), ops=ops, name=name, meta=dict(meta or {}),
         input_range=None if input_range is None else tuple(float(v) for v in input_range),
         input_norm=input_norm,
+        **({"output_fn": output_fn} if output_fn else {}),
     )
     return prog.check()
