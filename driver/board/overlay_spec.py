@@ -19,7 +19,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 __all__ = [
     "SPEC_FILE",
@@ -107,6 +107,8 @@ class BoardSpec:
     ddr_base: int
     ddr_range: int
     ps: Dict[str, str] = field(default_factory=dict)  # ps.* keys without the prefix
+    # ps.exclude_segs: the PS data port's segments the DMA must not see (all but ddr_seg)
+    exclude_segs: Tuple[str, ...] = ()
     engine: Dict[str, int] = field(default_factory=dict)  # Verilog parameters of rtlcnn_top
 
 
@@ -181,6 +183,7 @@ def _board(raw: Dict[str, str], name: str) -> BoardSpec:
         ddr_base=_int(raw, pre + "ddr.base"),
         ddr_range=_int(raw, pre + "ddr.range"),
         ps=sub("ps."),
+        exclude_segs=tuple(_str(raw, pre + "ps.exclude_segs").split()),
         engine={k: _int(raw, pre + "engine." + k) for k in sub("engine.")},
     )
 
