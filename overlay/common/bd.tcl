@@ -3,9 +3,16 @@
 #
 # Sourced by overlay/<board>/rtlcnn_bd.tcl after spec.tcl, inside a Vivado project that
 # already holds the RTL (FuseSoC's project script reads hls_free_rtl/*.v first). The board
-# script defines rtlcnn::create_ps (the processing system with the board preset, its
-# control master port, its HP data slave port and FCLK0 enabled) and calls rtlcnn::build.
+# script defines rtlcnn::create_ps (the processing system with the board preset), the PS
+# settings rtlcnn::ps_switches (ports and clock on) and rtlcnn::ps_settings (what depends
+# on them: widths, frequency), rtlcnn::ps_actual_clock (the parameter holding the clock the
+# PS really makes), and calls rtlcnn::build.
 # Every name, width, address and parameter comes from driver/board/overlay_spec.txt.
+#
+# Vivado can drop a setting without an error (a width set together with the switch that
+# creates its port, a width it propagates from the connected interface), so after
+# validate_bd_design rtlcnn::readback reads back every setting the driver depends on and
+# stops the build on a difference.
 #
 #   PS ctrl_port --ctrl_ic--+-- rtlcnn_0/s_axi_ctrl        (engine registers)
 #                           +-- axi_dma_0/S_AXI_LITE       (DMA registers)
@@ -50,36 +57,65 @@ proc rtlcnn::intf {path} {
     return [get_bd_intf_pins $path]
 }
 
+# {NAME value ...} -> {CONFIG.NAME value ...}
+proc rtlcnn::config {pairs} {
+    set out {}
+    foreach {name value} $pairs {
+        lappend out CONFIG.$name $value
+    }
+    return $out
+}
+
+# The PS: the switches that create ports and clocks first, then, in a second set_property,
+# what depends on them (Vivado ignores a port's width set in the same -dict as the switch
+# that creates the port).
+proc rtlcnn::configure_ps {ps} {
+    set_property -dict [config [ps_switches]] $ps
+    set_property -dict [config [ps_settings]] $ps
+}
+
 # The accelerator as a module reference, with the board's engine parameters.
 proc rtlcnn::create_accel {} {
     set cell [create_bd_cell -type module -reference [get accel.module] [get accel.name]]
-    set props {}
-    foreach {name value} [bdict engine.] {
-        lappend props CONFIG.$name $value
-    }
-    set_property -dict $props $cell
+    set_property -dict [config [bdict engine.]] $cell
     return $cell
 }
 
-# The AXI DMA in simple (register) mode with 64-bit streams and the description's length width.
+# The AXI DMA (PG021) in simple (register) mode with the description's stream and memory
+# widths, length width and address width.
+proc rtlcnn::dma_settings {} {
+    return [list \
+        c_include_sg                [get dma.include_sg] \
+        c_sg_include_stscntrl_strm  0 \
+        c_sg_length_width           [get dma.length_bits] \
+        c_addr_width                [get dma.addr_bits] \
+        c_include_mm2s              1 \
+        c_include_s2mm              1 \
+        c_m_axis_mm2s_tdata_width   [get dma.stream_bits] \
+        c_s_axis_s2mm_tdata_width   [get dma.stream_bits] \
+        c_m_axi_mm2s_data_width     [get dma.mm_bits] \
+        c_m_axi_s2mm_data_width     [get dma.mm_bits] \
+        c_mm2s_burst_size           [get dma.burst_beats] \
+        c_s2mm_burst_size           [get dma.burst_beats] \
+        c_include_mm2s_dre          [get dma.dre] \
+        c_include_s2mm_dre          [get dma.dre] \
+    ]
+}
+
+# Widths Vivado propagates into the DMA from what it is connected to, overriding the value
+# set here, unless their VALUE_SRC is USER (set first, as hls4ml's PYNQ templates do).
+proc rtlcnn::dma_user_params {} {
+    return {c_m_axis_mm2s_tdata_width c_s_axis_s2mm_tdata_width c_m_axi_s2mm_data_width}
+}
+
 proc rtlcnn::create_dma {} {
     set cell [create_bd_cell -type ip -vlnv [get dma.vlnv] [get dma.name]]
-    set_property -dict [list \
-        CONFIG.c_include_sg                [get dma.include_sg] \
-        CONFIG.c_sg_include_stscntrl_strm  0 \
-        CONFIG.c_sg_length_width           [get dma.length_bits] \
-        CONFIG.c_addr_width                [get dma.addr_bits] \
-        CONFIG.c_include_mm2s              1 \
-        CONFIG.c_include_s2mm              1 \
-        CONFIG.c_m_axis_mm2s_tdata_width   [get dma.stream_bits] \
-        CONFIG.c_s_axis_s2mm_tdata_width   [get dma.stream_bits] \
-        CONFIG.c_m_axi_mm2s_data_width     [get dma.mm_bits] \
-        CONFIG.c_m_axi_s2mm_data_width     [get dma.mm_bits] \
-        CONFIG.c_mm2s_burst_size           [get dma.burst_beats] \
-        CONFIG.c_s2mm_burst_size           [get dma.burst_beats] \
-        CONFIG.c_include_mm2s_dre          [get dma.dre] \
-        CONFIG.c_include_s2mm_dre          [get dma.dre] \
-    ] $cell
+    set src {}
+    foreach p [dma_user_params] {
+        lappend src CONFIG.$p.VALUE_SRC USER
+    }
+    set_property -dict $src $cell
+    set_property -dict [config [dma_settings]] $cell
     return $cell
 }
 
@@ -87,6 +123,92 @@ proc rtlcnn::create_interconnect {name num_si num_mi} {
     set cell [create_bd_cell -type ip -vlnv [get interconnect.vlnv] $name]
     set_property -dict [list CONFIG.NUM_SI $num_si CONFIG.NUM_MI $num_mi] $cell
     return $cell
+}
+
+# Exclude the PS data port's other segments (ps.exclude_segs) from the DMA's address spaces,
+# so that the DMA sees DDR only. A segment this PS configuration lacks is skipped.
+proc rtlcnn::exclude_segs {spaces} {
+    set ps [bget ps.name]
+    foreach name [bget ps.exclude_segs] {
+        set seg [get_bd_addr_segs -quiet $ps/$name]
+        if {[llength $seg] == 0} {
+            puts "rtlcnn: $ps has no segment $name in this configuration: nothing to exclude"
+            continue
+        }
+        foreach space $spaces {
+            exclude_bd_addr_seg -target_address_space $space $seg
+        }
+    }
+}
+
+# Two property values agree: numerically when both are numbers (0x10000 = 65536), else as
+# text (case-insensitive).
+proc rtlcnn::same {have want} {
+    if {[string is double -strict $have] && [string is double -strict $want]} {
+        return [expr {$have == $want}]
+    }
+    return [string equal -nocase $have $want]
+}
+
+# The master segment through which $space maps the slave segment $seg ("" if none, or a
+# list if several).
+proc rtlcnn::mapped_seg {space seg} {
+    set mine [get_bd_addr_segs -of_objects $space]
+    set out {}
+    foreach m [get_bd_addr_segs -addressing -of_objects $seg] {
+        if {[lsearch -exact $mine $m] >= 0} {
+            lappend out $m
+        }
+    }
+    return $out
+}
+
+# After validation: read back every setting the driver and the mock board depend on (the
+# DMA's mode, widths, length and address width; the PS ports, their widths and the clock;
+# the engine parameters; the address map) and stop the build on any difference, naming the
+# setting, the value wanted and the value Vivado has.
+proc rtlcnn::readback {plan} {
+    set bad {}
+    set n 0
+    foreach {cell pairs} [list \
+            [get dma.name] [dma_settings] \
+            [get accel.name] [bdict engine.] \
+            [bget ps.name] [concat [ps_switches] [ps_settings]]] {
+        set obj [get_bd_cells $cell]
+        foreach {name want} $pairs {
+            set have [get_property CONFIG.$name $obj]
+            incr n
+            if {![same $have $want]} {
+                lappend bad "$cell CONFIG.$name: wanted $want, Vivado has '$have'"
+            }
+        }
+    }
+    # the clock the PS makes: its PLL cannot always hit the request exactly (ZCU104: 99.999 MHz)
+    set ps [bget ps.name]
+    set have [get_property CONFIG.[ps_actual_clock] [get_bd_cells $ps]]
+    set want [bget clk_mhz]
+    incr n
+    if {![string is double -strict $have] || abs($have - $want) > 0.01 * $want} {
+        lappend bad "$ps CONFIG.[ps_actual_clock]: wanted $want MHz (within 1 %), Vivado has '$have'"
+    }
+    foreach {space seg offset range} $plan {
+        set m [mapped_seg $space $seg]
+        incr n
+        if {[llength $m] != 1} {
+            lappend bad "address map: $seg is mapped [llength $m] times into $space, wanted once at $offset"
+            continue
+        }
+        foreach {prop want} [list OFFSET $offset RANGE $range] {
+            set have [get_property $prop $m]
+            if {![same $have $want]} {
+                lappend bad "address map: $m $prop: wanted $want, Vivado has '$have'"
+            }
+        }
+    }
+    if {[llength $bad]} {
+        error "rtlcnn: after validate_bd_design the block design differs from the overlay description (driver/board/overlay_spec.txt) in settings the driver depends on:\n  [join $bad "\n  "]"
+    }
+    puts "rtlcnn: read back $n settings after validation: all as described"
 }
 
 # Build, validate and save the block design, then make the HDL wrapper the top.
@@ -148,21 +270,27 @@ proc rtlcnn::build {} {
         [pin $dma/axi_resetn]
     connect_bd_net [pin $rst/interconnect_aresetn] [pin $cic/aresetn] [pin $mic/aresetn]
 
-    # --- address map (the driver reads it back from the .hwh; the mock uses the same values)
+    # --- address map (the driver reads it back from the .hwh; the mock uses the same values):
+    # each segment a master reaches is assigned here or excluded, none is left to Vivado
+    # (a bare assign_bd_address would map the DMA onto everything HP0 reaches)
     set ps_space [get_bd_addr_spaces $ps/Data]
-    assign_bd_address -offset [bget accel.base] -range [bget accel.range] \
-        -target_address_space $ps_space [get_bd_addr_segs $acc/[get accel.ctrl_intf]/*]
-    assign_bd_address -offset [bget dma.base] -range [bget dma.range] \
-        -target_address_space $ps_space [get_bd_addr_segs $dma/S_AXI_LITE/Reg]
-    foreach space {Data_MM2S Data_S2MM} {
-        assign_bd_address -offset [bget ddr.base] -range [bget ddr.range] \
-            -target_address_space [get_bd_addr_spaces $dma/$space] \
-            [get_bd_addr_segs $ps/[bget ps.ddr_seg]]
+    set dma_spaces [get_bd_addr_spaces [list $dma/Data_MM2S $dma/Data_S2MM]]
+    set plan [list \
+        $ps_space [get_bd_addr_segs $acc/[get accel.ctrl_intf]/*] [bget accel.base] [bget accel.range] \
+        $ps_space [get_bd_addr_segs $dma/S_AXI_LITE/Reg] [bget dma.base] [bget dma.range]]
+    foreach space $dma_spaces {
+        lappend plan $space [get_bd_addr_segs $ps/[bget ps.ddr_seg]] [bget ddr.base] [bget ddr.range]
     }
-    # Whatever else the PS data port offers (OCM, ...) gets Vivado's default placement.
-    assign_bd_address
+    foreach {space seg offset range} $plan {
+        assign_bd_address -offset $offset -range $range -target_address_space $space $seg
+    }
+    exclude_segs $dma_spaces
 
+    # A segment left neither assigned nor excluded is a critical warning of validation
+    # ([BD 41-1356]); make it stop the build, as the recording stand-in does.
+    set_msg_config -id {BD 41-1356} -new_severity ERROR
     validate_bd_design
+    readback $plan
     save_bd_design
 
     # --- wrapper as the top; FuseSoC's scripts then synthesize, implement, write the bitstream

@@ -19,16 +19,32 @@ proc rtlcnn::create_ps {} {
     apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \
         -config {make_external "FIXED_IO, DDR" apply_board_preset "1" Master "Disable" Slave "Disable"} \
         $ps
-    set_property -dict [list \
-        CONFIG.PCW_USE_[bget ps.ctrl_port]     1 \
-        CONFIG.PCW_USE_[bget ps.data_port]     1 \
-        CONFIG.PCW_[bget ps.data_port]_DATA_WIDTH [get dma.mm_bits] \
-        CONFIG.PCW_EN_CLK0_PORT                1 \
-        CONFIG.PCW_EN_RST0_PORT                1 \
-        CONFIG.PCW_FPGA_FCLK0_ENABLE           1 \
-        CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ    [bget clk_mhz] \
-    ] $ps
+    configure_ps $ps
     return $ps
+}
+
+# The ports and the clock (set first) ...
+proc rtlcnn::ps_switches {} {
+    return [list \
+        PCW_USE_[bget ps.ctrl_port]     1 \
+        PCW_USE_[bget ps.data_port]     1 \
+        PCW_EN_CLK0_PORT                1 \
+        PCW_EN_RST0_PORT                1 \
+        PCW_FPGA_FCLK0_ENABLE           1 \
+    ]
+}
+
+# ... then what depends on them: HP0 as wide as the DMA's memory side, FCLK0's frequency.
+proc rtlcnn::ps_settings {} {
+    return [list \
+        PCW_[bget ps.data_port]_DATA_WIDTH [get dma.mm_bits] \
+        PCW_FPGA0_PERIPHERAL_FREQMHZ    [bget clk_mhz] \
+    ]
+}
+
+# The frequency FCLK0 really gets from its PLL and divisors.
+proc rtlcnn::ps_actual_clock {} {
+    return PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ
 }
 
 rtlcnn::build

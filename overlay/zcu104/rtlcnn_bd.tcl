@@ -21,17 +21,33 @@ proc rtlcnn::create_ps {} {
     set ps [create_bd_cell -type ip -vlnv [bget ps.vlnv] [bget ps.name]]
     apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e \
         -config {apply_board_preset "1"} $ps
-    set_property -dict [list \
-        CONFIG.PSU__USE__M_AXI_GP0                 1 \
-        CONFIG.PSU__MAXIGP0__DATA_WIDTH            32 \
-        CONFIG.PSU__USE__M_AXI_GP1                 0 \
-        CONFIG.PSU__USE__M_AXI_GP2                 0 \
-        CONFIG.PSU__USE__S_AXI_GP2                 1 \
-        CONFIG.PSU__SAXIGP2__DATA_WIDTH            [get dma.mm_bits] \
-        CONFIG.PSU__FPGA_PL0_ENABLE                1 \
-        CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ [bget clk_mhz] \
-    ] $ps
+    configure_ps $ps
     return $ps
+}
+
+# The ports and the clock (set first) ...
+proc rtlcnn::ps_switches {} {
+    return [list \
+        PSU__USE__M_AXI_GP0                 1 \
+        PSU__USE__M_AXI_GP1                 0 \
+        PSU__USE__M_AXI_GP2                 0 \
+        PSU__USE__S_AXI_GP2                 1 \
+        PSU__FPGA_PL0_ENABLE                1 \
+    ]
+}
+
+# ... then what depends on them: the widths of HPM0 and HP0, pl_clk0's frequency.
+proc rtlcnn::ps_settings {} {
+    return [list \
+        PSU__MAXIGP0__DATA_WIDTH            32 \
+        PSU__SAXIGP2__DATA_WIDTH            [get dma.mm_bits] \
+        PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ [bget clk_mhz] \
+    ]
+}
+
+# The frequency pl_clk0 really gets from its PLL and divisors.
+proc rtlcnn::ps_actual_clock {} {
+    return PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ
 }
 
 rtlcnn::build

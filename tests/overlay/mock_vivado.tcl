@@ -10,6 +10,19 @@
 # A module reference must declare its clock and reset interfaces with X_INTERFACE_INFO /
 # X_INTERFACE_PARAMETER attributes (each AXI interface associated with a clock that has a
 # reset), as UG994 asks; the mock reads them with the ports.
+#
+# It also models what Vivado does without an error, so that the overlay's read-back after
+# validate_bd_design has something to catch:
+#   - a PS port width set in the same set_property as the switch that creates the port (or
+#     before it) is ignored and keeps its default (mock::enabling_switch, mock::ip_default);
+#   - at validation the AXI DMA's stream widths follow the connected module port's TDATA
+#     width (read from the RTL's [N:0] range) unless CONFIG.<param>.VALUE_SRC is USER, and
+#     differing stream widths are refused ([BD 41-237]); the PS's actual PL clock is set;
+#   - get_property reads CONFIG.* of cells and OFFSET / RANGE of the master segments that
+#     assign_bd_address makes (get_bd_addr_segs -of_objects <space>, -addressing);
+#   - at validation every slave segment a master address space reaches (over the interface
+#     nets, through the SmartConnects) must be assigned or excluded (exclude_bd_addr_seg),
+#     else Vivado's [BD 41-1356]; a bare assign_bd_address is refused outright.
 # Commands it does not know are errors too.
 #
 #   source mock_vivado.tcl
@@ -30,8 +43,11 @@ namespace eval mock {
     variable nets {}                  ;# lists of pins
     variable pin_net [dict create]    ;# pin -> net index
     variable intf_used [dict create]  ;# intf pin -> 1
-    variable addrs {}                 ;# {space seg offset range}
+    variable addrs {}                 ;# {space seg offset range}: slave segments assigned into spaces
+    variable excludes {}              ;# {space seg}: slave segments excluded from spaces
     variable bare_assign 0
+    variable msg_config {}            ;# set_msg_config argument lists
+    variable ignored {}               ;# {cell property value why}: settings the mock dropped, as Vivado would
     variable validated 0
     variable saved 0
     variable wrapper ""
@@ -84,8 +100,11 @@ proc mock::fail {msg} {
 }
 
 # ---------------------------------------------------------------------------- IP knowledge
-# Each entry: a list of {kind name condition}; kind intf|pin|space|seg; condition is "" or
-# {PROPERTY value} that the cell must have been given (CONFIG.<PROPERTY>) for it to exist.
+# Each entry: a list of {kind name condition ?extra?}; kind intf|pin|space|seg; condition is
+# "" or {PROPERTY value ...}: the cell must have been given CONFIG.<PROPERTY> = value (a value
+# "!v": anything but v, unset included) for the object to exist. extra: for a space, the
+# master interfaces that issue its addresses; for a segment, the slave interface it is
+# reached through (default: the segment path's first part).
 proc mock::ip_pins {vlnv cell} {
     set base [join [lrange [split $vlnv :] 0 2] :]
     set out {}
@@ -99,16 +118,18 @@ proc mock::ip_pins {vlnv cell} {
                 lappend out [list intf $p [list PCW_USE_$p 1]]
                 lappend out [list pin ${p}_ACLK [list PCW_USE_$p 1]]
             }
+            # HPn_HIGH_OCM only with the high OCM mapped (PCW_USE_HIGH_OCM; the PYNQ-Z2 preset
+            # leaves it 0 in PYNQ's base.tcl): unset here, so present, the stricter case
             foreach hp {0 1 2 3} {
-                foreach s {DDR_LOWOCM HIGH_OCM} {
-                    lappend out [list seg S_AXI_HP$hp/HP${hp}_$s [list PCW_USE_S_AXI_HP$hp 1]]
-                }
+                lappend out [list seg S_AXI_HP$hp/HP${hp}_DDR_LOWOCM [list PCW_USE_S_AXI_HP$hp 1]]
+                lappend out [list seg S_AXI_HP$hp/HP${hp}_HIGH_OCM \
+                    [list PCW_USE_S_AXI_HP$hp 1 PCW_USE_HIGH_OCM !0]]
             }
             foreach i {0 1 2 3} {
                 lappend out [list pin FCLK_CLK$i [list PCW_EN_CLK${i}_PORT 1]]
                 lappend out [list pin FCLK_RESET${i}_N [list PCW_EN_RST${i}_PORT 1]]
             }
-            lappend out {intf DDR ""} {intf FIXED_IO ""} {space Data ""}
+            lappend out {intf DDR ""} {intf FIXED_IO ""} {space Data "" {M_AXI_GP0 M_AXI_GP1}}
         }
         xilinx.com:ip:zynq_ultra_ps_e {
             foreach {p n clk} {M_AXI_HPM0_FPD 0 maxihpm0_fpd_aclk M_AXI_HPM1_FPD 1 maxihpm1_fpd_aclk
@@ -122,13 +143,17 @@ proc mock::ip_pins {vlnv cell} {
                 lappend out [list intf $p [list PSU__USE__S_AXI_GP$n 1]]
                 lappend out [list pin $clk [list PSU__USE__S_AXI_GP$n 1]]
             }
+            # the segments S_AXI_HP0_FPD (SAXIGP2) reaches; HP0_PCIE_LOW with PCIe enabled only
+            # (an exported 2023.2 design with PCIe has it), unset here, so present
             foreach s {HP0_DDR_LOW HP0_DDR_HIGH HP0_LPS_OCM HP0_QSPI} {
-                lappend out [list seg SAXIGP2/$s {PSU__USE__S_AXI_GP2 1}]
+                lappend out [list seg SAXIGP2/$s {PSU__USE__S_AXI_GP2 1} S_AXI_HP0_FPD]
             }
+            lappend out [list seg SAXIGP2/HP0_PCIE_LOW \
+                {PSU__USE__S_AXI_GP2 1 PSU__PCIE__PERIPHERAL__ENABLE !0} S_AXI_HP0_FPD]
             foreach i {0 1 2 3} {
                 lappend out [list pin pl_clk$i [list PSU__FPGA_PL${i}_ENABLE 1]]
             }
-            lappend out {pin pl_resetn0 ""} {space Data ""}
+            lappend out {pin pl_resetn0 ""} {space Data "" {M_AXI_HPM0_FPD M_AXI_HPM1_FPD M_AXI_HPM0_LPD}}
         }
         xilinx.com:ip:axi_dma {
             lappend out {intf S_AXI_LITE ""} {intf M_AXI_MM2S ""} {intf M_AXI_S2MM ""}
@@ -136,7 +161,8 @@ proc mock::ip_pins {vlnv cell} {
             lappend out {intf M_AXI_SG {c_include_sg 1}} {pin m_axi_sg_aclk {c_include_sg 1}}
             lappend out {pin s_axi_lite_aclk ""} {pin m_axi_mm2s_aclk ""} {pin m_axi_s2mm_aclk ""}
             lappend out {pin axi_resetn ""} {pin mm2s_introut ""} {pin s2mm_introut ""}
-            lappend out {space Data_MM2S ""} {space Data_S2MM ""} {space Data_SG {c_include_sg 1}}
+            lappend out {space Data_MM2S "" M_AXI_MM2S} {space Data_S2MM "" M_AXI_S2MM}
+            lappend out {space Data_SG {c_include_sg 1} M_AXI_SG}
             lappend out {seg S_AXI_LITE/Reg ""}
         }
         xilinx.com:ip:smartconnect {
@@ -214,8 +240,9 @@ proc mock::cellprop {cell name default} {
     return $default
 }
 
-# The existing objects of one kind on a cell, honouring each one's enabling condition.
-proc mock::objects {cell kind} {
+# The existing objects of one kind on a cell, honouring each one's enabling condition: their
+# table entries.
+proc mock::entries {cell kind} {
     variable cells
     if {![dict exists $cells $cell]} {
         fail "no cell '$cell' in the block design"
@@ -232,15 +259,23 @@ proc mock::objects {cell kind} {
         if {$k ne $kind} {
             continue
         }
-        if {$cond ne ""} {
-            lassign $cond prop want
-            if {[cellprop $cell $prop ""] ne $want} {
-                continue
+        set ok 1
+        foreach {prop want} $cond {
+            set have [cellprop $cell $prop ""]
+            if {[string index $want 0] eq "!" ? $have eq [string range $want 1 end] : $have ne $want} {
+                set ok 0
             }
         }
-        lappend out $name
+        if {$ok} {
+            lappend out $entry
+        }
     }
     return $out
+}
+
+# The names of the existing objects of one kind on a cell.
+proc mock::objects {cell kind} {
+    return [lmap e [entries $cell $kind] {lindex $e 1}]
 }
 
 # Resolve "cell/name" (leading slash optional) against a kind; glob patterns allowed.
@@ -331,6 +366,44 @@ proc list_property {obj args} {
     return {}
 }
 
+# Settings whose port must exist before they take: a width set in the same set_property as
+# the switch that creates its port (or before it) is ignored, so the switch must already be
+# on when the width is set (#12). dependent-parameter pattern -> its switch.
+proc mock::enabling_switch {vlnv param} {
+    set base [join [lrange [split $vlnv :] 0 2] :]
+    switch -- $base {
+        xilinx.com:ip:processing_system7 {
+            if {[regexp {^PCW_(S_AXI_HP[0-3])_DATA_WIDTH$} $param -> port]} {
+                return PCW_USE_$port
+            }
+        }
+        xilinx.com:ip:zynq_ultra_ps_e {
+            if {[regexp {^PSU__SAXIGP([0-6])__DATA_WIDTH$} $param -> n]} {
+                return PSU__USE__S_AXI_GP$n
+            }
+            if {[regexp {^PSU__MAXIGP([0-2])__DATA_WIDTH$} $param -> n]} {
+                return PSU__USE__M_AXI_GP$n
+            }
+        }
+    }
+    return ""
+}
+
+# What an IP parameter reads when nothing set it (only those the overlay reads back; the
+# mock's assumption of Vivado's defaults: Zynq-7000 HP ports 64 bits, UltraScale+ PS-PL
+# ports 128 bits, AXI DMA streams 32 bits). "" when the mock does not know.
+proc mock::ip_default {vlnv param} {
+    set base [join [lrange [split $vlnv :] 0 2] :]
+    switch -glob -- $base/$param {
+        xilinx.com:ip:processing_system7/PCW_S_AXI_HP?_DATA_WIDTH { return 64 }
+        xilinx.com:ip:zynq_ultra_ps_e/PSU__SAXIGP?__DATA_WIDTH { return 128 }
+        xilinx.com:ip:zynq_ultra_ps_e/PSU__MAXIGP?__DATA_WIDTH { return 128 }
+        xilinx.com:ip:axi_dma/c_m_axis_mm2s_tdata_width { return 32 }
+        xilinx.com:ip:axi_dma/c_s_axis_s2mm_tdata_width { return 32 }
+    }
+    return ""
+}
+
 proc set_property {args} {
     mock::log set_property {*}$args
     if {[lindex $args 0] eq "-dict"} {
@@ -345,7 +418,11 @@ proc set_property {args} {
     }
     foreach obj $objs {
         set cell [string range $obj 5 end]
-        if {[string match cell:* $obj] && [dict get $mock::cells $cell kind] eq "module"} {
+        set kind ""
+        if {[string match cell:* $obj]} {
+            set kind [dict get $mock::cells $cell kind]
+        }
+        if {$kind eq "module"} {
             set params [dict get $mock::modules [dict get $mock::cells $cell module] params]
             foreach {k v} $pairs {
                 if {[string match CONFIG.* $k] && [lsearch -exact $params [string range $k 7 end]] < 0} {
@@ -353,24 +430,58 @@ proc set_property {args} {
                 }
             }
         }
+        # the switches as they were before this call
+        set before [expr {[dict exists $mock::props $obj] ? [dict get $mock::props $obj] : {}}]
         foreach {k v} $pairs {
             # Vivado property names are case-insensitive; keep CONFIG.* as written.
             if {![string match CONFIG.* $k]} {
                 set k [string toupper $k]
+            }
+            if {$kind eq "ip" && [string match CONFIG.* $k]} {
+                set sw [mock::enabling_switch [dict get $mock::cells $cell vlnv] [string range $k 7 end]]
+                if {$sw ne "" && !([dict exists $before CONFIG.$sw] && [dict get $before CONFIG.$sw] eq "1")} {
+                    set why "its port's switch CONFIG.$sw was not on before this set_property"
+                    lappend mock::ignored [list $cell $k $v $why]
+                    mock::log MOCK_IGNORED $cell $k $v $why
+                    puts "mock Vivado: $cell: $k $v ignored ($why), as Vivado ignores it"
+                    continue
+                }
             }
             dict set mock::props $obj $k $v
         }
     }
 }
 
-proc get_property {name obj} {
+proc get_property {args} {
+    lassign [mock::opts $args {}] o pos
+    lassign $pos name obj
+    mock::log get_property $name $obj
     if {![string match CONFIG.* $name]} {
         set name [string toupper $name]
     }
     if {[dict exists $mock::props $obj $name]} {
         return [dict get $mock::props $obj $name]
     }
-    mock::fail "get_property $name $obj: not set"
+    if {[string match cell:* $obj] && [string match CONFIG.* $name]} {
+        set c [dict get $mock::cells [string range $obj 5 end]]
+        if {[dict get $c kind] eq "ip"} {
+            set d [mock::ip_default [dict get $c vlnv] [string range $name 7 end]]
+            if {$d ne ""} {
+                return $d
+            }
+        } else {
+            # a module reference's parameter reads its Verilog default until set
+            set defaults [dict get $mock::modules [dict get $c module] param_defaults]
+            set p [string range $name 7 end]
+            if {[dict exists $defaults $p] && [dict get $defaults $p] ne ""} {
+                return [dict get $defaults $p]
+            }
+        }
+    }
+    if {[dict exists $o -quiet]} {
+        return ""
+    }
+    mock::fail "get_property $name $obj: not set (and the mock does not know Vivado's value for it)"
 }
 
 proc mock::read_file {kind args} {
@@ -663,14 +774,87 @@ proc get_bd_intf_pins {args} {
 proc get_bd_addr_spaces {args} {
     lassign [mock::opts $args {}] o pos
     set out {}
-    foreach p $pos { lappend out {*}[mock::lookup space $p [dict exists $o -quiet]] }
+    # a list of patterns is as good as several arguments
+    foreach p [concat {*}$pos] { lappend out {*}[mock::lookup space $p [dict exists $o -quiet]] }
     return $out
 }
 
+# Address segments. Slave segments are "/cell/<intf>/<name>" (from the IP tables); a slave
+# segment assigned into (or excluded from) a master's address space gets a master segment
+# "<space>/SEG_<slave cell>_<name>", as Vivado names them, with OFFSET and RANGE properties.
+# -of_objects <space>: the space's master segments (-excluded: only the excluded ones);
+# -addressing -of_objects <slave segment>: the master segments that map it (-excluded: that
+# exclude it).
 proc get_bd_addr_segs {args} {
-    lassign [mock::opts $args {-of_objects}] o pos
+    lassign [mock::opts $args {-of_objects -filter}] o pos
+    set quiet [dict exists $o -quiet]
+    set excluded [dict exists $o -excluded]
     set out {}
-    foreach p $pos { lappend out {*}[mock::lookup seg $p [dict exists $o -quiet]] }
+    if {[dict exists $o -of_objects]} {
+        foreach x [dict get $o -of_objects] {
+            if {[mock::is_space $x]} {
+                foreach m [mock::master_segs] {
+                    lassign $m name space seg state
+                    if {$space eq $x && (!$excluded || $state eq "excluded")} {
+                        lappend out $name
+                    }
+                }
+            } elseif {[dict exists $o -addressing]} {
+                foreach m [mock::master_segs] {
+                    lassign $m name space seg state
+                    if {$seg eq $x && ($excluded ? $state eq "excluded" : $state eq "assigned")} {
+                        lappend out $name
+                    }
+                }
+            } else {
+                mock::fail "get_bd_addr_segs $args: -of_objects of $x is not modelled (an address space, or a slave segment with -addressing)"
+            }
+        }
+        return $out
+    }
+    foreach p [concat {*}$pos] {
+        set found {}
+        if {[regexp {^/?[^/]+/[^/]+/SEG_[^/]+$} $p]} {
+            foreach m [mock::master_segs] {
+                if {[string match /[string trimleft $p /] [lindex $m 0]]} {
+                    lappend found [lindex $m 0]
+                }
+            }
+            if {[llength $found] == 0 && !$quiet} {
+                mock::fail "get_bd_addr_segs $p: no such master segment (assign or exclude the slave segment first)"
+            }
+        } else {
+            set found [mock::lookup seg $p $quiet]
+        }
+        lappend out {*}$found
+    }
+    return $out
+}
+
+proc mock::is_space {obj} {
+    set parts [split [string trimleft $obj /] /]
+    if {[llength $parts] != 2 || ![dict exists $mock::cells [lindex $parts 0]]} {
+        return 0
+    }
+    return [expr {[lsearch -exact [objects [lindex $parts 0] space] [lindex $parts 1]] >= 0}]
+}
+
+proc mock::master_seg_name {space seg} {
+    set parts [split [string trimleft $seg /] /]
+    return "$space/SEG_[lindex $parts 0]_[lindex $parts end]"
+}
+
+# {master-segment space slave-segment assigned|excluded} of every mapping made so far.
+proc mock::master_segs {} {
+    set out {}
+    foreach a $mock::addrs {
+        lassign $a space seg
+        lappend out [list [master_seg_name $space $seg] $space $seg assigned]
+    }
+    foreach e $mock::excludes {
+        lassign $e space seg
+        lappend out [list [master_seg_name $space $seg] $space $seg excluded]
+    }
     return $out
 }
 
@@ -733,15 +917,289 @@ proc assign_bd_address {args} {
             mock::fail "assign_bd_address $args: $k must name exactly one value"
         }
     }
+    set space [dict get $o -target_address_space]
+    if {![mock::is_space $space]} {
+        mock::fail "assign_bd_address: $space is not an address space"
+    }
     foreach seg [concat {*}$pos] {
-        lappend mock::addrs [list [dict get $o -target_address_space] $seg \
-            [dict get $o -offset] [dict get $o -range]]
+        mock::check_unmapped $space $seg assign_bd_address
+        set off [dict get $o -offset]
+        set rng [dict get $o -range]
+        lappend mock::addrs [list $space $seg $off $rng]
+        set m [mock::master_seg_name $space $seg]
+        # Vivado reads the offset back in hex and the range in bytes
+        dict set mock::props $m OFFSET [format [expr {$off < (1 << 32) ? "0x%08X" : "0x%012X"}] $off]
+        dict set mock::props $m RANGE [format %d $rng]
     }
 }
 
+proc mock::check_unmapped {space seg cmd} {
+    foreach m [master_segs] {
+        lassign $m name sp sg state
+        if {$sp eq $space && $sg eq $seg} {
+            fail "$cmd: $seg is already $state in $space"
+        }
+    }
+}
+
+# exclude_bd_addr_seg -target_address_space <space> <slave segment>, or
+# exclude_bd_addr_seg <master segment> (UG835): one segment, which must exist.
+proc exclude_bd_addr_seg {args} {
+    mock::log exclude_bd_addr_seg {*}$args
+    lassign [mock::opts $args {-target_address_space -offset -range}] o pos
+    set segs [concat {*}$pos]
+    if {[llength $segs] != 1} {
+        mock::fail "exclude_bd_addr_seg needs exactly one segment, got: '$pos'"
+    }
+    set seg [lindex $segs 0]
+    if {[dict exists $o -target_address_space]} {
+        set space [dict get $o -target_address_space]
+        if {[llength $space] != 1 || ![mock::is_space $space]} {
+            mock::fail "exclude_bd_addr_seg: -target_address_space '$space' is not one address space"
+        }
+        if {[llength [mock::lookup seg $seg 1]] != 1} {
+            mock::fail "exclude_bd_addr_seg: no slave segment $seg"
+        }
+        mock::check_unmapped $space $seg exclude_bd_addr_seg
+        lappend mock::excludes [list $space $seg]
+        return
+    }
+    foreach a $mock::addrs {
+        lassign $a space sg
+        if {[mock::master_seg_name $space $sg] eq $seg} {
+            set i [lsearch -exact $mock::addrs $a]
+            set mock::addrs [lreplace $mock::addrs $i $i]
+            lappend mock::excludes [list $space $sg]
+            return
+        }
+    }
+    mock::fail "exclude_bd_addr_seg $seg: no such assigned master segment"
+}
+
+proc set_msg_config {args} {
+    mock::log set_msg_config {*}$args
+    lappend mock::msg_config $args
+}
+
+# Parameters an IP takes from the interface it is connected to at validation unless
+# CONFIG.<param>.VALUE_SRC is USER: {param interface ...}.
+proc mock::propagated {vlnv} {
+    set base [join [lrange [split $vlnv :] 0 2] :]
+    switch -- $base {
+        xilinx.com:ip:axi_dma {
+            return {c_s_axis_s2mm_tdata_width S_AXIS_S2MM c_m_axis_mm2s_tdata_width M_AXIS_MM2S}
+        }
+    }
+    return {}
+}
+
+# The interface pin at the other end of an interface net, or "".
+proc mock::peer {pin} {
+    foreach n $mock::intf_nets {
+        lassign $n a b
+        if {$a eq $pin} {
+            return $b
+        }
+        if {$b eq $pin} {
+            return $a
+        }
+    }
+    return ""
+}
+
+# The TDATA width in bits of a module reference's stream interface /cell/intf, or "" when
+# the pin is no module stream.
+proc mock::module_stream_width {pin} {
+    lassign [split [string trimleft $pin /] /] cell intf
+    if {![dict exists $mock::cells $cell] || [dict get $mock::cells $cell kind] ne "module"} {
+        return ""
+    }
+    set m [dict get $mock::modules [dict get $mock::cells $cell module]]
+    if {![dict exists $m widths ${intf}_tdata]} {
+        return ""
+    }
+    set w [dict get $m widths ${intf}_tdata]
+    if {$w eq ""} {
+        fail "cannot work out the TDATA width of $pin from the RTL's range of ${intf}_tdata"
+    }
+    return $w
+}
+
+# Validation: what Vivado settles here (propagated widths, the clock the PLL makes) and what
+# it refuses (mismatched stream widths, segments neither assigned nor excluded).
 proc validate_bd_design {args} {
     mock::log validate_bd_design {*}$args
+    if {$mock::bare_assign} {
+        mock::fail "validate_bd_design: a bare assign_bd_address was used: Vivado places every unmapped segment itself (the 32-bit DMA onto segments above 4 GiB, OCM, QSPI, ...); assign each segment explicitly and exclude the rest"
+    }
+    dict for {cell c} $mock::cells {
+        if {[dict get $c kind] ne "ip"} {
+            continue
+        }
+        foreach {param intf} [mock::propagated [dict get $c vlnv]] {
+            set src [mock::cellprop $cell $param.VALUE_SRC ""]
+            set w [mock::module_stream_width [mock::peer /$cell/$intf]]
+            if {[string toupper $src] ne "USER" && $w ne ""} {
+                dict set mock::props cell:$cell CONFIG.$param $w
+                mock::log MOCK_PROPAGATED $cell CONFIG.$param $w
+            }
+        }
+    }
+    mock::check_stream_widths
+    mock::set_actual_clocks
+    mock::check_address_map
     set mock::validated 1
+}
+
+# [BD 41-237]: the TDATA widths of a module stream and the IP port it is connected to differ.
+proc mock::check_stream_widths {} {
+    dict for {cell c} $mock::cells {
+        if {[dict get $c kind] ne "ip"} {
+            continue
+        }
+        foreach {param intf} [propagated [dict get $c vlnv]] {
+            set other [peer /$cell/$intf]
+            set w [module_stream_width $other]
+            if {$w eq ""} {
+                continue
+            }
+            set mine [cellprop $cell $param [ip_default [dict get $c vlnv] $param]]
+            if {$mine != $w} {
+                fail "validate_bd_design: \[BD 41-237\] Bus Interface property TDATA_NUM_BYTES does not match between ${other}([expr {$w / 8}]) and /${cell}/${intf}([expr {$mine / 8}])"
+            }
+        }
+    }
+}
+
+# The PL clock the PS makes for the requested one: Zynq-7000 exactly 100 MHz from its IO PLL
+# (PYNQ-Z2 base.tcl: PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ 100.000000), UltraScale+ a little
+# less (ZCU104 base.tcl: PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ 99.999001 for 100).
+proc mock::set_actual_clocks {} {
+    dict for {cell c} $mock::cells {
+        set base [join [lrange [split [dict get $c vlnv] :] 0 2] :]
+        switch -- $base {
+            xilinx.com:ip:processing_system7 {
+                set req PCW_FPGA0_PERIPHERAL_FREQMHZ
+                set act PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ
+                set factor 1.0
+            }
+            xilinx.com:ip:zynq_ultra_ps_e {
+                set req PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ
+                set act PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ
+                set factor 0.99999001
+            }
+            default {
+                continue
+            }
+        }
+        set want [cellprop $cell $req ""]
+        if {$want ne ""} {
+            dict set mock::props cell:$cell CONFIG.$act [format %.6f [expr {$want * $factor}]]
+        }
+    }
+}
+
+# The slave segments a master address space reaches: from its master interfaces over the
+# interface nets, through the interconnects, to the slave interfaces and their segments.
+proc mock::reachable_segs {cell space_entry} {
+    set masters [lindex $space_entry 3]
+    set ics {}
+    dict for {name c} $mock::cells {
+        if {[string match xilinx.com:ip:smartconnect:* [dict get $c vlnv]]} {
+            lappend ics $name
+        }
+    }
+    set todo {}
+    foreach m $masters {
+        if {[lsearch -exact [objects $cell intf] $m] >= 0} {
+            lappend todo /$cell/$m
+        }
+    }
+    set seen $todo
+    set ends {}
+    while {[llength $todo]} {
+        set pin [lindex $todo end]
+        set todo [lrange $todo 0 end-1]
+        set next {}
+        set p [peer $pin]
+        if {$p ne ""} {
+            lappend next $p
+        }
+        set c [lindex [split [string trimleft $pin /] /] 0]
+        if {[lsearch -exact $ics $c] >= 0} {
+            foreach i [objects $c intf] {
+                lappend next /$c/$i
+            }
+        } elseif {$c ne $cell || [lsearch -exact $masters [lindex [split $pin /] end]] < 0} {
+            lappend ends $pin
+        }
+        foreach n $next {
+            if {[lsearch -exact $seen $n] < 0} {
+                lappend seen $n
+                lappend todo $n
+            }
+        }
+    }
+    set out {}
+    foreach pin [lsort -unique $ends] {
+        lassign [split [string trimleft $pin /] /] c i
+        foreach e [entries $c seg] {
+            set owner [lindex $e 3]
+            if {$owner eq ""} {
+                set owner [lindex [split [lindex $e 1] /] 0]
+            }
+            if {$owner eq $i} {
+                lappend out /$c/[lindex $e 1]
+            }
+        }
+    }
+    return $out
+}
+
+# Every segment a master address space reaches must be assigned or excluded (else Vivado's
+# critical warning [BD 41-1356], and a later assign_bd_address maps it); nothing may be
+# mapped that the space cannot reach; a DMA's segments must fit its address width.
+proc mock::check_address_map {} {
+    set missing {}
+    dict for {cell c} $mock::cells {
+        foreach e [entries $cell space] {
+            set space /$cell/[lindex $e 1]
+            set reach [reachable_segs $cell $e]
+            set done {}
+            foreach a $mock::addrs {
+                lassign $a sp seg off rng
+                if {$sp ne $space} {
+                    continue
+                }
+                lappend done $seg
+                if {[string match xilinx.com:ip:axi_dma:* [dict get $c vlnv]]} {
+                    set bits [cellprop $cell c_addr_width 32]
+                    if {$off + $rng > (1 << $bits)} {
+                        fail "validate_bd_design: $seg at $off (+$rng) does not fit the $bits-bit address space $space"
+                    }
+                }
+            }
+            foreach x $mock::excludes {
+                lassign $x sp seg
+                if {$sp eq $space} {
+                    lappend done $seg
+                }
+            }
+            foreach seg $done {
+                if {[lsearch -exact $reach $seg] < 0} {
+                    fail "validate_bd_design: $seg is mapped into $space, which does not reach it (it reaches: [join $reach {, }])"
+                }
+            }
+            foreach seg $reach {
+                if {[lsearch -exact $done $seg] < 0} {
+                    lappend missing "\[BD 41-1356\] Address block <$seg> is not assigned into address space <$space>. Please use Address Editor to either assign or exclude it."
+                }
+            }
+        }
+    }
+    if {[llength $missing]} {
+        fail "validate_bd_design: [join $missing { }]"
+    }
 }
 
 proc save_bd_design {args} {
@@ -829,6 +1287,9 @@ proc mock::dump_state {path} {
     lappend parts "\"intf_nets\":\[[join [lmap n $mock::intf_nets {jlist $n}] ,]\]"
     lappend parts "\"nets\":\[[join [lmap n $mock::nets {jlist $n}] ,]\]"
     lappend parts "\"addrs\":\[[join [lmap a $mock::addrs {jlist $a}] ,]\]"
+    lappend parts "\"excludes\":\[[join [lmap a $mock::excludes {jlist $a}] ,]\]"
+    lappend parts "\"ignored\":\[[join [lmap a $mock::ignored {jlist $a}] ,]\]"
+    lappend parts "\"msg_config\":\[[join [lmap a $mock::msg_config {jlist $a}] ,]\]"
     lappend parts "\"automation\":\[[join [lmap a $mock::automation {jlist $a}] ,]\]"
     lappend parts "\"bare_assign\":$mock::bare_assign"
     lappend parts "\"validated\":$mock::validated"

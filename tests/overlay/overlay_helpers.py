@@ -60,9 +60,33 @@ def run_mock(tclsh: str, workdir: Path, body: str, version: str = "2024.1", env=
     return proc.returncode, out, st, records
 
 
-def bd_body(board: str, rtl_files, part: str) -> str:
-    """A project like FuseSoC's: create it, set the part, read the RTL, source the BD Tcl."""
+def bd_body(board: str, rtl_files, part: str, root: Path = ROOT) -> str:
+    """A project like FuseSoC's: create it, set the part, read the RTL, source the BD Tcl
+    (of the checkout, or of a copy made by `overlay_copy`)."""
     lines = ["create_project rtlcnn_test -force", f"set_property part {part} [current_project]"]
     lines += [f"read_verilog {tcl_quote(f)}" for f in rtl_files]
-    lines.append(f"source {tcl_quote(ROOT / 'overlay' / board / 'rtlcnn_bd.tcl')}")
+    lines.append(f"source {tcl_quote(root / 'overlay' / board / 'rtlcnn_bd.tcl')}")
     return "\n".join(lines)
+
+
+OVERLAY_FILES = [
+    "overlay/common/spec.tcl",
+    "overlay/common/bd.tcl",
+    *[f"overlay/{b}/rtlcnn_bd.tcl" for b in BOARDS],
+    "driver/board/overlay_spec.txt",
+]
+
+
+def overlay_copy(dest: Path, edits=()) -> Path:
+    """Copy the block-design Tcl and the description to `dest`, laid out as in the checkout
+    (the board Tcl finds ../common and ../../driver/board), and apply text substitutions
+    `edits` = [(relative path, old, new), ...]; each `old` must occur. Returns `dest`, a root
+    for `bd_body`: a variant of the overlay to show what the mock Vivado makes of it."""
+    for rel in OVERLAY_FILES:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text((ROOT / rel).read_text())
+    for rel, old, new in edits:
+        text = (dest / rel).read_text()
+        assert old in text, f"{rel} has no {old!r} to replace"
+        (dest / rel).write_text(text.replace(old, new))
+    return dest

@@ -8,7 +8,7 @@ import subprocess
 from collections import defaultdict
 
 import pytest
-from overlay_helpers import BOARDS, ROOT, bd_body, run_mock, tcl_quote
+from overlay_helpers import BOARDS, ROOT, bd_body, overlay_copy, run_mock, tcl_quote
 
 from rtlcnn.board import ip, overlay_spec
 from rtlcnn.core.errors import AcceleratorError
@@ -19,6 +19,7 @@ PS_FAMILY = {
     "xilinx.com:ip:processing_system7": {
         "rule": "xilinx.com:bd_rule:processing_system7",
         "freq": "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ",
+        "act_freq": "CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ",
         "enable": {"CONFIG.PCW_USE_M_AXI_GP0": "1", "CONFIG.PCW_USE_S_AXI_HP0": "1"},
         "ctrl_port": "M_AXI_GP0",
         "data_port": "S_AXI_HP0",
@@ -27,6 +28,7 @@ PS_FAMILY = {
     "xilinx.com:ip:zynq_ultra_ps_e": {
         "rule": "xilinx.com:bd_rule:zynq_ultra_ps_e",
         "freq": "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ",
+        "act_freq": "CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ",
         "enable": {"CONFIG.PSU__USE__M_AXI_GP0": "1", "CONFIG.PSU__USE__S_AXI_GP2": "1"},
         "ctrl_port": "M_AXI_HPM0_FPD",
         "data_port": "S_AXI_HP0_FPD",
@@ -169,14 +171,28 @@ def test_one_clock_and_resets(design, spec):
 
 
 def test_address_map(design, spec):
-    _, b, st, _ = design
+    _, b, st, log = design
     fam = family(b.ps["vlnv"])
     ps, acc, dma = b.ps["name"], spec.accel_name, spec.dma_name
     got = {(space, seg): (int(off, 0), int(rng, 0)) for space, seg, off, rng in st["addrs"]}
-    assert got[(f"/{ps}/Data", f"/{acc}/{spec.raw['accel.ctrl_intf']}/reg0")] == (b.accel_base, b.accel_range)
-    assert got[(f"/{ps}/Data", f"/{dma}/S_AXI_LITE/Reg")] == (b.dma_base, b.dma_range)
-    for space in ("Data_MM2S", "Data_S2MM"):
-        assert got[(f"/{dma}/{space}", f"/{ps}/{b.ps['ddr_seg']}")] == (b.ddr_base, b.ddr_range)
+    # exactly these four mappings, nothing left to Vivado's own placement
+    assert got == {
+        (f"/{ps}/Data", f"/{acc}/{spec.raw['accel.ctrl_intf']}/reg0"): (b.accel_base, b.accel_range),
+        (f"/{ps}/Data", f"/{dma}/S_AXI_LITE/Reg"): (b.dma_base, b.dma_range),
+        (f"/{dma}/Data_MM2S", f"/{ps}/{b.ps['ddr_seg']}"): (b.ddr_base, b.ddr_range),
+        (f"/{dma}/Data_S2MM", f"/{ps}/{b.ps['ddr_seg']}"): (b.ddr_base, b.ddr_range),
+    }
+    assert not st["bare_assign"], "a bare assign_bd_address maps the DMA onto every HP0 segment"
+    # every other segment of the PS data port is excluded from both DMA spaces (the mock has
+    # them all; validation failed otherwise: [BD 41-1356])
+    excluded = {(space, seg) for space, seg in st["excludes"]}
+    assert excluded == {
+        (f"/{dma}/{space}", f"/{ps}/{seg}") for space in ("Data_MM2S", "Data_S2MM") for seg in b.exclude_segs
+    }
+    # ... and an unassigned segment stops the real build too
+    cmds = [r["cmd"] for r in log]
+    assert ["-id", "BD 41-1356", "-new_severity", "ERROR"] in st["msg_config"]
+    assert cmds.index("set_msg_config") < cmds.index("validate_bd_design")
     lo, hi = fam["window"]
     windows = sorted([(b.accel_base, b.accel_range), (b.dma_base, b.dma_range)])
     for base, rng in windows:
@@ -185,6 +201,49 @@ def test_address_map(design, spec):
     assert windows[0][0] + windows[0][1] <= windows[1][0], "register windows overlap"
     assert b.accel_range >= 1 << int(spec.raw["accel.ctrl_addr_bits"])
     assert b.ddr_base + b.ddr_range <= 1 << spec.dma_addr_bits
+
+
+def test_exclusions_are_the_data_ports_other_segments(spec):
+    for b in spec.boards.values():
+        port = b.ps["ddr_seg"].split("/")[0]
+        assert b.exclude_segs, f"{b.name}: no ps.exclude_segs"
+        assert len(set(b.exclude_segs)) == len(b.exclude_segs)
+        assert b.ps["ddr_seg"] not in b.exclude_segs
+        assert all(seg.split("/")[0] == port and seg.count("/") == 1 for seg in b.exclude_segs), (
+            f"{b.name}: ps.exclude_segs must be segments of {port}, like ps.ddr_seg"
+        )
+
+
+def settings_set(log, cell: str) -> set:
+    """The CONFIG.* properties the Tcl set on a cell (VALUE_SRC markers aside)."""
+    out = set()
+    for r in log:
+        if r["cmd"] == "set_property" and r["args"][0] == "-dict" and r["args"][2] == f"cell:{cell}":
+            pairs = r["args"][1].split()
+            out |= {k for k in pairs[::2] if k.startswith("CONFIG.") and not k.endswith(".VALUE_SRC")}
+    return out
+
+
+def test_every_setting_is_read_back_after_validation(design, spec):
+    """What Vivado may drop silently is read back after validate_bd_design, before the
+    design is saved: every setting of the DMA, the engine and the PS, the clock the PS
+    really makes, the offset and range of every mapping."""
+    _, b, st, log = design
+    cmds = [r["cmd"] for r in log]
+    start, end = cmds.index("validate_bd_design"), cmds.index("save_bd_design")
+    read = {tuple(r["args"]) for r in log[start:end] if r["cmd"] == "get_property"}
+    fam = family(b.ps["vlnv"])
+    for cell in (spec.dma_name, spec.accel_name, b.ps["name"]):
+        want = settings_set(log, cell)
+        assert want, f"nothing set on {cell}"
+        missing = {k for k in want if (k, f"cell:{cell}") not in read}
+        assert not missing, f"{cell}: not read back after validation: {sorted(missing)}"
+    assert {f"CONFIG.{k}" for k in b.engine} <= settings_set(log, spec.accel_name)
+    assert (fam["act_freq"], f"cell:{b.ps['name']}") in read
+    segs = {obj for name, obj in read if name in ("OFFSET", "RANGE")}
+    assert len(segs) == len(st["addrs"]) == 4
+    assert {(n, o) for o in segs for n in ("OFFSET", "RANGE")} <= read
+    assert not st["ignored"], f"settings Vivado would ignore: {st['ignored']}"
 
 
 def test_board_preset_wrapper_and_top(design, spec):
@@ -389,3 +448,130 @@ def test_description_values_are_consistent(spec):
         assert b.engine["P_IC"] in (1, 2, 4, 8) and (b.engine["P_OC"] * b.engine["P_IC"]) % 8 == 0
         assert b.engine["RQ_LANES"] in (1, 2)
     assert spec.max_transfer_bytes == (1 << 26) - 8
+
+
+# ------------------------------------------------------------------ what Vivado drops, the Tcl catches
+BD_TCL = "overlay/common/bd.tcl"
+SPEC_TXT = "driver/board/overlay_spec.txt"
+ONE_DICT = "set_property -dict [config [concat [ps_switches] [ps_settings]]] $ps"
+NO_VALUE_SRC = ("    set_property -dict $src $cell\n", "")
+
+
+def run_variant(tclsh, spec, tmp_path, board, edits, rtl=None):
+    root = overlay_copy(tmp_path / "src", edits)
+    rtl = rtl if rtl is not None else [ROOT / "hls_free_rtl" / f"{spec.accel_module}.v"]
+    return run_mock(tclsh, tmp_path / "run", bd_body(board, rtl, spec.board(board).part, root))
+
+
+def narrow_output_stream(tmp_path, spec) -> list:
+    """The RTL top with a 32-bit m_axis (the DMA's S2MM side would follow it if allowed)."""
+    real = (ROOT / "hls_free_rtl" / f"{spec.accel_module}.v").read_text()
+    top = tmp_path / f"{spec.accel_module}.v"
+    top.write_text(
+        real.replace("output wire [63:0]   m_axis_tdata", "output wire [31:0]   m_axis_tdata")
+        .replace("output wire [7:0]    m_axis_tkeep", "output wire [3:0]    m_axis_tkeep")
+    )
+    assert top.read_text() != real
+    return [top]
+
+
+@pytest.mark.parametrize(
+    "board, edits, message",
+    [
+        # the PS widths in the same -dict as the switches that create their ports
+        ("zcu104", [("overlay/zcu104/rtlcnn_bd.tcl", "configure_ps $ps", ONE_DICT)],
+         "zynq_ultra_ps_e_0 CONFIG.PSU__SAXIGP2__DATA_WIDTH: wanted 64, Vivado has '128'"),
+        ("zcu104", [("overlay/zcu104/rtlcnn_bd.tcl", "configure_ps $ps", ONE_DICT)],
+         "zynq_ultra_ps_e_0 CONFIG.PSU__MAXIGP0__DATA_WIDTH: wanted 32, Vivado has '128'"),
+        # (HP0 defaults to the 64 bits the PYNQ-Z2 wants: show the check with a 32-bit DMA)
+        ("pynq_z2", [("overlay/pynq_z2/rtlcnn_bd.tcl", "configure_ps $ps", ONE_DICT),
+                     (SPEC_TXT, "dma.mm_bits                 64", "dma.mm_bits                 32")],
+         "processing_system7_0 CONFIG.PCW_S_AXI_HP0_DATA_WIDTH: wanted 32, Vivado has '64'"),
+        # an address Vivado placed elsewhere than asked
+        ("pynq_z2", [(BD_TCL, "assign_bd_address -offset $offset",
+                      "assign_bd_address -offset [expr {$offset + 0x10000}]")],
+         "OFFSET: wanted 0x43C00000, Vivado has '0x43C10000'"),
+    ],
+    ids=["zcu104-hp0-width", "zcu104-hpm0-width", "pynq_z2-hp0-width", "offset"],
+)
+def test_readback_stops_a_build_whose_settings_vivado_dropped(tclsh, spec, tmp_path, board, edits, message):
+    rc, out, _, log = run_variant(tclsh, spec, tmp_path, board, edits)
+    assert rc != 0, out[-3000:]
+    assert "after validate_bd_design the block design differs from the overlay description" in out
+    assert message in out, out[-3000:]
+    assert "save_bd_design" not in [r["cmd"] for r in log], "a design that differs must not be saved"
+
+
+def test_the_fixed_form_takes_the_width_the_one_dict_form_loses(tclsh, spec, tmp_path):
+    """The control of the PYNQ-Z2 case above: switches first, then the width, and it holds."""
+    edits = [(SPEC_TXT, "dma.mm_bits                 64", "dma.mm_bits                 32")]
+    rc, out, st, _ = run_variant(tclsh, spec, tmp_path, "pynq_z2", edits)
+    assert rc == 0, out[-3000:]
+    assert st["cells"]["processing_system7_0"]["props"]["CONFIG.PCW_S_AXI_HP0_DATA_WIDTH"] == "32"
+
+
+def test_readback_catches_a_propagated_dma_width(tclsh, spec, tmp_path):
+    """Without VALUE_SRC USER, validation gives the DMA's S2MM stream the width of the
+    engine's m_axis (here 32 bits): the driver's 64-bit beats would be wrong."""
+    rtl = narrow_output_stream(tmp_path, spec)
+    rc, out, _, _ = run_variant(tclsh, spec, tmp_path, "pynq_z2", [(BD_TCL, *NO_VALUE_SRC)], rtl)
+    assert rc != 0, out[-3000:]
+    assert "axi_dma_0 CONFIG.c_s_axis_s2mm_tdata_width: wanted 64, Vivado has '32'" in out, out[-3000:]
+
+
+def test_user_dma_width_and_a_narrower_engine_fail_validation(tclsh, spec, tmp_path):
+    """With VALUE_SRC USER the DMA keeps 64 bits, and a 32-bit engine stream is refused."""
+    rtl = narrow_output_stream(tmp_path, spec)
+    rc, out, _, _ = run_variant(tclsh, spec, tmp_path, "pynq_z2", [], rtl)
+    assert rc != 0, out[-3000:]
+    assert ("[BD 41-237] Bus Interface property TDATA_NUM_BYTES does not match between "
+            "/rtlcnn_0/m_axis(4) and /axi_dma_0/S_AXIS_S2MM(8)") in out
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_a_bare_assign_bd_address_is_refused(tclsh, spec, tmp_path, board):
+    where = "    exclude_segs $dma_spaces\n"
+    edits = [(BD_TCL, where, "    assign_bd_address\n" + where)]
+    rc, out, _, _ = run_variant(tclsh, spec, tmp_path, board, edits)
+    assert rc != 0 and "a bare assign_bd_address was used" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_a_segment_neither_assigned_nor_excluded_is_refused(tclsh, spec, tmp_path, board):
+    """Drop the last segment of ps.exclude_segs: the DMA still reaches it ([BD 41-1356])."""
+    b = spec.board(board)
+    line = f"board.{board}.ps.exclude_segs"
+    text = (ROOT / SPEC_TXT).read_text()
+    old = next(ln for ln in text.splitlines() if ln.startswith(line))
+    kept = " ".join(b.exclude_segs[:-1]) or b.ps["ddr_seg"].split("/")[0] + "/NONE"
+    rc, out, _, _ = run_variant(tclsh, spec, tmp_path, board, [(SPEC_TXT, old, f"{line} {kept}")])
+    assert rc != 0, out[-3000:]
+    seg, ps, dma = b.exclude_segs[-1], b.ps["name"], spec.dma_name
+    assert (f"[BD 41-1356] Address block </{ps}/{seg}> is not assigned into address space "
+            f"</{dma}/Data_MM2S>") in out, out[-3000:]
+
+
+def test_an_excluded_segment_the_ps_lacks_is_skipped(tclsh, spec, tmp_path):
+    """The PYNQ-Z2 preset leaves PCW_USE_HIGH_OCM off, so HP0_HIGH_OCM does not exist: the
+    Tcl says so and excludes nothing, and the design still validates."""
+    edits = [("overlay/pynq_z2/rtlcnn_bd.tcl", "        PCW_EN_CLK0_PORT                1 \\\n",
+              "        PCW_EN_CLK0_PORT                1 \\\n        PCW_USE_HIGH_OCM 0 \\\n")]
+    rc, out, st, _ = run_variant(tclsh, spec, tmp_path, "pynq_z2", edits)
+    assert rc == 0, out[-3000:]
+    assert "has no segment S_AXI_HP0/HP0_HIGH_OCM in this configuration" in out
+    assert st["excludes"] == []
+
+
+def test_tcl_and_python_read_the_exclusions_alike(tclsh, spec, tmp_path):
+    script = tmp_path / "excl.tcl"
+    script.write_text(
+        f"source {tcl_quote(ROOT / 'overlay' / 'common' / 'spec.tcl')}\n"
+        + "".join(
+            f"rtlcnn::load_spec {tcl_quote(overlay_spec.SPEC_FILE)} {b}\n"
+            f"puts \"{b}\\t[join [rtlcnn::bget ps.exclude_segs] ,]\"\n"
+            for b in BOARDS
+        )
+    )
+    out = subprocess.run([tclsh, str(script)], capture_output=True, text=True, check=True).stdout
+    tcl = {b: tuple(v.split(",")) for b, v in (line.split("\t") for line in out.splitlines())}
+    assert tcl == {b: spec.board(b).exclude_segs for b in BOARDS}
