@@ -1,8 +1,11 @@
-"""``rtlcnn.Program``: a quantized network as a list of integer ops, and its file format.
+"""``rtlcnn.Program``: a quantized network as a graph of integer ops, and its file format.
 
 A program is what the compiler writes, the reference model executes and the driver
-runs on the engine. It holds no floating-point computation except the input
-quantization and the output dequantization, both defined here.
+runs on the engine. Its ops (:class:`rtlcnn.core.ops.Op`) are listed in a topological
+order; each reads the tensors it names (by default the previous op's output, a chain) and
+the last op's output is the program's. It holds no floating-point computation except the
+input quantization, the output dequantization and an optional softmax or log-softmax of
+the dequantized output (:attr:`Program.output_fn`), all defined here.
 
 File format (``*.rtlcnn.npz``): one numpy ``.npz`` archive, readable with
 ``allow_pickle=False``; :mod:`rtlcnn.core.programfile` defines it and reads it as
@@ -15,114 +18,26 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from . import programfile
 from .errors import InputError, InputRangeWarning, ProgramFormatError
+from .ops import INPUT, MAX_KERNEL, OP_KINDS, POOL_KINDS, POOL_MODES, V2_DEFAULTS, Op, check_op
 from .programfile import FORMAT_VERSION
 
-__all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES", "normalize_images"]
+__all__ = ["Op", "Program", "FORMAT_VERSION", "OP_KINDS", "POOL_MODES", "OUTPUT_FNS", "MAX_KERNEL",
+           "INPUT", "normalize_images", "output_function"]
 
 
-OP_KINDS = ("conv2d", "linear", "maxpool", "avgpool")
-POOL_MODES = (None, "max", "avg")
-MAX_KERNEL = 7
-K_MIN, K_MAX = 1, 62  # requant shift k = 31 + shift
+OUTPUT_FNS = (None, "softmax", "log_softmax")
 _ARRAY_FIELDS = ("weight", "bias", "mult", "shift", "acc_scale")
 _SCALAR_FIELDS = ("kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale")
-
-
-@dataclass
-class Op:
-    """One layer of a program.
-
-    Parameters
-    ----------
-    kind : {"conv2d", "linear", "maxpool", "avgpool"}
-        ``maxpool``/``avgpool`` are standalone 2x2, stride-2 pools of an int8 map.
-    weight : ndarray of int8, optional
-        (O, I, K, K) for conv2d, (O, I) for linear, values in [-127, 127].
-    bias, mult, shift : ndarray, optional
-        Per output channel: int32 bias (in accumulator units), int32 requant multiplier
-        ``M`` and int32 shift (``k = 31 + shift``, ``1 <= k <= 62``).
-    stride, padding : int
-        Convolution stride (1 or 2) and symmetric zero padding.
-    relu : bool
-        Clamp the requantized output at 0 instead of -128.
-    pool : {None, "max", "avg"}
-        2x2 stride-2 pool after requant and ReLU.
-    out_int32 : bool
-        Emit the int32 accumulators (bias included, no requant). Last op only.
-    out_scale : float, optional
-        Scale of the int8 output (real = q * out_scale). None with ``out_int32``.
-    acc_scale : ndarray of float32, optional
-        Per output channel ``s_in * s_w[c]``: the scale of the accumulator. Required
-        with ``out_int32``.
-    """
-
-    kind: str
-    name: str = ""
-    weight: Optional[np.ndarray] = None
-    bias: Optional[np.ndarray] = None
-    mult: Optional[np.ndarray] = None
-    shift: Optional[np.ndarray] = None
-    stride: int = 1
-    padding: int = 0
-    relu: bool = False
-    pool: Optional[str] = None
-    out_int32: bool = False
-    out_scale: Optional[float] = None
-    acc_scale: Optional[np.ndarray] = None
-
-    @property
-    def has_weights(self) -> bool:
-        return self.kind in ("conv2d", "linear")
-
-    @property
-    def kernel(self) -> int:
-        """Kernel size (1 for linear, 2 for the standalone pools)."""
-        if self.kind == "conv2d":
-            return int(self.weight.shape[2])
-        return 2 if self.kind in ("maxpool", "avgpool") else 1
-
-    @property
-    def out_channels(self) -> Optional[int]:
-        return int(self.weight.shape[0]) if self.has_weights else None
-
-    def out_shape(self, in_shape: Sequence[int]) -> tuple:
-        """Output shape of this op for one input of shape ``in_shape`` (no batch axis)."""
-        if self.kind == "linear":
-            return (int(self.weight.shape[0]),)
-        if len(in_shape) != 3:
-            raise ProgramFormatError(
-                f"op {self.name or self.kind!r}: {self.kind} needs a (C, H, W) input, "
-                f"got shape {tuple(in_shape)}"
-            )
-        c, h, w = (int(v) for v in in_shape)
-        if self.kind in ("maxpool", "avgpool"):
-            return (c, h // 2, w // 2)
-        k, s, p = self.kernel, int(self.stride), int(self.padding)
-        oh = (h + 2 * p - k) // s + 1
-        ow = (w + 2 * p - k) // s + 1
-        if self.pool is not None:
-            oh, ow = oh // 2, ow // 2
-        return (int(self.weight.shape[0]), oh, ow)
-
-    def macs(self, in_shape: Sequence[int]) -> int:
-        """Multiply-accumulates of this op for one input (0 for standalone pools)."""
-        if self.kind == "linear":
-            return int(self.weight.size)
-        if self.kind != "conv2d":
-            return 0
-        c, h, w = (int(v) for v in in_shape)
-        k, s, p = self.kernel, int(self.stride), int(self.padding)
-        oh = (h + 2 * p - k) // s + 1
-        ow = (w + 2 * p - k) // s + 1
-        if self.pool is not None:  # the engine computes only the rows/cols a pool keeps
-            oh, ow = oh // 2 * 2, ow // 2 * 2
-        return oh * ow * int(self.weight.size)
+#: the op kinds of file format version 1
+_V1_KINDS = ("conv2d", "linear", "maxpool", "avgpool")
+#: kinds whose int8 output keeps its (first) input's scale
+_SCALE_KEEPING = POOL_KINDS + ("globalavgpool", "concat")
 
 
 @dataclass
@@ -159,21 +74,65 @@ class Program:
     #: quantizing the input (None: the images are the model's inputs as they are)
     input_norm: Optional[tuple] = None
 
+    #: None, "softmax" or "log_softmax": applied by :meth:`dequantize_output` to the float
+    #: output over axis 1 (a vector's features, a map's channels), as ``F.softmax(x, 1)``
+    output_fn: Optional[str] = None
+
+    # ------------------------------------------------------------------ graph
+    def sources(self) -> list:
+        """Per op, the indices of the tensors it reads: -1 the program input, j >= 0 op j's
+        output (ProgramFormatError for a name that resolves to no earlier op)."""
+        names = {}
+        for j, op in enumerate(self.ops):
+            names.setdefault(op.name, []).append(j)
+        out = []
+        for i, op in enumerate(self.ops):
+            if not op.inputs:
+                out.append((i - 1,))
+                continue
+            src = []
+            for name in op.inputs:
+                js = [-1] if name == INPUT else names.get(name, [])
+                where = f"op {i} ({op.name or op.kind}) reads {name!r}"
+                if name == INPUT and INPUT in names:
+                    raise ProgramFormatError(f"{where}, but op {names[INPUT][0]} is named 'input' too "
+                                             "(the name of the program input): rename it")
+                if len(js) != 1:
+                    raise ProgramFormatError(f"{where}, which " + (
+                        f"names {len(js)} ops ({', '.join(map(str, js))}): names read must be unique"
+                        if js else "is the name of no op (nor 'input', the program input)"))
+                if js[0] >= i:
+                    raise ProgramFormatError(f"{where}, the output of op {js[0]}, which does not come "
+                                             "before it (ops are listed in a topological order)")
+                src.append(js[0])
+            out.append(tuple(src))
+        return out
+
+    @property
+    def is_chain(self) -> bool:
+        """Every op reads the previous op's output (the only graphs of format version 1)."""
+        return all(s == (i - 1,) for i, s in enumerate(self.sources()))
+
     # ------------------------------------------------------------------ shapes
     def shapes(self) -> list:
         """Output shape (no batch axis) of every op, in order."""
-        shapes, shape = [], tuple(int(v) for v in self.input_shape)
-        for op in self.ops:
+        table = {-1: tuple(int(v) for v in self.input_shape)}
+        for i, (op, src) in enumerate(zip(self.ops, self.sources())):
+            ins = [table[j] for j in src]
             if op.kind == "linear":
-                n_in = int(np.prod(shape))
+                n_in = int(np.prod(ins[0]))
                 if n_in != op.weight.shape[1]:
+                    what = "the previous output" if src == (i - 1,) else f"its input {op.inputs[0]!r}"
                     raise ProgramFormatError(
                         f"op {op.name or 'linear'!r}: linear expects {op.weight.shape[1]} "
-                        f"input features but the previous output {shape} has {n_in}"
-                    )
-            shape = op.out_shape(shape)
-            shapes.append(shape)
-        return shapes
+                        f"input features but {what} {ins[0]} has {n_in}")
+            table[i] = op.out_shape(*ins)
+        return [table[i] for i in range(len(self.ops))]
+
+    def in_shapes(self) -> list:
+        """Per op, the shapes of the tensors it reads."""
+        shapes = [tuple(int(v) for v in self.input_shape)] + self.shapes()
+        return [[shapes[j + 1] for j in src] for src in self.sources()]
 
     @property
     def output_shape(self) -> tuple:
@@ -181,11 +140,17 @@ class Program:
 
     def macs(self) -> int:
         """Multiply-accumulates per image."""
-        total, shape = 0, tuple(self.input_shape)
-        for op in self.ops:
-            total += op.macs(shape)
-            shape = op.out_shape(shape)
-        return total
+        return sum(op.macs(*ins) for op, ins in zip(self.ops, self.in_shapes()))
+
+    def format_version(self) -> int:
+        """The lowest program file format version that holds this program: 1 for a chain
+        of the version-1 kinds with kernels 1..7, strides 1 or 2 and no version-2 field,
+        output function or input normalization (rtlcnn 0.1.0 reads it); else 2."""
+        v1 = self.output_fn is None and self.input_norm is None and all(
+            op.kind in _V1_KINDS and not op.v2_fields()
+            and (op.kind != "conv2d" or op.kernel <= MAX_KERNEL and int(op.stride) in (1, 2))
+            for op in self.ops)
+        return 1 if v1 else 2
 
     # ---------------------------------------------------------- quantization
     def check_images(self, images) -> np.ndarray:
@@ -284,23 +249,26 @@ class Program:
         return np.clip(np.rint(y), -128, 127).astype(np.int8)
 
     def dequantize_output(self, raw) -> np.ndarray:
-        """Raw outputs of the last op (int8 or int32) to float32 real values."""
+        """Raw outputs of the last op (int8 or int32) to float32 real values, with
+        :attr:`output_fn` applied (in float64) when the program has one."""
         raw = np.asarray(raw)
         last = self.ops[-1]
         if last.out_int32:
             scale = np.asarray(last.acc_scale, dtype=np.float64)
             shape = (1, -1) + (1,) * (raw.ndim - 2)
-            return (raw.astype(np.float64) * scale.reshape(shape)).astype(np.float32)
-        return (raw.astype(np.float64) * float(self._out_scale_of(len(self.ops) - 1))).astype(
-            np.float32
-        )
+            y = raw.astype(np.float64) * scale.reshape(shape)
+        else:
+            y = raw.astype(np.float64) * float(self._out_scale_of(len(self.ops) - 1))
+        return output_function(y, self.output_fn).astype(np.float32)
 
-    def _out_scale_of(self, i: int) -> float:
-        """Scale of op i's int8 output (a standalone pool keeps its input's scale)."""
+    def _out_scale_of(self, i: int, sources: Optional[list] = None) -> float:
+        """Scale of op i's int8 output (-1: the input's); pools, globalavgpool and concat
+        keep their (first) input's scale (check() makes a concat's inputs agree)."""
+        sources = self.sources() if sources is None else sources
         while i >= 0:
             op = self.ops[i]
-            if op.kind in ("maxpool", "avgpool"):
-                i -= 1
+            if op.kind in _SCALE_KEEPING:
+                i = sources[i][0]
                 continue
             return float(op.out_scale)
         return float(self.input_scale)
@@ -314,6 +282,8 @@ class Program:
             raise ProgramFormatError(f"input_scale must be a positive number, got {self.input_scale}")
         if not self.ops:
             raise ProgramFormatError("program has no ops")
+        if not (self.output_fn is None or isinstance(self.output_fn, str) and self.output_fn in OUTPUT_FNS):
+            raise ProgramFormatError(f"output_fn must be one of {OUTPUT_FNS}, got {self.output_fn!r}")
         if self.input_norm is not None:
             c = int(self.input_shape[0])
             try:
@@ -326,26 +296,41 @@ class Program:
             if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
                 raise ProgramFormatError("input_norm: means must be finite and stds finite and positive")
         for i, op in enumerate(self.ops):
-            _check_op(i, op, last=(i == len(self.ops) - 1))
-        for i, (op, shape) in enumerate(zip(self.ops, self.shapes())):
+            check_op(i, op, last=(i == len(self.ops) - 1))
+        sources = self.sources()
+        read = {j for src in sources for j in src}
+        for j, op in enumerate(self.ops[:-1]):
+            if j not in read:
+                raise ProgramFormatError(f"op {j} ({op.name or op.kind}): its output is read by no op "
+                                         "(the program's output is the last op's)")
+        table = {-1: tuple(int(v) for v in self.input_shape)}
+        for i, (op, src, shape) in enumerate(zip(self.ops, sources, self.shapes())):
+            where, ins = f"op {i} ({op.name or op.kind})", [table[j] for j in src]
+            if op.kind == "conv2d" and op.weight.shape[1] * int(op.groups) != ins[0][0]:
+                per = f" per group x {op.groups} groups" if int(op.groups) > 1 else ""
+                raise ProgramFormatError(f"{where}: weight has {op.weight.shape[1]} input channels"
+                                         f"{per} but its input has {ins[0][0]}")
             if min(shape) < 1:
-                raise ProgramFormatError(f"op {i} ({op.name or op.kind}): output shape {shape} is empty")
-        prev = tuple(self.input_shape)
-        for i, op in enumerate(self.ops):
-            if op.kind == "conv2d" and op.weight.shape[1] != prev[0]:
-                raise ProgramFormatError(
-                    f"op {i} ({op.name or op.kind}): weight has {op.weight.shape[1]} input "
-                    f"channels but its input has {prev[0]}"
-                )
-            if op.kind in ("conv2d", "maxpool", "avgpool") and len(prev) != 3:
-                raise ProgramFormatError(f"op {i} ({op.name or op.kind}) needs a (C, H, W) input")
-            prev = op.out_shape(prev)
+                raise ProgramFormatError(f"{where}: output shape {shape} is empty")
+            table[i] = shape
+        scales = {-1: float(self.input_scale)}
+        for i, (op, src) in enumerate(zip(self.ops, sources)):
+            if op.kind == "concat":
+                got = sorted({scales[j] for j in src})
+                if len(got) > 1 or op.out_scale is not None and float(op.out_scale) != got[0]:
+                    raise ProgramFormatError(
+                        f"op {i} ({op.name or op.kind}): a concat copies its inputs, so they need one "
+                        f"scale (and out_scale None or that scale); got input scales "
+                        f"{', '.join(f'{v:.6g}' for v in got)}"
+                        + ("" if op.out_scale is None else f" and out_scale {float(op.out_scale):.6g}"))
+            scales[i] = None if op.out_int32 else self._out_scale_of(i, sources)
         return self
 
     # -------------------------------------------------------------- file I/O
     def save(self, path) -> None:
         """Write the program to ``path`` (conventionally ``*.rtlcnn.npz``, see
-        :mod:`rtlcnn.core.programfile`)."""
+        :mod:`rtlcnn.core.programfile`) in the lowest format version that holds it
+        (:meth:`format_version`)."""
         self.check()
         header = {
             "input_shape": [int(v) for v in self.input_shape],
@@ -359,6 +344,8 @@ class Program:
         if self.input_norm is not None:
             header["input_norm"] = {"mean": [float(v) for v in np.ravel(self.input_norm[0])],
                                     "std": [float(v) for v in np.ravel(self.input_norm[1])]}
+        if self.output_fn is not None:
+            header["output_fn"] = str(self.output_fn)
         arrays = {}
         for i, op in enumerate(self.ops):
             h = {}
@@ -368,28 +355,25 @@ class Program:
             h["stride"], h["padding"] = int(op.stride), int(op.padding)
             h["relu"], h["out_int32"] = bool(op.relu), bool(op.out_int32)
             h["out_scale"] = None if op.out_scale is None else float(op.out_scale)
+            for f in op.v2_fields():  # version 2: only the fields that differ from version 1
+                v = getattr(op, f)
+                h[f] = [str(n) for n in v] if f == "inputs" else (
+                    bool(v) if isinstance(V2_DEFAULTS[f], bool) else int(v))
             header["ops"].append(h)
             for f in _ARRAY_FIELDS:
                 v = getattr(op, f)
                 if v is not None:
                     arrays[f"op{i}.{f}"] = np.asarray(v)
-        programfile.write(path, header, arrays)
+        programfile.write(path, header, arrays, version=self.format_version())
 
     @classmethod
     def load(cls, path) -> Program:
         """Read and validate a program file; ProgramFormatError says what is wrong, for any
         bytes at all (:func:`rtlcnn.core.programfile.read`)."""
         path = os.fspath(path)
-        header, arrays = programfile.read(path)
+        header, arrays, version = programfile.read(path, with_version=True)
         try:
-            ops = []
-            for i, h in enumerate(header["ops"]):
-                if not isinstance(h, dict):
-                    raise TypeError(f"op {i} is not a JSON object")
-                kw = {f: h.get(f) for f in _SCALAR_FIELDS}
-                for f in _ARRAY_FIELDS:
-                    kw[f] = arrays.get(f"op{i}.{f}")
-                ops.append(Op(**kw))
+            ops = [Op(**_op_fields(i, h, version, arrays)) for i, h in enumerate(_list(header, "ops"))]
             used = {f"op{i}.{f}" for i in range(len(ops)) for f in _ARRAY_FIELDS}
             if set(arrays) - used:
                 raise ValueError(f"arrays of ops the header does not have: {sorted(set(arrays) - used)}")
@@ -415,8 +399,12 @@ class Program:
                         for k in ("mean", "std"))):
                     raise TypeError(f"input_norm {norm!r} is not {{'mean': [...], 'std': [...]}}")
                 norm = (tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"]))
+            fn = header.get("output_fn")
+            if fn is not None and (version < 2 or not isinstance(fn, str)):
+                raise TypeError(f"output_fn {fn!r} is not a string of a version-2 file")
             prog = cls(input_shape=tuple(shape), input_scale=float(scale), ops=ops, name=name, meta=meta,
-                       input_range=None if rng is None else (float(rng[0]), float(rng[1])), input_norm=norm)
+                       input_range=None if rng is None else (float(rng[0]), float(rng[1])), input_norm=norm,
+                       output_fn=fn)
         except (KeyError, TypeError, ValueError) as e:
             raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
         try:
@@ -427,87 +415,118 @@ class Program:
             raise ProgramFormatError(f"{path}: program file header is damaged: {e!r}") from e
 
     def __repr__(self) -> str:
-        return (
-            f"Program(name={self.name!r}, input_shape={tuple(self.input_shape)}, "
-            f"ops=[{', '.join(op.name or op.kind for op in self.ops)}])"
-        )
+        sources = _sources_or_none(self)
+        names = [op.name or op.kind for op in self.ops]
+        if sources is not None:
+            names = [n if src == (i - 1,) else f"{n}({', '.join(self.ops[i].inputs)})"
+                     for i, (n, src) in enumerate(zip(names, sources))]
+        fn = f", output_fn={self.output_fn!r}" if self.output_fn else ""
+        return (f"Program(name={self.name!r}, input_shape={tuple(self.input_shape)}, "
+                f"ops=[{', '.join(names)}]{fn})")
 
     def summary(self) -> str:
-        """A table of the ops with their output shapes and MACs."""
-        lines = [f"Program {self.name!r}: input {tuple(self.input_shape)} scale {self.input_scale:.6g}"]
-        shape = tuple(self.input_shape)
-        for i, op in enumerate(self.ops):
-            out = op.out_shape(shape)
-            extra = []
+        """A table of the ops: index, name, kind, the inputs of an op that does not read the
+        previous op, key parameters, output shape and MACs."""
+        head = f"Program {self.name!r}: input {tuple(self.input_shape)} scale {self.input_scale:.6g}"
+        rows = []
+        for i, (op, src, ins, out) in enumerate(zip(self.ops, self.sources(), self.in_shapes(),
+                                                    self.shapes())):
+            extra = [] if src == (i - 1,) else ["<- " + ", ".join(op.inputs)]
             if op.kind == "conv2d":
-                extra.append(f"k{op.kernel} s{op.stride} p{op.padding}")
-            if op.relu:
+                g = int(op.groups)
+                dw = " depthwise" if g > 1 and g == ins[0][0] else ""
+                extra.append(f"k{op.kernel} s{op.stride} p{op.padding}" + (f" g{g}{dw}" if g > 1 else ""))
+            elif op.kind in POOL_KINDS:
+                extra.append(f"{op.pool_kernel}x{op.pool_kernel} s{op.pool_stride} p{op.pool_padding}"
+                             + (" ceil" if op.ceil_mode else "")
+                             + ("" if op.count_include_pad or op.kind == "maxpool" else " excl-pad"))
+            lo, hi = op.bounds
+            if op.relu and hi == 127:
                 extra.append("relu")
+            elif (lo, hi) != (-128, 127):
+                extra.append(f"clamp[{lo},{hi}]")
             if op.pool:
                 extra.append(f"{op.pool}pool")
             if op.out_int32:
                 extra.append("int32 out")
-            lines.append(
-                f"  {i:2d} {op.name or op.kind:12s} {op.kind:8s} {' '.join(extra):22s} "
-                f"-> {str(out):16s} {op.macs(shape):>10,d} MACs"
-            )
-            shape = out
+            rows.append((i, op.name or op.kind, op.kind, " ".join(extra), str(out), op.macs(*ins)))
+        wn, wk, we, wo = (max(len(r[j]) for r in rows) for j in (1, 2, 3, 4))
+        lines = [head] + [f"  {i:2d} {n:{wn}s} {k:{wk}s} {e:{we}s} -> {o:{wo}s} {m:>11,d} MACs"
+                          for i, n, k, e, o, m in rows]
+        if self.output_fn:
+            lines.append(f"  then {self.output_fn} of the dequantized output (host, float64)")
         return "\n".join(lines)
 
 
-def _check_op(i: int, op: Op, last: bool) -> None:
-    where = f"op {i} ({op.name or op.kind})"
-    if op.kind not in OP_KINDS:
-        raise ProgramFormatError(f"{where}: unknown kind {op.kind!r}; expected one of {OP_KINDS}")
-    if op.pool not in POOL_MODES:
-        raise ProgramFormatError(f"{where}: pool must be None, 'max' or 'avg', got {op.pool!r}")
-    if op.out_int32 and not last:
-        raise ProgramFormatError(f"{where}: only the last op may have int32 outputs")
-    if not op.has_weights:
-        if op.out_int32 or op.relu or op.pool:
-            raise ProgramFormatError(f"{where}: a standalone pool has no relu, pool or int32 output")
-        return
-    w = op.weight
-    if w is None or op.bias is None or op.mult is None or op.shift is None:
-        raise ProgramFormatError(f"{where}: weight, bias, mult and shift are all required")
-    if w.dtype != np.int8:
-        raise ProgramFormatError(f"{where}: weight dtype must be int8, got {w.dtype}")
-    if int(w.min(initial=0)) < -127:
-        raise ProgramFormatError(f"{where}: weights must lie in [-127, 127] (found -128)")
-    want_nd = 4 if op.kind == "conv2d" else 2
-    if w.ndim != want_nd:
-        raise ProgramFormatError(f"{where}: weight must have {want_nd} dimensions, got shape {w.shape}")
-    if op.kind == "conv2d":
-        if w.shape[2] != w.shape[3]:
-            raise ProgramFormatError(f"{where}: kernel must be square, got {w.shape[2]}x{w.shape[3]}")
-        if not 1 <= w.shape[2] <= MAX_KERNEL:
-            raise ProgramFormatError(f"{where}: kernel {w.shape[2]} outside 1..{MAX_KERNEL}")
-        if int(op.stride) not in (1, 2):
-            raise ProgramFormatError(f"{where}: stride must be 1 or 2, got {op.stride}")
-        if not 0 <= int(op.padding) < w.shape[2]:
-            raise ProgramFormatError(f"{where}: padding {op.padding} must be in 0..kernel-1")
-    elif op.pool is not None:
-        raise ProgramFormatError(f"{where}: linear ops have no pooling")
-    o = w.shape[0]
-    for f, dt in (("bias", np.int32), ("mult", np.int32), ("shift", np.int32)):
-        a = getattr(op, f)
-        if a.shape != (o,):
-            raise ProgramFormatError(f"{where}: {f} must have shape ({o},), got {a.shape}")
-        if a.dtype != dt:
-            raise ProgramFormatError(f"{where}: {f} dtype must be {np.dtype(dt)}, got {a.dtype}")
-    k = op.shift.astype(np.int64) + 31
-    if k.min() < K_MIN or k.max() > K_MAX:
-        raise ProgramFormatError(f"{where}: shift gives k = 31 + shift outside {K_MIN}..{K_MAX}")
-    if op.out_int32:
-        if op.relu or op.pool:
-            raise ProgramFormatError(f"{where}: int32 outputs cannot have relu or pool")
-        if op.acc_scale is None or np.shape(op.acc_scale) != (o,):
-            raise ProgramFormatError(f"{where}: int32 outputs need acc_scale of shape ({o},)")
-    elif op.out_scale is None or not float(op.out_scale) > 0:
-        raise ProgramFormatError(f"{where}: int8 outputs need a positive out_scale")
-    worst = np.abs(w.astype(np.int64)).reshape(o, -1).sum(axis=1) * 128 + np.abs(op.bias.astype(np.int64))
-    if worst.max() >= 2**31:
-        raise ProgramFormatError(f"{where}: worst-case accumulator overflows int32")
+def _sources_or_none(prog: Program) -> Optional[list]:
+    try:
+        return prog.sources()
+    except Exception:  # a repr of a broken program still prints
+        return None
+
+
+def _list(header: dict, key: str) -> list:
+    v = header[key]
+    if not isinstance(v, list):
+        raise TypeError(f"{key} is not a list")
+    return v
+
+
+def _op_fields(i: int, h, version: int, arrays: dict) -> dict:
+    """The keyword arguments of op ``i`` from its header entry, every field type-checked."""
+    if not isinstance(h, dict):
+        raise TypeError(f"op {i} is not a JSON object")
+    v2 = [k for k in h if k in V2_DEFAULTS]
+    if version < 2 and v2:
+        raise ValueError(f"op {i} has the version-2 field {v2[0]!r} in a version-{version} file")
+    if version >= 2:
+        unknown = sorted(set(h) - set(_SCALAR_FIELDS) - set(V2_DEFAULTS))
+        if unknown:
+            raise ValueError(f"op {i} has unknown field {unknown[0]!r}")
+    kw = {f: h.get(f) for f in _SCALAR_FIELDS}
+    for f in ("kind", "name"):
+        if not isinstance(kw[f], str):
+            raise TypeError(f"op {i}: {f} {kw[f]!r} is not a string")
+    for f in ("relu", "out_int32"):
+        if kw[f] is not None and not isinstance(kw[f], bool):
+            raise TypeError(f"op {i}: {f} {kw[f]!r} is not true or false")
+        kw[f] = bool(kw[f])
+    for f in ("stride", "padding"):
+        if isinstance(kw[f], bool) or not isinstance(kw[f], int):
+            raise TypeError(f"op {i}: {f} {kw[f]!r} is not an integer")
+    if kw["pool"] is not None and not isinstance(kw["pool"], str):
+        raise TypeError(f"op {i}: pool {kw['pool']!r} is not a string")
+    sc = kw["out_scale"]
+    if sc is not None and (isinstance(sc, bool) or not isinstance(sc, (int, float))):
+        raise TypeError(f"op {i}: out_scale {sc!r} is not a number")
+    for f in v2:
+        v, d = h[f], V2_DEFAULTS[f]
+        if f == "inputs":
+            if not (isinstance(v, list) and all(isinstance(n, str) for n in v)):
+                raise TypeError(f"op {i}: inputs {v!r} is not a list of names")
+            v = tuple(v)
+        elif not isinstance(v, type(d)) or isinstance(v, bool) != isinstance(d, bool):
+            want = "true or false" if isinstance(d, bool) else "an integer"
+            raise TypeError(f"op {i}: {f} {v!r} is not {want}")
+        kw[f] = v
+    for f in _ARRAY_FIELDS:
+        kw[f] = arrays.get(f"op{i}.{f}")
+    return kw
+
+
+def output_function(y: np.ndarray, fn: Optional[str]) -> np.ndarray:
+    """``fn`` (None, "softmax", "log_softmax") of float64 outputs (N, F) or (N, C, H, W)
+    over axis 1, max-subtracted: ``exp(y - m) / sum(exp(y - m))`` and ``(y - m) -
+    log(sum(exp(y - m)))`` with ``m`` the largest value along axis 1."""
+    if fn is None:
+        return y
+    z = y - y.max(axis=1, keepdims=True)
+    if fn == "softmax":
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    if fn == "log_softmax":
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    raise ValueError(f"output_fn must be one of {OUTPUT_FNS}, got {fn!r}")
 
 
 def normalize_images(x, norm) -> np.ndarray:

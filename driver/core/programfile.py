@@ -4,11 +4,29 @@ A program file is a zip archive of ``.npy`` members, readable with numpy's
 ``np.load(path, allow_pickle=False)``:
 
 - ``format``: the string ``"rtlcnn-program"``;
-- ``version``: an integer, :data:`FORMAT_VERSION`;
+- ``version``: an integer, 1 or 2 (:data:`FORMAT_VERSION`, the newest);
 - ``header``: a JSON string: input shape and scale, name, meta, every op's scalars, the
   release that wrote it (``writer``) and ``digests``: the SHA-256 of every array member
   (over its dtype, shape and bytes, :func:`array_digest`);
 - ``op<i>.<field>``: the arrays of op ``i`` (weight, bias, mult, shift, acc_scale).
+
+Version 1 (rtlcnn 0.1.0): a chain of conv2d (kernel 1..7, stride 1 or 2), linear and 2x2
+maxpool/avgpool ops. The header holds ``input_shape``, ``input_scale``, ``name``,
+``meta``, optionally ``input_range``, and per op ``kind``, ``name``, ``stride``,
+``padding``, ``relu``, ``pool``, ``out_int32`` and ``out_scale``.
+
+Version 2 (rtlcnn 0.2) adds graphs and new ops. Header: optionally ``output_fn``
+(``"softmax"``/``"log_softmax"``) and ``input_norm`` (``{"mean": [...], "std": [...]}``);
+per op, besides the version-1 fields, those of :data:`rtlcnn.core.ops.V2_DEFAULTS` that
+differ from their default (``inputs``: a list of tensor names; ``groups``,
+``pool_kernel``, ``pool_stride``, ``pool_padding``, ``act_min``, ``act_max``: integers;
+``ceil_mode``, ``count_include_pad``: booleans); a field left out has its default, an
+unknown op field is refused. The kinds ``globalavgpool``, ``add`` (arrays ``mult`` (2,),
+``shift`` (1,)) and ``concat`` are version 2, as are kernels above 7 and strides above 2.
+:meth:`rtlcnn.Program.save` writes the lowest version that holds the program
+(:meth:`rtlcnn.Program.format_version`), so a plain chain stays a version-1 file that
+rtlcnn 0.1.0 reads; a version-1 file with a version-2 field is refused. (Files of the
+0.2 development line before version 2 may hold ``input_norm`` in version 1; they load.)
 
 :func:`read` checks everything before a number is used: only plain ``.npy`` members
 (no pickles, no object dtypes, no duplicates, no unknown names), each member's declared
@@ -35,9 +53,9 @@ from .version import __version__
 __all__ = ["FORMAT_VERSION", "FORMAT_TAG", "READS", "array_digest", "write", "read"]
 
 #: Version of the program file format this rtlcnn writes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The versions this rtlcnn reads (compared exactly).
-READS = (1,)
+READS = (1, 2)
 FORMAT_TAG = "rtlcnn-program"
 #: Largest uncompressed archive read (the biggest program the engine could run is far smaller).
 MAX_BYTES = 1 << 30
@@ -53,8 +71,11 @@ def array_digest(a: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def write(path, header: dict, arrays: dict) -> None:
-    """Write ``header`` (JSON-able) and ``arrays`` (name -> ndarray) as a program file."""
+def write(path, header: dict, arrays: dict, version: int = FORMAT_VERSION) -> None:
+    """Write ``header`` (JSON-able) and ``arrays`` (name -> ndarray) as a program file of
+    format ``version`` (one of :data:`READS`; the header must be of that version)."""
+    if version not in READS:
+        raise ValueError(f"format version {version!r} is not one of {READS}")
     header = dict(header, writer=f"rtlcnn {__version__}",
                   digests={k: array_digest(v) for k, v in sorted(arrays.items())})
     path = os.fspath(path)
@@ -62,7 +83,7 @@ def write(path, header: dict, arrays: dict) -> None:
         np.savez_compressed(
             fh,
             format=np.array(FORMAT_TAG),
-            version=np.array(FORMAT_VERSION, dtype=np.int64),
+            version=np.array(version, dtype=np.int64),
             header=np.array(json.dumps(header, default=_json_default)),
             **arrays,
         )
@@ -145,8 +166,9 @@ def _newer(header_text: str) -> str:
     return f"rtlcnn {m.group(1)}" if m else "a newer rtlcnn"
 
 
-def read(path) -> tuple:
-    """``(header dict, arrays dict)`` of a checked program file; ProgramFormatError else."""
+def read(path, with_version: bool = False) -> tuple:
+    """``(header dict, arrays dict)`` of a checked program file (with ``with_version``:
+    ``(header, arrays, version)``); ProgramFormatError else."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"program file {path!r} does not exist")
@@ -196,4 +218,4 @@ def read(path) -> tuple:
             if digests[k] != array_digest(a):
                 raise ProgramFormatError(f"{path}: array {k!r} does not match its digest: "
                                          "the file is corrupted")
-    return header, arrays
+    return (header, arrays, version) if with_version else (header, arrays)

@@ -1,3 +1,3 @@
 """The release of rtlcnn (one home: setup.py and the program files read it here)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
