@@ -35,6 +35,7 @@ import numpy as np
 
 from . import stream as S
 from . import unfold as U
+from .engine_support import check_engine_support
 from .errors import LayerNotSupported
 from .program import Program
 
@@ -417,9 +418,11 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     Raises
     ------
     LayerNotSupported
-        An op the engine cannot run with this build, naming the op and the limit.
+        An op the engine cannot run with this build, naming the op and the limit (graphs
+        and the ops of format version 2: :mod:`rtlcnn.core.engine_support`).
     """
     program.check()
+    check_engine_support(program, build.max_kernel)  # graphs and new ops: a clear refusal
     shapes = [tuple(program.input_shape)] + [tuple(s) for s in program.shapes()]
     big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
 

@@ -1,0 +1,62 @@
+"""What of a program the engine runs today, and a clear refusal of the rest.
+
+Programs are graphs with ops the engine does not have yet (file format version 2:
+``add``, ``concat``, ``globalavgpool``, grouped and depthwise convs, k x k pools with
+stride, padding and ceil_mode, activation bounds, kernels above the build's MAX_KERNEL
+and strides above 2). :func:`check_engine_support` is the scheduler's first step
+(:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock board):
+such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the op, what is
+unsupported and what runs it, never a KeyError or a wrong result. ``rtlcnn.reference.run``
+runs every valid program. The output function (softmax, log_softmax) runs on the host
+and needs nothing of the engine.
+"""
+
+from __future__ import annotations
+
+from .errors import LayerNotSupported
+from .ops import POOL_KINDS, V2_DEFAULTS
+from .program import Program
+
+__all__ = ["check_engine_support", "engine_problem"]
+
+_ELSE = "run the program with rtlcnn.reference.run (the bit-exact reference) instead"
+
+
+def engine_problem(program: Program, max_kernel: int) -> str:
+    """What the engine cannot run of ``program`` (the first such op), or "" if it runs it."""
+    for i, (op, src) in enumerate(zip(program.ops, program.sources())):
+        where = f"op {i} ({op.name or op.kind}, {op.kind})"
+        why = ""
+        if src != (i - 1,):
+            what = ", ".join(op.inputs)
+            why = (f"reads {what}: the engine runs chains only (each op reading the previous "
+                   "op's output), not yet residual adds, concatenations or skips")
+        elif op.kind not in ("conv2d", "linear") + POOL_KINDS:
+            why = f"the engine has no {op.kind} op yet"
+        elif op.kind == "conv2d" and int(op.groups) != 1:
+            why = (f"groups={op.groups} ({'depthwise' if op.weight.shape[1] == 1 else 'grouped'} "
+                   "conv): the engine runs groups=1 convs only")
+        elif op.kind == "conv2d" and op.kernel > max_kernel:
+            why = (f"kernel {op.kernel}x{op.kernel} is larger than the engine's MAX_KERNEL "
+                   f"{max_kernel} (kernels 1..{max_kernel} run)")
+        elif op.kind == "conv2d" and int(op.stride) not in (1, 2):
+            why = f"stride {op.stride}: the engine runs conv strides 1 and 2"
+        elif op.kind in POOL_KINDS and any(getattr(op, f) != V2_DEFAULTS[f] for f in (
+                "pool_kernel", "pool_stride", "pool_padding", "ceil_mode")):
+            why = (f"a {op.pool_kernel}x{op.pool_kernel} pool with stride {op.pool_stride}, "
+                   f"padding {op.pool_padding}{' and ceil_mode' if op.ceil_mode else ''}: the "
+                   "engine pools 2x2 with stride 2 and no padding only")
+        elif op.bounds[1] != 127 or int(op.act_min) > (0 if op.relu else -128):
+            lo, hi = op.bounds
+            why = (f"activation bounds [{lo}, {hi}] (ReLU6, Hardtanh or clamp): the engine "
+                   "saturates to [-128, 127], or [0, 127] with ReLU, only")
+        if why:
+            return f"{where}: {why}; {_ELSE}"
+    return ""
+
+
+def check_engine_support(program: Program, max_kernel: int) -> None:
+    """Raise LayerNotSupported for the first op the engine cannot run (see module doc)."""
+    problem = engine_problem(program, max_kernel)
+    if problem:
+        raise LayerNotSupported(problem)
