@@ -286,8 +286,9 @@ proc rtlcnn::build {} {
     }
     exclude_segs $dma_spaces
 
-    # A segment left neither assigned nor excluded is a critical warning of validation
-    # ([BD 41-1356]); make it stop the build, as the recording stand-in does.
+    # A segment a master reaches but neither assigned nor excluded is a critical warning of
+    # validation ([BD 41-1356]; a later assign_bd_address would map it): make it stop the
+    # build, as it stops the recording stand-in.
     set_msg_config -id {BD 41-1356} -new_severity ERROR
     validate_bd_design
     readback $plan

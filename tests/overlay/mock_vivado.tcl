@@ -1051,7 +1051,8 @@ proc validate_bd_design {args} {
     set mock::validated 1
 }
 
-# [BD 41-237]: the TDATA widths of a module stream and the IP port it is connected to differ.
+# [BD 41-237]: the TDATA widths of a module stream and the IP port it is connected to differ
+# (a critical warning in Vivado; stricter here).
 proc mock::check_stream_widths {} {
     dict for {cell c} $mock::cells {
         if {[dict get $c kind] ne "ip"} {
@@ -1192,12 +1193,13 @@ proc mock::check_address_map {} {
             }
             foreach seg $reach {
                 if {[lsearch -exact $done $seg] < 0} {
-                    lappend missing "\[BD 41-1356\] Address block <$seg> is not assigned into address space <$space>. Please use Address Editor to either assign or exclude it."
+                    lappend missing "\[BD 41-1356\] Slave segment <$seg> is not assigned into address space <$space> (assign or exclude it)."
                 }
             }
         }
     }
     if {[llength $missing]} {
+        # a critical warning in Vivado, which the overlay Tcl makes an error
         fail "validate_bd_design: [join $missing { }]"
     }
 }

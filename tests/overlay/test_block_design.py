@@ -547,7 +547,7 @@ def test_a_segment_neither_assigned_nor_excluded_is_refused(tclsh, spec, tmp_pat
     rc, out, _, _ = run_variant(tclsh, spec, tmp_path, board, [(SPEC_TXT, old, f"{line} {kept}")])
     assert rc != 0, out[-3000:]
     seg, ps, dma = b.exclude_segs[-1], b.ps["name"], spec.dma_name
-    assert (f"[BD 41-1356] Address block </{ps}/{seg}> is not assigned into address space "
+    assert (f"[BD 41-1356] Slave segment </{ps}/{seg}> is not assigned into address space "
             f"</{dma}/Data_MM2S>") in out, out[-3000:]
 
 
