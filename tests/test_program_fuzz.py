@@ -1,9 +1,11 @@
 """Program.load on thousands of damaged files: only ProgramFormatError, never other numbers.
 
 Each case starts from a good file (the shipped ``digits`` model, written before digests,
-and a small program written with them) and damages it one way: truncation, byte flips
-anywhere or in the zip's structure (local headers, central directory), members rewritten
-with other dtypes or shapes, unknown versions, extra and missing members. Whatever the
+a small chain written with them, both format version 1, and a random graph program of
+version 2) and damages it one way: truncation, byte flips anywhere or in the zip's
+structure (local headers, central directory), members rewritten with other dtypes or
+shapes, other versions, extra and missing members, header and op fields (version-2
+fields included) set to values of every JSON type. Whatever the
 bytes, loading either raises :class:`rtlcnn.ProgramFormatError` or gives exactly the
 original program (a flip in a zip timestamp changes nothing).
 """
@@ -18,18 +20,27 @@ import numpy as np
 import pytest
 from test_program import small_program
 
-from rtlcnn import Program, ProgramFormatError, models
+from rtlcnn import Op, Program, ProgramFormatError, models
+from rtlcnn.core import random_programs as RP
+from rtlcnn.core.ops import V2_DEFAULTS
 
 CASES = 5000
+#: what a damaged op field becomes: every JSON type, edge numbers, names of tensors
+FIELD_VALUES = [None, "x", "", -1, 0, 1, 2, 3, 7, 200, -129, 2**70, 1e308, 0.5, True, False, [], {}, [1, 2],
+                ["input"], ["input", "input"], ["mp"], ["sum", "input"], ["dw", "mp"], "add", "concat",
+                "globalavgpool", "max", "avg"]
 
 
 def _same(a: Program, b: Program) -> bool:
     if (tuple(a.input_shape), a.input_scale, a.name, a.meta) != (tuple(b.input_shape), b.input_scale,
                                                                   b.name, b.meta):
         return False
+    if a.output_fn != b.output_fn:
+        return False
     for x, y in zip(a.ops, b.ops):
-        for f in ("kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale"):
-            if getattr(x, f) != getattr(y, f):
+        for f in ("kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale") + tuple(
+                V2_DEFAULTS):
+            if getattr(x, f) != getattr(y, f) and not (f == "inputs" and tuple(x.inputs) == tuple(y.inputs)):
                 return False
         for f in ("weight", "bias", "mult", "shift", "acc_scale"):
             u, v = getattr(x, f), getattr(y, f)
@@ -62,7 +73,7 @@ def _npz(members: dict) -> bytes:
 def _edit_members(rng, data: bytes) -> bytes:
     m = _members(data)
     arrays = [k for k in m if k not in ("format", "version", "header")]
-    what = rng.integers(6)
+    what = rng.integers(7)
     if what == 0:  # another dtype
         k = arrays[rng.integers(len(arrays))]
         m[k] = m[k].astype(rng.choice(["int8", "int16", "int32", "int64", "float32", "uint8", ">i4"]))
@@ -71,15 +82,22 @@ def _edit_members(rng, data: bytes) -> bytes:
         m[k] = m[k].reshape(-1)[: max(0, m[k].size - int(rng.integers(0, 3)))]
     elif what == 2:  # a version
         dtype = rng.choice(["int64", "int8", "uint16"])
-        m["version"] = np.array(rng.choice([0, 2, 3, -1, 2**40]), dtype=dtype)
+        m["version"] = np.array(rng.choice([0, 1, 2, 3, -1, 2**40]), dtype=dtype)
     elif what == 3:  # an extra member
         m[rng.choice(["op9.weight", "extra", "op0.weights", "op1.bias"])] = np.zeros(3, np.int32)
     elif what == 4:  # a missing member
         del m[rng.choice(list(m))]
-    else:  # a header field
+    elif what == 5:  # a header field
         h = json.loads(str(m["header"]))
-        key = rng.choice(["input_shape", "input_scale", "ops", "name", "meta", "digests"])
-        h[key] = [None, "x", -1, 1e308, [], {}, [1, 2]][rng.integers(7)]
+        key = rng.choice(["input_shape", "input_scale", "ops", "name", "meta", "digests", "output_fn"])
+        h[key] = [None, "x", -1, 1e308, [], {}, [1, 2], "softmax"][rng.integers(8)]
+        m["header"] = np.array(json.dumps(h))
+    else:  # a field of an op, version 1 or 2
+        h = json.loads(str(m["header"]))
+        op = h["ops"][rng.integers(len(h["ops"]))]
+        key = rng.choice(["kind", "name", "stride", "padding", "relu", "pool", "out_int32", "out_scale"]
+                         + list(V2_DEFAULTS) + ["extra"])
+        op[key] = FIELD_VALUES[rng.integers(len(FIELD_VALUES))]
         m["header"] = np.array(json.dumps(h))
     return _npz(m)
 
@@ -114,13 +132,27 @@ def _corrupt(rng, data: bytes, kind: int) -> bytes:
         return bytes(b)
 
 
+def graph_program(rng) -> Program:
+    """A small version-2 program with every version-2 field (few arrays: loads fast)."""
+    ops = [RP.conv(rng, 3, 4, 3, padding=1, act_max=100, name="c0"),
+           Op("maxpool", "mp", pool_kernel=3, pool_stride=2, pool_padding=1, ceil_mode=True),
+           RP.conv(rng, 4, 4, 3, padding=1, groups=4, inputs=("mp",), name="dw"),
+           RP.add(rng, "mp", "dw", "sum", relu=True, act_min=-5),
+           Op("avgpool", "ap", pool_kernel=3, pool_stride=1, pool_padding=1, count_include_pad=False),
+           Op("concat", "cat", inputs=("ap", "sum")), Op("globalavgpool", "gap"),
+           RP.linear(rng, 8, 3, relu=False, out_int32=True, name="fc")]
+    return Program((3, 9, 9), 1 / 64, ops, name="graph", output_fn="log_softmax").check()
+
+
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory):
     d = tmp_path_factory.mktemp("fuzz")
     small = d / "small.rtlcnn.npz"
     small_program(np.random.default_rng(0)).save(small)
+    g = d / "graph.rtlcnn.npz"
+    graph_program(np.random.default_rng(1)).save(g)
     out = []
-    for path in (small, models.path("digits")):
+    for path in (small, models.path("digits"), g):
         out.append((path.read_bytes(), Program.load(path)))
     return out
 
