@@ -4,7 +4,8 @@
 calibrates and quantizes it (:func:`rtlcnn.compile.compiler.compile`). Importing the
 package needs no torch (:mod:`~rtlcnn.compile.datasets` runs on a board); calling it does.
 
-- :mod:`~rtlcnn.compile.lowering`: torch.fx graph -> float stages.
+- :mod:`~rtlcnn.compile.lowering` (+ ``lowering_ops``): torch.fx graph -> float graph of stages
+  (:mod:`~rtlcnn.compile.stages`: the Stage and its float forward).
 - :mod:`~rtlcnn.compile.quantize`: calibration and quantization of stages (numpy).
 - :mod:`~rtlcnn.compile.compiler`: ``compile()``, the whole flow.
 - :mod:`~rtlcnn.compile.qat`: quantization-aware training.

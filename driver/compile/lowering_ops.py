@@ -260,6 +260,8 @@ def _function(L, node, f, args, kwargs):
             return _size(args[0])
         if args[1] == "ndim":
             return len(args[0].shape) + 1
+        if args[1] in ("device", "dtype"):  # e.g. torch.tensor([1.0], device=x.device) in brevitas' CNV
+            return torch.device("cpu") if args[1] == "device" else torch.float32
         _refuse(L, node, f"the attribute {args[1]!r}")
     if f is operator.getitem:
         if isinstance(args[0], Ref):
