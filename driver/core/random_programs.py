@@ -115,7 +115,7 @@ def graph(seed=0, input_shape=(3, 20, 20), blocks=5, classes=10, out_int32=True)
     c, h, w = input_shape
     k = int(rng.integers(1, min(11, h) + 1))
     s = int(rng.integers(1, 5))
-    while (h + 2 * (k // 2) - k) // s + 1 < 6:
+    while s > 1 and (h + 2 * (k // 2) - k) // s + 1 < 6:
         s -= 1
     emit(conv(rng, c, int(rng.integers(4, 9)), k, stride=s, padding=k // 2, **_bounds(rng)), ["input"])
     for _ in range(blocks):
