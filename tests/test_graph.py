@@ -283,13 +283,10 @@ def _plan(prog):
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda rng: resnet_block(rng), r"op 3 \(sum, add\): reads a, c: the engine runs chains only"),
+    (lambda rng: resnet_block(rng), r"op 3 \(sum, add\): the engine has no add op yet"),
     (lambda rng: Program((4, 8, 8), 1 / 64, [conv(rng, 4, 4, groups=4), conv(rng, 4, 2)]),
      r"op 0 \(conv2d, conv2d\): groups=4 \(depthwise conv\)"),
     (lambda rng: Program((4, 8, 8), 1 / 64, [conv(rng, 4, 4, groups=2)]), r"groups=2 \(grouped conv\)"),
-    (lambda rng: Program((3, 40, 40), 1 / 64, [conv(rng, 3, 4, 11, stride=4, padding=2, name="alex")]),
-     r"op 0 \(alex, conv2d\): kernel 11x11 is larger than the engine's MAX_KERNEL 7"),
-    (lambda rng: Program((3, 20, 20), 1 / 64, [conv(rng, 3, 4, 3, stride=3)]), "stride 3: the engine runs"),
     (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4), Op("maxpool", "mp", pool_kernel=3,
                                                                    ceil_mode=True)]),
      r"op 1 \(mp, maxpool\): a 3x3 pool with stride 2, padding 0 and ceil_mode"),

@@ -1,9 +1,12 @@
 """What of a program the engine runs today, and a clear refusal of the rest.
 
-Programs are graphs with ops the engine does not have yet (file format version 2:
-``add``, ``concat``, ``globalavgpool``, grouped and depthwise convs, k x k pools with
-stride, padding and ceil_mode, activation bounds, kernels above the build's MAX_KERNEL
-and strides above 2). :func:`check_engine_support` is the scheduler's first step
+Programs are graphs; the engine runs their topology (each op reads the tensors it names;
+a ``concat`` is the host placing its inputs' channels side by side, no arithmetic), but
+not yet the ops of file format version 2 it has no hardware for: ``add``,
+``globalavgpool``, grouped and depthwise convs, k x k pools with stride, padding and
+ceil_mode, activation bounds. Kernels above the build's MAX_KERNEL and strides above 2
+run in the im2col host layout (:mod:`rtlcnn.core.schedule`).
+:func:`check_engine_support` is the scheduler's first step
 (:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock board):
 such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the op, what is
 unsupported and what runs it, never a KeyError or a wrong result. ``rtlcnn.reference.run``
@@ -24,23 +27,14 @@ _ELSE = "run the program with rtlcnn.reference.run (the bit-exact reference) ins
 
 def engine_problem(program: Program, max_kernel: int) -> str:
     """What the engine cannot run of ``program`` (the first such op), or "" if it runs it."""
-    for i, (op, src) in enumerate(zip(program.ops, program.sources())):
+    for i, op in enumerate(program.ops):
         where = f"op {i} ({op.name or op.kind}, {op.kind})"
         why = ""
-        if src != (i - 1,):
-            what = ", ".join(op.inputs)
-            why = (f"reads {what}: the engine runs chains only (each op reading the previous "
-                   "op's output), not yet residual adds, concatenations or skips")
-        elif op.kind not in ("conv2d", "linear") + POOL_KINDS:
+        if op.kind not in ("conv2d", "linear", "concat") + POOL_KINDS:
             why = f"the engine has no {op.kind} op yet"
         elif op.kind == "conv2d" and int(op.groups) != 1:
             why = (f"groups={op.groups} ({'depthwise' if op.weight.shape[1] == 1 else 'grouped'} "
                    "conv): the engine runs groups=1 convs only")
-        elif op.kind == "conv2d" and op.kernel > max_kernel:
-            why = (f"kernel {op.kernel}x{op.kernel} is larger than the engine's MAX_KERNEL "
-                   f"{max_kernel} (kernels 1..{max_kernel} run)")
-        elif op.kind == "conv2d" and int(op.stride) not in (1, 2):
-            why = f"stride {op.stride}: the engine runs conv strides 1 and 2"
         elif op.kind in POOL_KINDS and any(getattr(op, f) != V2_DEFAULTS[f] for f in (
                 "pool_kernel", "pool_stride", "pool_padding", "ceil_mode")):
             why = (f"a {op.pool_kernel}x{op.pool_kernel} pool with stride {op.pool_stride}, "

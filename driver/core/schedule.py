@@ -7,11 +7,13 @@ layer's weights and parameters live (WBASE/PBASE) and whether a layer with few i
 channels runs "unfolded" because that costs fewer cycles: in one of the host layouts of
 :mod:`rtlcnn.core.unfold` ("kx": a K x 1 kernel over the taps of a kernel row; "pair": PAIR
 jobs, two conv pixels per input pixel, pooled on the accumulators), or im2col'ed (the
-engine a 1x1 conv; streams K*K times the map, so rarely the best). :func:`execute` runs
-a plan on anything with a
-``run_job(cfg, stream) -> bytes`` method: the accelerator on a board or the mock board,
-or :class:`rtlcnn.sim.engine_model.EngineModel`, a numpy model of the engine used to test
-the tiling without a simulator.
+engine a 1x1 conv; streams K*K times the map, so rarely the best, but the layout of kernels
+above MAX_KERNEL and strides above 2). Programs are graphs: each op's input is the tensor it
+names; a concatenation runs on the host (it places bytes). :func:`execute`
+(:mod:`rtlcnn.core.runner`) runs a plan on anything with a ``run_job(cfg, stream) ->
+bytes`` method: the accelerator on a board or the mock board, or
+:class:`rtlcnn.sim.engine_model.EngineModel`, a numpy model of the engine used to test the
+tiling without a simulator.
 
 Order of work in a batch: layer by layer; within a layer, slice by slice and image by
 image, so a slice's weights go over the stream once per batch (with LOAD_* = 1 on its
@@ -28,7 +30,7 @@ layer gets its own WBASE/PBASE and the weights are sent once per network and sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -39,7 +41,11 @@ from .engine_support import check_engine_support
 from .errors import LayerNotSupported
 from .program import Program
 
-__all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "job_cycles"]
+# running a plan lives in rtlcnn.core.runner; execute, Residency, JobRecord are re-exported here
+from .runner import OPCODE_HOST, JobRecord, Residency, execute
+
+__all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "JobRecord", "job_cycles",
+           "HOST_KINDS", "OPCODE_HOST"]
 
 JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
 #: what one more job costs the host (register writes, two DMA starts, polls, in Python on
@@ -53,6 +59,8 @@ SUMMARY_BATCH = 64
 #: Accelerator.load allocates (a layer of few features and many outputs could otherwise
 #: ask for megabytes); 256 already makes the per-job cost negligible
 MAX_IMAGES_PER_JOB = 256
+#: op kinds the host runs without the engine (they move bytes only; LayerPlan.opcode OPCODE_HOST)
+HOST_KINDS = ("concat",)
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -230,7 +238,7 @@ class Plan:
                 batched = (f" (~{per:,.0f} at batch {SUMMARY_BATCH}: up to "
                            f"{lp.images_per_job} images a job)")
             lines.append(
-                f"  {lp.index:2d} {lp.name or lp.kind:12s} {S.OPCODE_NAMES[lp.opcode]:7s}"
+                f"  {lp.index:2d} {lp.name or lp.kind:12s} {S.OPCODE_NAMES.get(lp.opcode, 'host'):7s}"
                 f"{' unfolded' if lp.unfold else '         '} slices {len(lp.slices):3d} bands "
                 f"{len(lp.bands):3d} ~{lp.est_cycles:,d} cycles/image{batched}")
         return "\n".join(lines)
@@ -345,11 +353,12 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
         o, c, k, _ = op.weight.shape
         _, h, w = in_shape
         s, p = int(op.stride), int(op.padding)
-        if k > build.max_kernel:
+        if layout != "im2col" and k > build.max_kernel:  # im2col makes any conv a 1x1 conv
             raise LayerNotSupported(f"{where}: kernel {k}x{k} is larger than the engine's "
-                                    f"MAX_KERNEL {build.max_kernel}")
-        if s not in (1, 2):
-            raise LayerNotSupported(f"{where}: stride {s}; the engine supports 1 and 2")
+                                    f"MAX_KERNEL {build.max_kernel} (it runs in the im2col layout)")
+        if layout != "im2col" and s not in (1, 2):
+            raise LayerNotSupported(f"{where}: stride {s}; the engine supports 1 and 2 (other "
+                                    "strides run in the im2col layout)")
         if p >= k:
             raise LayerNotSupported(f"{where}: padding {p} >= kernel {k}; the engine needs pad < K")
         pool = {None: S.POOL_NONE, "max": S.POOL_MAX, "avg": S.POOL_AVG}[op.pool]
@@ -397,6 +406,13 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
     return lp
 
 
+def _host_layer(i: int, op, in_shape: tuple, out_shape: tuple) -> LayerPlan:
+    """An op the host does without the engine: a concatenation only moves bytes (each
+    input's channels go to their place in the output map, no arithmetic)."""
+    return LayerPlan(i, op.kind, op.name, in_shape, out_shape, OPCODE_HOST, False, in_shape, 1, 1,
+                     0, False, 0, False, [], [])
+
+
 def _words(lp: LayerPlan) -> int:
     return sum(s.words for s in lp.slices)
 
@@ -424,13 +440,19 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     program.check()
     check_engine_support(program, build.max_kernel)  # graphs and new ops: a clear refusal
     shapes = [tuple(program.input_shape)] + [tuple(s) for s in program.shapes()]
+    srcs = program.sources()
+    in_shapes = [shapes[src[0] + 1] for src in srcs]  # each op's (first) input
     big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
 
     def best(i, op, ins, outs, wbase, pbase, wroom, proom):
+        if op.kind in HOST_KINDS:
+            return _host_layer(i, op, ins, outs)
         foldable = op.kind == "conv2d" and op.weight.shape[2] > 1
         layouts = ["pair", "kx", "im2col"]
         cands = [None]
-        if foldable and unfold is None:
+        if foldable and (op.kernel > build.max_kernel or int(op.stride) > 2):
+            cands = ["im2col"]  # the only layout for kernels above MAX_KERNEL, strides above 2
+        elif foldable and unfold is None:
             cands = [None] + layouts
         elif foldable and unfold:
             cands = layouts + [None]
@@ -452,7 +474,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     layers, wbase, pbase, resident = [], 0, 0, True
     try:
         for i, op in enumerate(program.ops):
-            lp = best(i, op, shapes[i], shapes[i + 1], 0, 0, **big)
+            lp = best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
             if lp.has_weights:
                 if len(lp.slices) > 1 or wbase + _words(lp) > build.wbuf_depth or \
                         pbase + lp.slices[-1].oc1 > build.pbuf_depth:
@@ -465,129 +487,6 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     except LayerNotSupported:
         resident = False
     if not resident:
-        layers = [best(i, op, shapes[i], shapes[i + 1], 0, 0, **big)
+        layers = [best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
                   for i, op in enumerate(program.ops)]
     return Plan(program, build, layers, resident)
-
-
-# --------------------------------------------------------------------------- execution
-class Residency:
-    """What the engine's weight and parameter buffers hold: key -> (wbase, words, pbase, n)."""
-
-    def __init__(self):
-        self.held = {}
-
-    def has(self, key) -> bool:
-        return key in self.held
-
-    def store(self, key, sl: Slice) -> None:
-        w0, w1, p0, p1 = sl.wbase, sl.wbase + sl.words, sl.pbase, sl.pbase + (sl.oc1 - sl.oc0)
-        for k, (a0, a1, b0, b1) in list(self.held.items()):
-            if a0 < w1 and w0 < a1 or b0 < p1 and p0 < b1:
-                del self.held[k]
-        self.held[key] = (w0, w1, p0, p1)
-
-    def clear(self) -> None:
-        self.held.clear()
-
-
-@dataclass
-class JobRecord:
-    """What happened in one job (for profiles). ``image`` is the job's first image;
-    ``images`` all of them (several for a LINEAR layer's batched jobs); ``cfg.macs()``
-    counts the MACs of all of them."""
-
-    layer: int
-    image: int
-    cfg: S.JobConfig
-    cycles: dict = field(default_factory=dict)
-    images: tuple = ()
-    #: the layer's own MACs in this job (default ``cfg.macs()``; see LayerPlan.job_macs)
-    macs: int = -1
-
-    def __post_init__(self):
-        if not self.images:
-            self.images = (self.image,)
-        if self.macs < 0:
-            self.macs = self.cfg.macs()
-
-
-def execute(pl: Plan, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
-            on_job=None, out=None, completed=None) -> list:
-    """Run the plan on a batch of int8 inputs (N, C, H, W); return every op's raw output.
-
-    ``engine.run_job(cfg, stream) -> bytes`` runs one job. ``residency`` tracks what the
-    engine holds; ``net_key`` names this network's weights in it. ``on_job(record, raw)``
-    is called after every job (profiling).
-
-    ``out`` (optional, shape (N,) + the last op's output shape) receives each image's
-    output of the last op as soon as that image's last job is done, and ``completed``
-    (optional list) gets the image's index appended at that moment; both before
-    ``on_job`` sees the job. So when a job raises, ``out`` already holds every image
-    listed in ``completed``, whatever the others did. A LINEAR layer's job runs a chunk
-    of images (:meth:`LayerPlan.chunks`), so several images can complete with one job;
-    they are appended in image order.
-    """
-    build = pl.build
-    outs = []
-    x = xq
-    n = x.shape[0]
-    run = list(pl.layers if layers is None else layers)
-    if out is not None and out.shape != (n,) + tuple(run[-1].out_shape):
-        raise ValueError(f"execute: out has shape {out.shape}, the batch's last op "
-                         f"gives {(n,) + tuple(run[-1].out_shape)}")
-    for lp in run:
-        final = lp is run[-1]
-        left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
-        op = pl.program.ops[lp.index]
-        if lp.opcode == S.OPCODE_LINEAR:
-            xin = x.reshape(n, -1)
-        elif lp.layout == "im2col":
-            xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
-        elif lp.layout == "kx":
-            xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
-        elif lp.layout == "pair":
-            xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
-        else:
-            xin = x
-        dtype = np.int32 if lp.out_int32 else np.int8
-        y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
-        for si, sl in enumerate(lp.slices):
-            key = (net_key, lp.index, si)
-            params = weights = None
-            if lp.has_weights:
-                params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
-                weights = lp.slice_weights(sl)
-            for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
-                for band in lp.bands:
-                    load = lp.has_weights and not residency.has(key)
-                    cfg = lp.config(sl, band, load, i1 - i0)
-                    if lp.opcode != S.OPCODE_LINEAR:
-                        xb = xin[i0, :, band.r0:band.r1]
-                    elif i1 - i0 == 1:
-                        xb = xin[i0]
-                    else:  # (F, N, 1): image i is input row i of a 1x1 conv
-                        xb = xin[i0:i1].T[:, :, None]
-                    st = S.job_stream(cfg, build, params if load else None,
-                                      weights if load else None, xb)
-                    raw = engine.run_job(cfg, st)
-                    if load:
-                        residency.store(key, sl)
-                    res = S.unpack_output(raw, cfg)
-                    if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
-                        y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
-                    else:
-                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1] = res
-                    for img in range(i0, i1):
-                        left[img] -= 1
-                        if final and not left[img]:  # this image's result is complete
-                            if out is not None:
-                                out[img] = y[img]
-                            if completed is not None:
-                                completed.append(img)
-                    if on_job is not None:
-                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
-                                     macs=lp.job_macs(cfg)), raw)
-        outs.append(y)
-        x = y
-    return outs

@@ -1,0 +1,157 @@
+"""Running a :class:`rtlcnn.core.schedule.Plan`: the jobs of a batch, in order, on an engine.
+
+:func:`execute` runs a plan on anything with a ``run_job(cfg, stream) -> bytes`` method: the
+accelerator on a board or the mock board, or :class:`rtlcnn.sim.engine_model.EngineModel`,
+a numpy model of the engine. Ops read the tensors their program names (a table of the
+batch's tensors); a host op (a concatenation) only places bytes. :class:`Residency` tracks
+which weights the engine holds, :class:`JobRecord` what a job did (profiles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import stream as S
+from . import unfold as U
+
+__all__ = ["Residency", "JobRecord", "execute", "OPCODE_HOST"]
+
+#: the LayerPlan opcode of an op the host runs without the engine (a concatenation)
+OPCODE_HOST = -1
+
+class Residency:
+    """What the engine's weight and parameter buffers hold: key -> (wbase, words, pbase, n)."""
+
+    def __init__(self):
+        self.held = {}
+
+    def has(self, key) -> bool:
+        return key in self.held
+
+    def store(self, key, sl) -> None:
+        """``sl``: the :class:`rtlcnn.core.schedule.Slice` just loaded; what it overwrites goes."""
+        w0, w1, p0, p1 = sl.wbase, sl.wbase + sl.words, sl.pbase, sl.pbase + (sl.oc1 - sl.oc0)
+        for k, (a0, a1, b0, b1) in list(self.held.items()):
+            if a0 < w1 and w0 < a1 or b0 < p1 and p0 < b1:
+                del self.held[k]
+        self.held[key] = (w0, w1, p0, p1)
+
+    def clear(self) -> None:
+        self.held.clear()
+
+
+@dataclass
+class JobRecord:
+    """What happened in one job (for profiles). ``image`` is the job's first image;
+    ``images`` all of them (several for a LINEAR layer's batched jobs); ``cfg.macs()``
+    counts the MACs of all of them."""
+
+    layer: int
+    image: int
+    cfg: S.JobConfig
+    cycles: dict = field(default_factory=dict)
+    images: tuple = ()
+    #: the layer's own MACs in this job (default ``cfg.macs()``; see LayerPlan.job_macs)
+    macs: int = -1
+
+    def __post_init__(self):
+        if not self.images:
+            self.images = (self.image,)
+        if self.macs < 0:
+            self.macs = self.cfg.macs()
+
+
+def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
+            on_job=None, out=None, completed=None) -> list:
+    """Run the plan on a batch of int8 inputs (N, C, H, W); return every op's raw output.
+
+    ``engine.run_job(cfg, stream) -> bytes`` runs one job. ``residency`` tracks what the
+    engine holds; ``net_key`` names this network's weights in it. ``on_job(record, raw)``
+    is called after every job (profiling).
+
+    ``out`` (optional, shape (N,) + the last op's output shape) receives each image's
+    output of the last op as soon as that image's last job is done, and ``completed``
+    (optional list) gets the image's index appended at that moment; both before
+    ``on_job`` sees the job. So when a job raises, ``out`` already holds every image
+    listed in ``completed``, whatever the others did. A LINEAR layer's job runs a chunk
+    of images (:meth:`LayerPlan.chunks`), so several images can complete with one job;
+    they are appended in image order.
+    """
+    build = pl.build
+    outs = []
+    n = xq.shape[0]
+    run = list(pl.layers if layers is None else layers)
+    srcs = pl.program.sources()
+    env = {-1: xq}  # tensor table: -1 the input, j op j's output
+    if out is not None and out.shape != (n,) + tuple(run[-1].out_shape):
+        raise ValueError(f"execute: out has shape {out.shape}, the batch's last op "
+                         f"gives {(n,) + tuple(run[-1].out_shape)}")
+    for lp in run:
+        final = lp is run[-1]
+        left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
+        op = pl.program.ops[lp.index]
+        src = srcs[lp.index]
+        x = env[src[0]] if src[0] in env else outs[-1]  # (a partial run: the op before it)
+        if lp.opcode == OPCODE_HOST:  # concat: the inputs' channels side by side
+            y = np.concatenate([env[j] for j in src], axis=1)
+            if final:
+                if out is not None:
+                    out[:] = y
+                if completed is not None:
+                    completed.extend(range(n))
+            outs.append(y)
+            env[lp.index] = y
+            continue
+        if lp.opcode == S.OPCODE_LINEAR:
+            xin = x.reshape(n, -1)
+        elif lp.layout == "im2col":
+            xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
+        elif lp.layout == "kx":
+            xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
+        elif lp.layout == "pair":
+            xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
+        else:
+            xin = x
+        dtype = np.int32 if lp.out_int32 else np.int8
+        y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
+        for si, sl in enumerate(lp.slices):
+            key = (net_key, lp.index, si)
+            params = weights = None
+            if lp.has_weights:
+                params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
+                weights = lp.slice_weights(sl)
+            for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
+                for band in lp.bands:
+                    load = lp.has_weights and not residency.has(key)
+                    cfg = lp.config(sl, band, load, i1 - i0)
+                    if lp.opcode != S.OPCODE_LINEAR:
+                        xb = xin[i0, :, band.r0:band.r1]
+                    elif i1 - i0 == 1:
+                        xb = xin[i0]
+                    else:  # (F, N, 1): image i is input row i of a 1x1 conv
+                        xb = xin[i0:i1].T[:, :, None]
+                    st = S.job_stream(cfg, build, params if load else None,
+                                      weights if load else None, xb)
+                    raw = engine.run_job(cfg, st)
+                    if load:
+                        residency.store(key, sl)
+                    res = S.unpack_output(raw, cfg)
+                    if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
+                        y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
+                    else:
+                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1] = res
+                    for img in range(i0, i1):
+                        left[img] -= 1
+                        if final and not left[img]:  # this image's result is complete
+                            if out is not None:
+                                out[img] = y[img]
+                            if completed is not None:
+                                completed.append(img)
+                    if on_job is not None:
+                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
+                                     macs=lp.job_macs(cfg)), raw)
+        outs.append(y)
+        env[lp.index] = y
+    return outs

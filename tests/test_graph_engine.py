@@ -1,0 +1,76 @@
+"""Graph programs on the engine (the numpy engine model; tests/mock runs the RTL): each op
+reads the tensors it names, a concatenation is the host placing channels, kernels above
+MAX_KERNEL and strides above 2 run in the im2col layout; every op's output equals
+rtlcnn.reference bit for bit."""
+
+import numpy as np
+import pytest
+
+from rtlcnn.core import reference as R
+from rtlcnn.core import schedule as SC
+from rtlcnn.core import stream as S
+from rtlcnn.core.program import Op, Program
+from rtlcnn.core.random_programs import conv, linear
+from rtlcnn.sim.engine_model import EngineModel
+
+SMALL = S.Build(p_oc=4, p_ic=4, wbuf_depth=256, ibuf_depth=512, pbuf_depth=64)
+
+
+def _run(prog, build, n=3, seed=1):
+    pl = SC.plan(prog, build)
+    x = np.random.default_rng(seed).uniform(-1, 1, (n,) + tuple(prog.input_shape)).astype(np.float32)
+    out = np.empty((n,) + tuple(prog.output_shape), np.int32 if prog.ops[-1].out_int32 else np.int8)
+    done = []
+    outs = SC.execute(pl, prog.quantize_input(x), EngineModel(build), SC.Residency(), "net",
+                      out=out, completed=done)
+    for i, (got, want) in enumerate(zip(outs, R.run_all_int(prog, x))):
+        assert got.dtype == want.dtype and np.array_equal(got, want), f"op {i} ({prog.ops[i].name})"
+    assert sorted(done) == list(range(n)) and np.array_equal(out, outs[-1])
+    return pl
+
+
+def fire(rng, c=6, name="fire"):
+    """SqueezeNet's Fire module: squeeze 1x1, expand 1x1 and 3x3 of it, concatenated."""
+    return [conv(rng, c, 4, 1, name=f"{name}.sq"),
+            conv(rng, 4, 5, 1, name=f"{name}.e1"),
+            conv(rng, 4, 3, 3, padding=1, name=f"{name}.e3", inputs=(f"{name}.sq",)),
+            Op("concat", name=f"{name}.cat", inputs=(f"{name}.e1", f"{name}.e3"), out_scale=0.05)]
+
+
+@pytest.mark.parametrize("build", [S.Build(), SMALL], ids=["default", "small"])
+def test_concat_graphs_run_bit_exact(build):
+    rng = np.random.default_rng(0)
+    ops = fire(rng, 6, "f1") + fire(rng, 8, "f2") + [conv(rng, 8, 4, 3, stride=2, pool="max", name="c"),
+                                                     linear(rng, 4 * 2 * 2, 5, relu=False, out_int32=True)]
+    prog = Program((6, 10, 10), 1 / 64, ops, name="fires").check()
+    pl = _run(prog, build)
+    assert [lp.opcode for lp in pl.layers].count(SC.OPCODE_HOST) == 2
+    assert "host" in pl.summary()
+
+
+def test_a_concat_can_end_the_program_and_read_an_op_twice():
+    rng = np.random.default_rng(1)
+    ops = [conv(rng, 3, 4, 3, padding=1, name="a"), conv(rng, 4, 4, 1, name="b"),
+           Op("concat", name="cat", inputs=("a", "b", "a"), out_scale=0.05)]
+    _run(Program((3, 6, 6), 1 / 64, ops).check(), S.Build())
+
+
+@pytest.mark.parametrize("k,s,p,shape", [(11, 4, 2, (3, 47, 47)), (3, 3, 0, (4, 14, 14)),
+                                         (9, 1, 4, (2, 12, 12)), (8, 5, 3, (3, 30, 30))])
+def test_kernels_and_strides_beyond_the_engine_run_im2col(k, s, p, shape):
+    rng = np.random.default_rng(k * 10 + s)
+    ops = [conv(rng, shape[0], 8, k, stride=s, padding=p, name="big"),
+           conv(rng, 8, 4, 1, relu=False, out_int32=True, name="head")]
+    prog = Program(shape, 1 / 64, ops).check()
+    pl = _run(prog, S.Build())
+    assert pl.layers[0].layout == "im2col"
+
+
+def test_alexnet_stem_at_224():
+    """AlexNet's first layer as published: 11x11 stride 4 pad 2 on 224x224, 64 channels."""
+    rng = np.random.default_rng(2)
+    prog = Program((3, 224, 224), 1 / 64, [conv(rng, 3, 64, 11, stride=4, padding=2, relu=True,
+                                               name="features.0")]).check()
+    pl = _run(prog, S.Build(), n=1)
+    lp = pl.layers[0]
+    assert lp.layout == "im2col" and lp.out_shape == (64, 55, 55)
