@@ -68,6 +68,7 @@ module rtlcnn_axil_regs #
     output wire [15:0]            cfg_pad,
     output wire [31:0]            cfg_wbase,
     output wire [31:0]            cfg_pbase,
+    output wire [15:0]            cfg_act,
 
     // status and read-only values from the engine
     input  wire                   sts_busy,
@@ -93,10 +94,10 @@ initial begin
 end
 
 // register map and stream format version (rtlcnn.core.regs VERSION_MAJOR / VERSION_MINOR;
-// minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register)
+// minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register, minor 3: ACT)
 localparam [31:0] ID_VALUE = 32'h52434E4E;
 localparam [15:0] VERSION_MAJOR = 16'd1;
-localparam [15:0] VERSION_MINOR = 16'd2;
+localparam [15:0] VERSION_MINOR = 16'd3;
 localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
 reg s_axil_awready_reg = 1'b0, s_axil_awready_next;
@@ -123,6 +124,9 @@ reg [31:0] stride_reg = 32'd0, stride_next;
 reg [15:0] pad_reg = 16'd0, pad_next;
 reg [31:0] wbase_reg = 32'd0, wbase_next;
 reg [31:0] pbase_reg = 32'd0, pbase_next;
+// ACT: [7:0] act_min, [15:8] act_max; after reset and SOFT_RESET -128 and 127 (no bounds)
+localparam [15:0] ACT_RESET = 16'h7F80;
+reg [15:0] act_reg = ACT_RESET, act_next;
 
 // byte-lane merge of a write into a register
 function [31:0] merge;
@@ -137,11 +141,12 @@ function [31:0] merge;
     end
 endfunction
 
-/* verilator lint_off UNUSEDSIGNAL */  // byte-in-word address bits and PAD[31:16] are ignored
+/* verilator lint_off UNUSEDSIGNAL */  // byte-in-word address bits, PAD[31:16] and ACT[31:16] are ignored
 wire [ADDR_WIDTH-1:0] wr_addr = s_axil_awaddr;
 wire [ADDR_WIDTH-1:0] rd_addr = s_axil_araddr;
 wire wr_cfg_ok = !sts_busy;
 wire [31:0] pad_merged = merge({16'd0, pad_reg}, s_axil_wdata, s_axil_wstrb);
+wire [31:0] act_merged = merge({16'd0, act_reg}, s_axil_wdata, s_axil_wstrb);
 /* verilator lint_on UNUSEDSIGNAL */
 
 assign s_axil_awready = s_axil_awready_reg;
@@ -166,6 +171,7 @@ assign cfg_stride = stride_reg;
 assign cfg_pad = pad_reg;
 assign cfg_wbase = wbase_reg;
 assign cfg_pbase = pbase_reg;
+assign cfg_act = act_reg;
 
 always @* begin
     s_axil_awready_next = 1'b0;
@@ -189,6 +195,7 @@ always @* begin
     pad_next = pad_reg;
     wbase_next = wbase_reg;
     pbase_next = pbase_reg;
+    act_next = act_reg;
 
     if (s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid_reg || s_axil_bready)
             && !s_axil_awready_reg && !s_axil_wready_reg) begin
@@ -213,6 +220,7 @@ always @* begin
             12'h09C: if (wr_cfg_ok) pad_next = pad_merged[15:0];
             12'h0A0: if (wr_cfg_ok) wbase_next = merge(wbase_reg, s_axil_wdata, s_axil_wstrb);
             12'h0A4: if (wr_cfg_ok) pbase_next = merge(pbase_reg, s_axil_wdata, s_axil_wstrb);
+            12'h0A8: if (wr_cfg_ok) act_next = act_merged[15:0];
             default: begin
                 // read-only or unmapped: ignored, OKAY response
             end
@@ -247,6 +255,7 @@ always @* begin
             12'h09C: s_axil_rdata_next = {16'd0, pad_reg};
             12'h0A0: s_axil_rdata_next = wbase_reg;
             12'h0A4: s_axil_rdata_next = pbase_reg;
+            12'h0A8: s_axil_rdata_next = {16'd0, act_reg};
             12'h0B0: s_axil_rdata_next = sts_out_h;
             12'h0B4: s_axil_rdata_next = sts_out_w;
             12'h0B8: s_axil_rdata_next = sts_in_beats;
@@ -282,6 +291,7 @@ always @(posedge clk) begin
     pad_reg <= pad_next;
     wbase_reg <= wbase_next;
     pbase_reg <= pbase_next;
+    act_reg <= ctrl_soft_reset_reg ? ACT_RESET : act_next;
 
     if (rst) begin
         s_axil_awready_reg <= 1'b0;
@@ -302,6 +312,7 @@ always @(posedge clk) begin
         pad_reg <= 16'd0;
         wbase_reg <= 32'd0;
         pbase_reg <= 32'd0;
+        act_reg <= ACT_RESET;
     end
 end
 

@@ -129,7 +129,7 @@ end
 wire ctrl_start, ctrl_soft_reset;
 /* verilator lint_off UNUSEDSIGNAL */  // OP[31:10] are reserved
 wire [31:0] cfg_op, cfg_in_c, cfg_in_h, cfg_in_w, cfg_out_c, cfg_kernel, cfg_stride, cfg_wbase, cfg_pbase;
-wire [15:0] cfg_pad;
+wire [15:0] cfg_pad, cfg_act;
 /* verilator lint_on UNUSEDSIGNAL */
 
 localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2;
@@ -191,6 +191,7 @@ regs_inst (
     .cfg_pad(cfg_pad),
     .cfg_wbase(cfg_wbase),
     .cfg_pbase(cfg_pbase),
+    .cfg_act(cfg_act),
     .sts_busy(state_reg != STATE_IDLE),
     .sts_done(done_reg),
     .sts_error(error_reg),
@@ -222,6 +223,11 @@ wire [7:0] k_w = cfg_kernel[15:8] == 8'd0 ? cfg_kernel[7:0] : cfg_kernel[15:8];
 wire is_conv = opcode == 3'd0;
 wire is_lin = opcode == 3'd1;
 wire is_pool_op = opcode == 3'd2 || opcode == 3'd3;
+// ACT (version 1.3): [7:0] act_min, [15:8] act_max (int8); CONV and LINEAR saturate to
+// [lo, act_max] with lo = max(act_min, RELU ? 0 : -128); MAXPOOL/AVGPOOL ignore it
+wire signed [7:0] act_min = cfg_act[7:0];
+wire signed [7:0] act_max = cfg_act[15:8];
+wire signed [7:0] act_lo = op_relu && act_min[7] ? 8'sd0 : act_min;
 
 // stage a
 reg [1:0] a_pool_reg = 2'd0;
@@ -326,8 +332,10 @@ wire chk10 = !is_pool_op && (a_pbase_big_reg || {16'd0, cfg_pbase[15:0]} + {16'd
 // PAIR: CONV with POOL = max, OUT_C <= P_OC/2 and int8 output
 wire chk11 = op_pair && !(is_conv && op_pool == 2'd1 && !op_int32 && P_OC > 1
     && {16'd0, cfg_out_c[15:0]} <= P_OC / 2);
+// ACT: bounds not empty (lo <= act_max); with OUT_INT32 only the reset value (no bounds)
+wire chk12 = !is_pool_op && (act_lo > act_max || (op_int32 && cfg_act != 16'h7F80));
 wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
-    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : 4'd0;
+    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : chk12 ? 4'd12 : 4'd0;
 
 // ---------------------------------------------------------------------------------------
 // controller
@@ -816,6 +824,14 @@ wire [RQ*32-1:0] rq_data;
 wire [LANE_WIDTH-1:0] rq_lane;
 wire [1:0] rq_sub;
 
+// the requant's bounds, registered (the configuration is stable while BUSY): the clamp
+// compares with flip-flops, not with the register file's decode
+reg signed [7:0] rq_lo_reg = -8'sd128, rq_hi_reg = 8'sd127;
+always @(posedge clk) begin
+    rq_lo_reg <= is_pool_op ? -8'sd128 : act_lo;
+    rq_hi_reg <= is_pool_op ? 8'sd127 : act_max;
+end
+
 rtlcnn_requant #(
     .P_OC(P_OC),
     .PA_WIDTH(PA_WIDTH),
@@ -827,7 +843,8 @@ requant_inst (
     .clk(clk),
     .rst(flush),
     .en(out_ready),
-    .cfg_relu(op_relu && !is_pool_op),
+    .cfg_lo(rq_lo_reg),
+    .cfg_hi(rq_hi_reg),
     .cfg_int32(op_int32),
     .cfg_bypass(is_pool_op),
     .cfg_pair(a_pair_reg),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// rtlcnn: requantizer (1 or 2 lanes a cycle): shadow copy of the accumulators, bias, 64-bit multiply, round, shift, clamp, ReLU
+// rtlcnn: requantizer (1 or 2 lanes a cycle): shadow copy of the accumulators, bias, 64-bit multiply, round, shift, clamp to the job's bounds
 
 `resetall
 `timescale 1ns / 1ps
@@ -11,13 +11,18 @@
  * 0 .. nvalid-1 of each, RQ_LANES per cycle while en is high, without a gap between
  * slots (a cycle issues lanes l .. l+RQ_LANES-1, those below nvalid valid):
  *   s = acc + bias[c]                      (int32, wrapping)
- *   y = clamp((s * M[c] + 2^(k-1)) >>> k, RELU ? 0 : -128, 127),  k = 31 + shift[c]
- * with c = pbase + lane, the parameters read from the parameter buffer. With cfg_pair
+ *   y = clamp((s * M[c] + 2^(k-1)) >>> k, cfg_lo, cfg_hi),  k = 31 + shift[c]
+ * with c = pbase + lane, the parameters read from the parameter buffer, and cfg_lo <=
+ * cfg_hi the job's int8 bounds (the engine gives max(act_min, RELU ? 0 : -128) and act_max
+ * of the ACT register, registered; -128 and 127 for standalone pools). With cfg_pair
  * (PAIR jobs: lanes l and l + P_OC/2 hold two horizontally adjacent conv pixels of a
  * 2x2 max-pool window, sub 0 and 1 its two rows) a slot takes acc = the maximum of
  * lanes l and l + P_OC/2 over both rows: the sub-0 load writes the slot without
  * marking it full, the sub-1 load merges into it and marks it. MODE_INT32
  * emits s; MODE_BYPASS (standalone pools) emits clamp(acc) (bias 0, M = 2^30, k = 30).
+ * The clamp compares y with the int8 range (constants) and, in parallel, its low byte
+ * with the bounds (8-bit comparisons), so the bounds cost no longer a path than a
+ * constant clamp.
  * Nine cycles from issue to out_*; everything moves only with en. The parameter
  * buffer read port gives the entries of lanes l .. l+RQ_LANES-1 (pb_rd_addr is lane l's
  * entry; the next ones follow it), out_valid[r] / out_data[32*r +: 32] are lane
@@ -42,7 +47,8 @@ module rtlcnn_requant #
 
     input  wire                      en,
 
-    input  wire                      cfg_relu,
+    input  wire signed [7:0]         cfg_lo,
+    input  wire signed [7:0]         cfg_hi,
     input  wire                      cfg_int32,
     input  wire                      cfg_bypass,
     input  wire                      cfg_pair,
@@ -149,8 +155,6 @@ reg [SIDE_WIDTH-1:0] r3_side_reg = {SIDE_WIDTH{1'b0}}, r4_side_reg = {SIDE_WIDTH
 reg [SIDE_WIDTH-1:0] r5_side_reg = {SIDE_WIDTH{1'b0}}, r6_side_reg = {SIDE_WIDTH{1'b0}};
 reg [SIDE_WIDTH-1:0] r7_side_reg = {SIDE_WIDTH{1'b0}}, r8_side_reg = {SIDE_WIDTH{1'b0}};
 
-wire signed [64:0] lo = cfg_relu ? 65'sd0 : -65'sd128;
-
 assign full = sv_reg[wp_reg];
 assign pb_rd_en = en;
 assign pb_rd_addr = sh_pbase_reg + {{PA_WIDTH-LANE_WIDTH{1'b0}}, lane_reg};
@@ -251,6 +255,15 @@ generate
         // r8: clamp, output
         reg [31:0] r8_data_reg = 32'd0;
 
+        // the clamp: y above or below the int8 range (constant comparisons), else its low
+        // byte against the bounds (cfg_lo <= cfg_hi, both int8, so y beyond the range is
+        // beyond the bound on that side)
+        wire y_over = !r7_y_reg[64] && r7_y_reg[63:7] != 57'd0;       // y > 127
+        wire y_under = r7_y_reg[64] && r7_y_reg[63:7] != {57{1'b1}};  // y < -128
+        wire signed [7:0] y8 = r7_y_reg[7:0];
+        wire to_hi = y_over || (!y_under && y8 > cfg_hi);
+        wire to_lo = y_under || (!y_over && y8 < cfg_lo);
+
         /* verilator lint_off WIDTH */  // lane_reg + gr wraps within the shadow slot; an invalid lane is discarded
         wire [LANE_WIDTH-1:0] lane = lane_reg + gr;
         /* verilator lint_on WIDTH */
@@ -295,12 +308,12 @@ generate
 
                 if (cfg_int32) begin
                     r8_data_reg <= r7_s_reg;
-                end else if (r7_y_reg > 65'sd127) begin
-                    r8_data_reg <= 32'd127;
-                end else if (r7_y_reg < lo) begin
-                    r8_data_reg <= lo[31:0];
+                end else if (to_hi) begin
+                    r8_data_reg <= {{24{cfg_hi[7]}}, cfg_hi};
+                end else if (to_lo) begin
+                    r8_data_reg <= {{24{cfg_lo[7]}}, cfg_lo};
                 end else begin
-                    r8_data_reg <= r7_y_reg[31:0];
+                    r8_data_reg <= {{24{y8[7]}}, y8};
                 end
             end
         end

@@ -31,7 +31,7 @@ __all__ = [
     "RO", "RW", "WO", "Register", "REGISTER_TABLE", "REGISTERS", "ACCESS", "BUILD_REGISTERS",
     "ID_VALUE", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_VALUE", "MAX_KERNEL", "STREAM_BYTES",
     "Build", "DEFAULT_BUILD", "config_error_text",
-]  # and every REG_*, CTRL_*, STATUS_*, ERR_*, OPCODE_*, OP_*, POOL_* and CFG_* constant
+]  # and every REG_*, CTRL_*, STATUS_*, ERR_*, OPCODE_*, OP_*, POOL_*, ACT_* and CFG_* constant
 
 # ---------------------------------------------------------------------------------------
 # Register map (byte offsets in the AXI4-Lite window)
@@ -77,6 +77,7 @@ REGISTER_TABLE = (
     Register("PAD", 0x09C, RW, "zero padding [3:0] top, [7:4] bottom, [11:8] left, [15:12] right"),
     Register("WBASE", 0x0A0, RW, "weight buffer word address of the job's first weight word"),
     Register("PBASE", 0x0A4, RW, "parameter buffer index of the job's output channel 0"),
+    Register("ACT", 0x0A8, RW, "requant bounds [7:0] act_min, [15:8] act_max (int8; 1.3)"),
     # derived from the configuration
     Register("OUT_H", 0x0B0, RO, "output rows (after pooling) of the configured job"),
     Register("OUT_W", 0x0B4, RO, "output columns (after pooling)"),
@@ -103,8 +104,8 @@ BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS
 
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
-#: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register
-VERSION_MINOR = 2
+#: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register
+VERSION_MINOR = 3
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -142,6 +143,11 @@ POOL_NONE = 0
 POOL_MAX = 1
 POOL_AVG = 2
 
+# ACT register (version 1.3): the requant's saturation bounds, two int8 fields
+ACT_MAX_SHIFT = 8
+#: reset and SOFT_RESET value: act_min -128, act_max 127 (no bounds beyond int8 and RELU)
+ACT_RESET = 0x7F80
+
 OPCODE_NAMES = {
     OPCODE_CONV: "CONV",
     OPCODE_LINEAR: "LINEAR",
@@ -162,6 +168,7 @@ CFG_INPUT_FIT = 8
 CFG_WEIGHT_FIT = 9
 CFG_PARAM_FIT = 10
 CFG_PAIR = 11
+CFG_ACT = 12
 
 _CONFIG_ERROR_TEXT = {
     CFG_OK: "configuration accepted",
@@ -177,10 +184,11 @@ _CONFIG_ERROR_TEXT = {
     CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
     CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
     CFG_PAIR: "PAIR needs CONV with POOL = max, OUT_C <= P_OC/2 and int8 output",
+    CFG_ACT: "ACT bounds are empty (max(act_min, 0 with RELU) > act_max), or set with OUT_INT32",
 }
 
 for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
-                                                           "KERNEL", "POOL", "CFG")]:
+                                                           "KERNEL", "POOL", "ACT", "CFG")]:
     __all__.append(_n)
 del _n
 
@@ -212,13 +220,23 @@ class Build:
     max_kernel: int = MAX_KERNEL
     stream_bytes: int = STREAM_BYTES
     #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR,
-    #: 2 and later the RQ_LANES register
+    #: 2 and later the RQ_LANES register, 3 and later the ACT register
     version_minor: int = VERSION_MINOR
 
     @property
     def has_unfold_modes(self) -> bool:
         """The engine has the rectangular kernels and PAIR jobs of :mod:`rtlcnn.unfold`."""
         return self.version_minor >= 1
+
+    @property
+    def has_act_bounds(self) -> bool:
+        """The engine has the ACT register: requant bounds other than ReLU's (ReLU6, Hardtanh)."""
+        return self.version_minor >= 3
+
+    @property
+    def version(self) -> str:
+        """The engine's register map version, e.g. "1.3"."""
+        return f"{VERSION_MAJOR}.{self.version_minor}"
 
     @classmethod
     def from_registers(cls, read: Callable[[int], int]) -> Build:

@@ -86,14 +86,16 @@ async def test_mac_array(dut):
 
 @cocotb.test()
 async def test_requant(dut):
-    """Serial requant of shadow-loaded accumulators against rtlcnn.reference.requant (int8, ReLU, int32)."""
+    """Serial requant of shadow-loaded accumulators against rtlcnn.reference.requant (int8, ReLU,
+    bounds [0, 100] and [-50, 60] (ReLU6 / Hardtanh-like), int32, bypass)."""
     tb = UnitTB(dut, 2)
     rng = np.random.default_rng(2)
     depth = 64
     await tb.reset(
         en=0,
         load=0,
-        cfg_relu=0,
+        cfg_lo=0x80,
+        cfg_hi=0x7F,
         cfg_int32=0,
         cfg_bypass=0,
         pb_wr_en=0,
@@ -116,8 +118,12 @@ async def test_requant(dut):
         )
         await RisingEdge(dut.clk)
     dut.pb_wr_en.value = 0
-    for mode in ("int8", "relu", "int32", "bypass"):
-        dut.cfg_relu.value = int(mode == "relu")
+    # mode -> (relu, act_min, act_max) of the reference; the unit takes the resolved bounds
+    bounds = {"relu": (True, -128, 127), "relu6": (True, -128, 100), "hardtanh": (False, -50, 60)}
+    for mode in ("int8", "relu", "relu6", "hardtanh", "int32", "bypass"):
+        relu, lo, hi = bounds.get(mode, (False, -128, 127))
+        dut.cfg_lo.value = max(lo, 0 if relu else -128) & 0xFF
+        dut.cfg_hi.value = hi & 0xFF
         dut.cfg_int32.value = int(mode == "int32")
         dut.cfg_bypass.value = int(mode == "bypass")
         groups, expect = [], []
@@ -137,7 +143,7 @@ async def test_requant(dut):
             elif mode == "bypass":
                 e = acc[:nv]
             else:
-                e = reference.requant(s[None, :], mult[c], shift[c], relu=mode == "relu")[0]
+                e = reference.requant(s[None, :], mult[c], shift[c], relu=relu, act_min=lo, act_max=hi)[0]
             expect += [(int(v), lane, g & 3) for lane, v in enumerate(e)]
         got, k = [], 0
         for _ in range(4000):
