@@ -245,6 +245,10 @@ class Accelerator:
         if key in self._verified:
             return
         code = cfg.check(self.build)
+        if cfg.has_bounds and not self.build.has_act_bounds:
+            raise AcceleratorError(f"activation bounds [{cfg.act_min}, {cfg.act_max}] need engine "
+                                   f"version 1.3 (the ACT register); this engine is "
+                                   f"{self.build.version} ({cfg})")
         if code:
             raise AcceleratorError(f"job configuration rejected by the driver's own check: "
                                    f"{S.config_error_text(code)} ({cfg})")
@@ -266,8 +270,10 @@ class Accelerator:
         if len(stream) != in_bytes:
             raise AcceleratorError(f"job stream has {len(stream)} bytes, the job needs {in_bytes}")
         send, recv = self._buffers(in_bytes, out_bytes)
-        words = np.fromiter(cfg.registers().values(), dtype="<u4", count=10)
-        self.mmio.write(S.REG_OP, words.tobytes())  # OP..PBASE are ten consecutive words
+        # OP..ACT are eleven consecutive words, one block write; an engine before 1.3 has no
+        # ACT (its plans have no bounds: engine_support), so it gets OP..PBASE only
+        words = np.fromiter(cfg.registers().values(), dtype="<u4", count=11)
+        self.mmio.write(S.REG_OP, words[:11 if self.build.has_act_bounds else 10].tobytes())
         self._check_config(cfg)
         send[:in_bytes] = stream
         view = recv[:out_bytes]

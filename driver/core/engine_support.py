@@ -4,8 +4,9 @@ Programs are graphs; the engine runs their topology (each op reads the tensors i
 a ``concat`` is the host placing its inputs' channels side by side, no arithmetic), but
 not yet the ops of file format version 2 it has no hardware for: ``add``,
 ``globalavgpool``, grouped and depthwise convs, k x k pools with stride, padding and
-ceil_mode, activation bounds. Kernels above the build's MAX_KERNEL and strides above 2
-run in the im2col host layout (:mod:`rtlcnn.core.schedule`).
+ceil_mode. Kernels above the build's MAX_KERNEL and strides above 2 run in the im2col
+host layout (:mod:`rtlcnn.core.schedule`); activation bounds (ReLU6, Hardtanh, clamp) in
+the requant on engines 1.3 and later (the ACT register), and are refused on older ones.
 :func:`check_engine_support` is the scheduler's first step
 (:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock board):
 such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the op, what is
@@ -19,14 +20,16 @@ from __future__ import annotations
 from .errors import LayerNotSupported
 from .ops import POOL_KINDS, V2_DEFAULTS
 from .program import Program
+from .regs import VERSION_MAJOR, VERSION_MINOR
 
 __all__ = ["check_engine_support", "engine_problem"]
 
 _ELSE = "run the program with rtlcnn.reference.run (the bit-exact reference) instead"
 
 
-def engine_problem(program: Program, max_kernel: int) -> str:
-    """What the engine cannot run of ``program`` (the first such op), or "" if it runs it."""
+def engine_problem(program: Program, max_kernel: int, version_minor: int = VERSION_MINOR) -> str:
+    """What the engine cannot run of ``program`` (the first such op), or "" if it runs it.
+    ``version_minor`` is the engine's VERSION[15:0]: activation bounds need 3 or later."""
     for i, op in enumerate(program.ops):
         where = f"op {i} ({op.name or op.kind}, {op.kind})"
         why = ""
@@ -40,17 +43,18 @@ def engine_problem(program: Program, max_kernel: int) -> str:
             why = (f"a {op.pool_kernel}x{op.pool_kernel} pool with stride {op.pool_stride}, "
                    f"padding {op.pool_padding}{' and ceil_mode' if op.ceil_mode else ''}: the "
                    "engine pools 2x2 with stride 2 and no padding only")
-        elif op.bounds[1] != 127 or int(op.act_min) > (0 if op.relu else -128):
+        elif version_minor < 3 and (op.bounds[1] != 127 or int(op.act_min) > (0 if op.relu else -128)):
             lo, hi = op.bounds
-            why = (f"activation bounds [{lo}, {hi}] (ReLU6, Hardtanh or clamp): the engine "
-                   "saturates to [-128, 127], or [0, 127] with ReLU, only")
+            why = (f"activation bounds [{lo}, {hi}] (ReLU6, Hardtanh or clamp) need engine version "
+                   f"{VERSION_MAJOR}.3 (the ACT register); this engine is {VERSION_MAJOR}.{version_minor}, "
+                   "which saturates to [-128, 127], or [0, 127] with ReLU, only")
         if why:
             return f"{where}: {why}; {_ELSE}"
     return ""
 
 
-def check_engine_support(program: Program, max_kernel: int) -> None:
+def check_engine_support(program: Program, max_kernel: int, version_minor: int = VERSION_MINOR) -> None:
     """Raise LayerNotSupported for the first op the engine cannot run (see module doc)."""
-    problem = engine_problem(program, max_kernel)
+    problem = engine_problem(program, max_kernel, version_minor)
     if problem:
         raise LayerNotSupported(problem)

@@ -119,20 +119,24 @@ class LayerPlan:
     layout: Optional[str] = None
     #: LINEAR: most images one job runs (a 1x1 conv over one input row per image); 1 otherwise
     images_per_job: int = 1
+    #: the op's (act_min, act_max): the requant's bounds (ACT, engine 1.3), before a fused pool
+    act: tuple = (-128, 127)
 
     def config(self, sl: Slice, band: Optional[Band], load: bool, images: int = 1) -> S.JobConfig:
         """The JobConfig of one job of this layer (LINEAR: of a chunk of ``images`` images)."""
+        lo, hi = self.act
         if self.opcode == S.OPCODE_LINEAR:
             if images == 1:
                 return S.JobConfig.linear(self.engine_in[0], sl.oc1 - sl.oc0, relu=self.relu,
                                           out_int32=self.out_int32, load_params=load,
-                                          load_weights=load, wbase=sl.wbase, pbase=sl.pbase)
+                                          load_weights=load, wbase=sl.wbase, pbase=sl.pbase,
+                                          act_min=lo, act_max=hi)
             # the same computation for several images: image i is input row i of a 1x1 conv
             return S.JobConfig(
                 op=S.OPCODE_CONV, relu=self.relu, pool=S.POOL_NONE, out_int32=self.out_int32,
                 load_params=load, load_weights=load, in_c=self.engine_in[0], in_h=int(images),
                 in_w=1, out_c=sl.oc1 - sl.oc0, kernel=1, stride=1, pad=(0, 0, 0, 0),
-                wbase=sl.wbase, pbase=sl.pbase)
+                wbase=sl.wbase, pbase=sl.pbase, act_min=lo, act_max=hi)
         c, _, w = self.engine_in
         if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
             cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, w)
@@ -145,7 +149,7 @@ class LayerPlan:
             out_c=sl.oc1 - sl.oc0, kernel=self.kernel, kernel_w=1 if rows else 0,
             pair=self.layout == "pair", stride=self.stride,
             pad=(band.pad_top, band.pad_bottom, lr, lr),
-            wbase=sl.wbase, pbase=sl.pbase)
+            wbase=sl.wbase, pbase=sl.pbase, act_min=lo, act_max=hi)
 
     def slice_weights(self, sl: Slice) -> np.ndarray:
         """The weights of a slice's job as :func:`rtlcnn.core.stream.job_stream` takes them."""
@@ -401,6 +405,8 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
                        bias=op.bias, mult=op.mult, shift=op.shift, layout=layout)
     else:
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
+    if lp.has_weights:  # ReLU6 / Hardtanh / clamp: the requant's bounds (pools have none)
+        lp.act = (int(op.act_min), int(op.act_max))
     lp.est_cycles = sum(job_cycles(lp.config(sl, b, False), build)
                         for sl in lp.slices for b in lp.bands)
     return lp
@@ -438,7 +444,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
         and the ops of format version 2: :mod:`rtlcnn.core.engine_support`).
     """
     program.check()
-    check_engine_support(program, build.max_kernel)  # graphs and new ops: a clear refusal
+    check_engine_support(program, build.max_kernel, build.version_minor)  # new ops: a clear refusal
     shapes = [tuple(program.input_shape)] + [tuple(s) for s in program.shapes()]
     srcs = program.sources()
     in_shapes = [shapes[src[0] + 1] for src in srcs]  # each op's (first) input

@@ -43,7 +43,7 @@ from .regs import (  # noqa: F401  (re-exported)
     OP_PAIR, KERNEL_W_SHIFT, POOL_NONE, POOL_MAX, POOL_AVG, OPCODE_NAMES, CFG_OK, CFG_OPCODE,
     CFG_ZERO_DIM, CFG_CONV, CFG_LINEAR, CFG_POOL_OP, CFG_POOL_MODE, CFG_EMPTY_OUTPUT, CFG_INPUT_FIT,
     CFG_WEIGHT_FIT, CFG_PARAM_FIT, CFG_PAIR, REG_RQ_LANES, ACCESS, REGISTER_TABLE, BUILD_REGISTERS,
-    DEFAULT_BUILD, Build, config_error_text, REGISTERS,
+    DEFAULT_BUILD, Build, config_error_text, REGISTERS, REG_ACT, ACT_MAX_SHIFT, ACT_RESET, CFG_ACT,
 )
 # isort: on
 
@@ -82,6 +82,15 @@ class JobConfig:
     pools those two lanes and two conv rows, so OUT_W = the conv width and OUT_H = half
     the conv height. Weights come as ``(2, OUT_C, IN_C, K, KW)``: the filters of the left
     and of the right pixel.
+
+    ``act_min``, ``act_max`` (the ACT register, engine 1.3): CONV and LINEAR saturate the
+    requant to ``[max(act_min, 0 if relu else -128), act_max]`` (ReLU6, Hardtanh, clamp;
+    :attr:`rtlcnn.core.ops.Op.bounds`), before a fused pool; MAXPOOL/AVGPOOL ignore them,
+    OUT_INT32 takes only the default -128, 127 (check 12). :meth:`registers` always lists
+    ACT, the word after PBASE: a job's registers then define it whole, so a bounded job
+    never leaves its bounds to the next one, and the driver's block write of OP..ACT stays
+    one request on the mock board (on a board, one more word of the same write). The
+    accelerator leaves ACT out on engines before 1.3, whose plans never have bounds.
     """
 
     op: int = OPCODE_CONV
@@ -101,6 +110,8 @@ class JobConfig:
     pad: Tuple[int, int, int, int] = (0, 0, 0, 0)
     wbase: int = 0
     pbase: int = 0
+    act_min: int = -128
+    act_max: int = 127
 
     # -- convenience constructors ------------------------------------------------------
     @classmethod
@@ -254,8 +265,22 @@ class JobConfig:
                 raise ValueError(f"pad {name}={v} does not fit the 4-bit PAD field (0..15)")
         return t | (b << 4) | (lft << 8) | (r << 12)
 
+    def act_word(self) -> int:
+        """Value of the ACT register: [7:0] act_min, [15:8] act_max, as int8."""
+        lo, hi = int(self.act_min), int(self.act_max)
+        for name, v in (("act_min", lo), ("act_max", hi)):
+            if not -128 <= v <= 127:
+                raise ValueError(f"{name}={v} does not fit the int8 field of ACT (-128..127)")
+        return (lo & 0xFF) | ((hi & 0xFF) << ACT_MAX_SHIFT)
+
+    @property
+    def has_bounds(self) -> bool:
+        """ACT differs from its reset value (bounds other than int8 and RELU's)."""
+        return self.act_word() != ACT_RESET
+
     def registers(self) -> dict:
-        """Offset -> value of every configuration register, in the order to write them."""
+        """Offset -> value of every configuration register, in the order to write them
+        (OP .. ACT: eleven consecutive words)."""
         return {
             REG_OP: self.op_word(),
             REG_IN_C: int(self.in_c),
@@ -267,6 +292,7 @@ class JobConfig:
             REG_PAD: self.pad_word(),
             REG_WBASE: int(self.wbase),
             REG_PBASE: int(self.pbase),
+            REG_ACT: self.act_word(),
         }
 
     def derived_registers(self, build: Build) -> dict:
@@ -315,6 +341,9 @@ class JobConfig:
         if self.pair and not (op == OPCODE_CONV and self.pool == POOL_MAX and not self.out_int32
                               and build.p_oc > 1 and self.out_c <= build.p_oc // 2):
             return CFG_PAIR
+        if not self.is_pool_op and (max(int(self.act_min), 0 if self.relu else -128) > self.act_max
+                                    or (self.out_int32 and self.has_bounds)):
+            return CFG_ACT
         return CFG_OK
 
 

@@ -106,10 +106,12 @@ def pair_exact(mult) -> bool:
 
 def engine_conv_int(x, w, bias, mult, shift, stride: int = 1, pad=(0, 0, 0, 0),
                     relu: bool = False, pool=None, out_int32: bool = False,
-                    pair: bool = False) -> np.ndarray:
+                    pair: bool = False, act_min: int = -128, act_max: int = 127) -> np.ndarray:
     """What one engine CONV job computes (register_map.md), in numpy: rectangular kernels
     ``w (O, C, K, KW)`` and, with ``pair``, ``w (2, O, C, K, KW)`` (PAIR: the maximum of
-    the two filters' accumulators and of two conv rows, then the requant)."""
+    the two filters' accumulators and of two conv rows, then the requant); ``act_min``,
+    ``act_max``: the requant's bounds (the ACT register), before the pool. Clamping is
+    non-decreasing, so PAIR's pool on the accumulators stays exact with bounds."""
     x = np.asarray(x)
     w = np.asarray(w)
     if pair:
@@ -119,11 +121,11 @@ def engine_conv_int(x, w, bias, mult, shift, stride: int = 1, pad=(0, 0, 0, 0),
         acc = np.maximum(R.conv_acc(x, w[0], bias, stride, pad), R.conv_acc(x, w[1], bias, stride, pad))
         h2 = acc.shape[2] // 2
         acc = acc[:, :, :2 * h2].reshape(acc.shape[0], acc.shape[1], h2, 2, acc.shape[3]).max(axis=3)
-        return R.requant(acc, mult, shift, relu)
+        return R.requant(acc, mult, shift, relu, act_min=act_min, act_max=act_max)
     acc = R.conv_acc(x, w, bias, stride, pad)
     if out_int32:
         return R._to_int32(acc)
-    y = R.requant(acc, mult, shift, relu)
+    y = R.requant(acc, mult, shift, relu, act_min=act_min, act_max=act_max)
     return R.pool2d_int(y, pool) if pool else y
 
 

@@ -38,6 +38,9 @@ class EngineModel:
         code = cfg.check(b)
         if code:
             raise ValueError(f"engine model: CONFIG_ERR {code}: {S.config_error_text(code)}")
+        if cfg.has_bounds and not b.has_act_bounds:
+            raise ValueError(f"engine model: an engine {b.version} has no ACT register, so no "
+                             f"bounds [{cfg.act_min}, {cfg.act_max}]")
         data = np.asarray(stream, np.uint8).reshape(-1)
         if len(data) != cfg.in_beats(b) * 8:
             raise ValueError(f"engine model: stream has {len(data)} bytes, the job needs "
@@ -80,7 +83,8 @@ class EngineModel:
             p = self.pbuf[cfg.pbase:cfg.pbase + cfg.out_c]
             pool = {S.POOL_NONE: None, S.POOL_MAX: "max", S.POOL_AVG: "avg"}[cfg.pool]
             y = U.engine_conv_int(x, w, p[:, 0], p[:, 1], p[:, 2], cfg.stride, cfg.pad, cfg.relu,
-                                  pool, cfg.out_int32, pair=cfg.pair)
+                                  pool, cfg.out_int32, pair=cfg.pair, act_min=cfg.act_min,
+                                  act_max=cfg.act_max)
         vals = y[0].transpose(1, 2, 0).reshape(-1)
         raw = vals.astype("<i4" if cfg.out_int32 else np.int8).view(np.uint8)
         out = np.zeros(cfg.out_beats() * 8, np.uint8)
