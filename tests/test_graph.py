@@ -290,8 +290,6 @@ def _plan(prog):
     (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4), Op("maxpool", "mp", pool_kernel=3,
                                                                    ceil_mode=True)]),
      r"op 1 \(mp, maxpool\): a 3x3 pool with stride 2, padding 0 and ceil_mode"),
-    (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4, act_max=6, relu=True, name="r6")]),
-     r"op 0 \(r6, conv2d\): activation bounds \[0, 6\] \(ReLU6"),
     (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4), Op("globalavgpool")]),
      r"op 1 \(globalavgpool, globalavgpool\): the engine has no globalavgpool op yet"),
 ])
@@ -301,6 +299,30 @@ def test_the_scheduler_refuses_what_the_engine_cannot_run_yet(rng, make, match):
         _plan(prog)
     assert "rtlcnn.reference.run" in str(e.value)
     R.run(prog, images(prog, 2))  # the reference runs it
+
+
+def test_activation_bounds_run_on_engines_1_3_and_are_refused_by_older_ones(rng):
+    from rtlcnn.sim.engine_model import EngineModel
+
+    fc = RP.linear(rng, 64, 5, relu=False)
+    fc.act_min, fc.act_max = -40, 50
+    prog = Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4, act_max=6, relu=True, name="r6"),
+                                       conv(rng, 4, 4, act_min=-3, act_max=12, relu=False, pool="max"),
+                                       fc]).check()
+    with pytest.raises(LayerNotSupported, match=r"op 0 \(r6, conv2d\): activation bounds \[0, 6\] "
+                       r"\(ReLU6, Hardtanh or clamp\) need engine version 1\.3 \(the ACT register\); "
+                       r"this engine is 1\.2") as e:
+        SC.plan(prog, Build(version_minor=2))
+    assert "rtlcnn.reference.run" in str(e.value)
+    pl = _plan(prog)  # engine 1.3: each op's jobs carry its bounds
+    assert [lp.act for lp in pl.layers] == [(-128, 6), (-3, 12), (-40, 50)]
+    x = prog.quantize_input(images(prog, 3))
+    got = SC.execute(pl, x, EngineModel(Build()), SC.Residency(), "b")
+    for g, want in zip(got, R.run_all_int(prog, x)):
+        np.testing.assert_array_equal(g, want)
+    assert got[0].max() == 6 and got[1].min() == -3 and got[1].max() == 12  # the bounds bite
+    with pytest.raises(ValueError, match="no ACT register"):  # the model of an engine 1.2 has none
+        SC.execute(pl, x, EngineModel(Build(version_minor=2)), SC.Residency(), "b")
 
 
 def test_version_2_chains_the_engine_runs_plan_as_their_version_1_twins(rng):

@@ -35,6 +35,21 @@ def test_op_and_pad_words():
         JobConfig(pad=(16, 0, 0, 0)).pad_word()
 
 
+def test_act_word_and_the_register_block():
+    """ACT (engine 1.3): [7:0] act_min, [15:8] act_max as int8; always the word after PBASE,
+    so OP .. ACT are eleven consecutive words, the default one being the reset value."""
+    assert JobConfig().act_word() == stream.ACT_RESET == 0x7F80 and not JobConfig().has_bounds
+    assert JobConfig(relu=True, act_max=100).act_word() == 0x6480  # ReLU6-like [0, 100]
+    assert JobConfig(act_min=-50, act_max=60).act_word() == 0x3CCE  # Hardtanh-like
+    assert JobConfig(act_min=-50, act_max=60).has_bounds
+    regs = JobConfig(act_min=-50, act_max=60).registers()
+    assert list(regs) == [stream.REG_OP + 4 * i for i in range(11)] and list(regs)[-1] == stream.REG_ACT
+    assert regs[stream.REG_ACT] == 0x3CCE
+    for bad in (dict(act_min=-129), dict(act_max=128)):
+        with pytest.raises(ValueError, match="int8 field of ACT"):
+            JobConfig(**bad).act_word()
+
+
 def test_pack_params_layout():
     bias = np.array([-1, 5], np.int64)
     mult = np.array([2**31 - 1, -7], np.int64)
@@ -208,6 +223,12 @@ def test_unpack_output_roundtrip():
         (JobConfig(pbase=1000, out_c=25), stream.CFG_PARAM_FIT),
         (JobConfig(pbase=1000, out_c=24, in_h=3, in_w=3, kernel=3), stream.CFG_OK),
         (JobConfig.pool2d("avg", 40, 5, 5), stream.CFG_OK),
+        (JobConfig(act_min=10, act_max=5), stream.CFG_ACT),
+        (JobConfig(relu=True, act_max=-1), stream.CFG_ACT),
+        (JobConfig.linear(10, 10, out_int32=True, act_max=100), stream.CFG_ACT),
+        (JobConfig(relu=True, act_min=-100, act_max=0), stream.CFG_OK),
+        (JobConfig.linear(10, 10, act_min=7, act_max=7), stream.CFG_OK),
+        (JobConfig.pool2d("max", 4, 4, 4).replace(act_min=10, act_max=5), stream.CFG_OK),  # ignored
     ],
 )
 def test_check_codes(cfg, code):

@@ -51,3 +51,26 @@ def random_program(seed: int, mix: str = "mixed") -> Program:
 def images(prog: Program, n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, size=(n,) + tuple(prog.input_shape)).astype(np.float32)
+
+
+def bounded_program(seed: int = 0) -> Program:
+    """Convs and linears with activation bounds that bite (ReLU6-like [0, 100] before a max
+    pool, Hardtanh-like [-50, 60] on a conv and a linear), then an int32 head."""
+    rng = np.random.default_rng(seed)
+    ops = [conv(rng, 3, 6, 3, padding=1, pool="max", act_max=100, name="relu6"),
+           conv(rng, 6, 8, 3, padding=1, relu=False, act_min=-50, act_max=60, name="hardtanh")]
+    feat = int(np.prod(Program((3, 8, 8), 1 / 64, list(ops)).shapes()[-1]))
+    fc = linear(rng, feat, 12, relu=False, name="fc_clamp")
+    fc.act_min, fc.act_max = -50, 60
+    ops += [fc, linear(rng, 12, 5, relu=False, out_int32=True, name="head")]
+    return Program((3, 8, 8), 1 / 64, ops, name=f"bounded{seed}").check()
+
+
+def without_bounds(prog: Program) -> Program:
+    """The same program with every op's bounds at their defaults (-128, 127)."""
+    import copy
+
+    twin = copy.deepcopy(prog)
+    for op in twin.ops:
+        op.act_min, op.act_max = -128, 127
+    return twin.check()

@@ -132,6 +132,48 @@ def test_rq_lanes_1_build_reports_itself_and_is_bit_exact(tiny_rq1_board):
     _check(acc.load(prog), prog, mp.images(prog, 2, seed=1))
 
 
+def _bounded_on(acc, prog, n=3):
+    """``prog`` (with bounds that bite) bit-exact on a board."""
+    net = acc.load(prog)
+    assert any(lp.act != (-128, 127) for lp in net.plan.layers)
+    x = mp.images(prog, n, seed=2)
+    got = _check(net, prog, x)
+    assert not np.array_equal(got, R.run_int(mp.without_bounds(prog), x))  # the bounds bite
+
+
+def test_activation_bounds_on_the_engine(tiny_acc, icarus_board):
+    """ReLU6- and Hardtanh-like bounds (ACT, engine 1.3) on a tiny engine (slices, bands,
+    per-batch loads) and on Icarus; a program without bounds right after gets none."""
+    from rtlcnn.board.accelerator import Accelerator
+
+    assert tiny_acc.build.has_act_bounds and tiny_acc.build.version == "1.3"
+    prog = mp.bounded_program(0)
+    _bounded_on(tiny_acc, prog)
+    _check(tiny_acc.load(mp.without_bounds(prog)), mp.without_bounds(prog), mp.images(prog, 2))
+    _bounded_on(Accelerator(icarus_board), prog, n=1)
+
+
+def test_compiled_relu6_and_hardtanh_model(default_acc):
+    """A torch model with nn.ReLU6 and nn.Hardtanh, through rtlcnn.compile, on the default
+    engine: bit-exact with rtlcnn.reference (Hardtanh(-1, 1.5) becomes a lower bound)."""
+    torch = pytest.importorskip("torch")
+    import rtlcnn
+
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU6(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 12, 3, padding=1), nn.Hardtanh(-1.0, 1.5), nn.Flatten(),
+                          nn.Linear(12 * 6 * 6, 16), nn.Hardtanh(-0.5, 0.5), nn.Linear(16, 5)).eval()
+    calib = np.random.default_rng(1).random((64, 1, 12, 12), dtype=np.float32) * 4
+    prog = rtlcnn.compile(model, calib)
+    assert [op.relu for op in prog.ops[:2]] == [True, False] and prog.ops[1].act_min > -128
+    net = default_acc.load(prog)
+    assert net.plan.layers[1].act == (prog.ops[1].act_min, 127)
+    x = np.random.default_rng(5).random((4, 1, 12, 12), dtype=np.float32) * 4
+    assert np.array_equal(net.predict(x), R.run(prog, x))
+    _check(net, prog, x)
+
+
 # ------------------------------------------------------------------ faults
 def _small(acc):
     prog = mp.lenet5(seed=9)

@@ -123,3 +123,28 @@ def test_engine_model_rejects_what_the_hardware_rejects():
     cfg = S.JobConfig(in_c=4, in_h=20, in_w=20, out_c=4, kernel=3)  # input does not fit
     with pytest.raises(ValueError, match="CONFIG_ERR 8"):
         eng.run_job(cfg, np.zeros(cfg.in_beats(b) * 8, np.uint8))
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+@pytest.mark.parametrize("unfold", [None, True, False])
+def test_activation_bounds_run_on_the_engine_model(build, unfold):
+    """ReLU6- and Hardtanh-like bounds (engine 1.3's ACT) on convs, a fused pool and a
+    linear, through every layout, slices and bands: equal to rtlcnn.reference."""
+    prog = mp.bounded_program(0)
+    pl = _run(prog, BUILDS[build], unfold, n=3)
+    assert [lp.act for lp in pl.layers] == [(-128, 100), (-50, 60), (-50, 60), (-128, 127)]
+    jobs = [lp.config(sl, b, True, lp.images_per_job) for lp in pl.layers for sl in lp.slices
+            for b in lp.bands]
+    assert all(c.act_word() == (0x6480 if c.relu else 0x3CCE) for c in jobs if c.has_bounds)
+    x = mp.images(prog, 3, seed=3)
+    loose = mp.without_bounds(prog)
+    assert not np.array_equal(R.run_int(prog, x), R.run_int(loose, x))  # the bounds bite
+
+
+def test_activation_bounds_need_an_engine_1_3():
+    prog = mp.bounded_program(0)
+    with pytest.raises(LayerNotSupported, match=r"op 0 \(relu6, conv2d\): activation bounds \[0, 100\].*"
+                                                r"need engine version 1\.3.*this engine is 1\.2"):
+        SC.plan(prog, S.Build(version_minor=2))
+    # an engine 1.2 runs the same program without bounds as before
+    _run(mp.without_bounds(prog), S.Build(version_minor=2), None)

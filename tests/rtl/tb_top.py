@@ -29,6 +29,13 @@ class TB(EngineHarness):
 
     def __init__(self, dut, seed=0):
         super().__init__(dut, build_from_env(), seed=seed, check_derived=True)
+        #: configure as a driver of engine 1.2 does: every configuration register but ACT
+        self.legacy = False
+
+    async def configure(self, cfg: JobConfig) -> None:
+        for off, val in cfg.registers().items():
+            if not (self.legacy and off == regs.REG_ACT):
+                await self.write(off, val)
 
     def start_stream_monitor(self):
         """Check AXI4-Stream on m_axis every cycle: an offered beat (tvalid high, tready
@@ -113,14 +120,16 @@ def expected(cfg: JobConfig, x, w, params):
         # rectangular kernels and PAIR: the engine's documented arithmetic (rtlcnn.unfold,
         # itself checked against rtlcnn.reference in tests/test_unfold.py)
         return unfold.engine_conv_int(x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu,
-                                      cfg.pool_mode, cfg.out_int32, pair=cfg.pair)[0]
+                                      cfg.pool_mode, cfg.out_int32, pair=cfg.pair, act_min=cfg.act_min,
+                                      act_max=cfg.act_max)[0]
+    bounds = dict(act_min=cfg.act_min, act_max=cfg.act_max)
     if cfg.op == st.OPCODE_LINEAR:
         y = reference.linear_int(
-            x.reshape(1, -1), w.reshape(cfg.out_c, -1), bias, mult, shift, cfg.relu, cfg.out_int32
+            x.reshape(1, -1), w.reshape(cfg.out_c, -1), bias, mult, shift, cfg.relu, cfg.out_int32, **bounds
         )
         return y.reshape(cfg.out_c, 1, 1)
     return reference.conv2d_int(
-        x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu, cfg.pool_mode, cfg.out_int32
+        x[None], w, bias, mult, shift, cfg.stride, cfg.pad, cfg.relu, cfg.pool_mode, cfg.out_int32, **bounds
     )[0]
 
 
@@ -296,6 +305,7 @@ def bad_configs(b: Build):
         good.replace(wbase=b.wbuf_depth - 1),
         good.replace(pbase=b.pbuf_depth - 1),
         good.replace(pair=True),  # PAIR without POOL = max
+        good.replace(act_min=10, act_max=5),  # empty bounds
     ]
 
 
@@ -466,6 +476,89 @@ async def test_stream_errors(dut):
     assert np.array_equal(st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg2), y2)
     assert await tb.read(st.REG_ERROR) == 0
     assert tb.monitor_cycles > 1000 and not tb.violations, tb.violations
+
+
+@cocotb.test()
+async def test_act_bounds(dut):
+    """Requant bounds (ACT, version 1.3): ReLU6- and Hardtanh-like bounds on CONV (fused
+    pools, PAIR, K x 1 kernels) and LINEAR jobs under output backpressure, bit-exact with
+    rtlcnn.reference; ACT's reset value is the engine 1.2 behaviour, SOFT_RESET restores it,
+    writes while BUSY are ignored, check 12 refuses empty bounds and bounds with OUT_INT32,
+    and pools ignore ACT."""
+    tb = TB(dut, 29)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(29)
+    assert await tb.read(regs.REG_ACT) == regs.ACT_RESET
+    relu6, htanh = dict(relu=True, act_min=-128, act_max=100), dict(act_min=-50, act_max=60)
+    conv = JobConfig(in_c=b.p_ic + 1, in_h=6, in_w=7, out_c=b.p_oc + 3, kernel=3, pad=(1, 1, 1, 1))
+    lin = JobConfig.linear(2 * b.p_ic + 3, b.p_oc + 2)
+    jobs = [
+        ("conv relu6", conv.replace(**relu6)),
+        ("conv hardtanh", conv.replace(**htanh)),
+        ("conv hardtanh + max pool", conv.replace(pool=st.POOL_MAX, **htanh)),
+        ("conv relu6 + avg pool", conv.replace(pool=st.POOL_AVG, **relu6)),
+        ("conv [3, 3], relu", conv.replace(relu=True, act_min=3, act_max=3)),
+        ("conv 5x1 hardtanh", conv.replace(kernel=5, kernel_w=1, pad=(2, 2, 0, 0), **htanh)),
+        ("pair relu6", JobConfig(in_c=3, in_h=7, in_w=5, out_c=max(1, b.p_oc // 2), kernel=3, kernel_w=1,
+                                 pad=(1, 1, 0, 0), pool=st.POOL_MAX, pair=True, **relu6)),
+        ("linear relu6", lin.replace(**relu6)),
+        ("linear hardtanh", lin.replace(**htanh)),
+    ]
+    for kind in ("conv", "linear", "pair", "conv"):  # random bounds on random jobs
+        c = random_cfg(rng, b, kind).replace(out_int32=False)
+        lo = int(rng.integers(-100, 50))
+        hi = int(rng.integers(max(lo, 0) if c.relu else lo, 110))
+        jobs.append((f"random {kind}", c.replace(act_min=lo, act_max=hi)))
+    traffic = itertools.cycle([(0.2, 0.5), (0, 0.7), (0.4, 0.3)])
+    for label, cfg in jobs:
+        assert cfg.check(b) == 0 and cfg.has_bounds, (label, cfg)
+        tb.set_traffic(*next(traffic))
+        x, w, p, y = make_layer(rng, cfg)
+        unbounded = expected(cfg.replace(act_min=-128, act_max=127), x, w, p)
+        assert not np.array_equal(y, unbounded), f"{label}: the bounds change nothing here"
+        await check_job(tb, cfg, x, w, p, y, label)
+        assert await tb.read(regs.REG_ACT) == cfg.act_word()
+
+    # writes while BUSY are ignored: the running job keeps its bounds
+    cfg = conv.replace(**htanh)
+    x, w, p, y = make_layer(rng, cfg)
+    await tb.configure(cfg)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    await tb.write(regs.REG_ACT, regs.ACT_RESET)
+    assert await tb.read(regs.REG_ACT) == cfg.act_word()
+    recv = cocotb.start_soon(tb.sink.recv())
+    await tb.source.send(AxiStreamFrame(bytes(st.job_stream(cfg, b, p, w, x))))
+    await tb.wait_done(20000)
+    frame = await with_timeout(recv, 20000, "ns")
+    assert np.array_equal(st.unpack_output(np.frombuffer(bytes(frame.tdata), np.uint8), cfg), y)
+    assert await tb.read(st.REG_ERROR) == 0
+
+    # SOFT_RESET restores the reset value; a driver of engine 1.2 (no ACT write) then gets
+    # exactly the old results: [-128, 127], or [0, 127] with RELU
+    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+    assert await tb.read(regs.REG_ACT) == regs.ACT_RESET
+    tb.legacy = True
+    for label, cfg in (("conv, no ACT written", conv.replace(relu=True, pool=st.POOL_MAX)),
+                       ("linear, no ACT written", lin)):
+        await check_job(tb, cfg, *make_layer(rng, cfg), label=label)
+    tb.legacy = False
+
+    # check 12: empty bounds (RELU with act_max < 0 too), bounds with OUT_INT32
+    for cfg in (conv.replace(act_min=10, act_max=5), conv.replace(relu=True, act_max=-3),
+                lin.replace(out_int32=True, act_max=100)):
+        assert cfg.check(b) == regs.CFG_ACT, cfg
+        await tb.configure(cfg)
+        await tb.write(st.REG_CTRL, st.CTRL_START)
+        status = await tb.wait_done(200)
+        assert status & st.STATUS_ERROR and await tb.read(st.REG_CONFIG_ERR) == regs.CFG_ACT, cfg
+        assert int(dut.s_axis_tready.value) == 0
+    # standalone pools ignore ACT (as they ignore RELU), even empty bounds
+    pool = JobConfig.pool2d("max", b.p_oc + 1, 6, 4).replace(act_min=100, act_max=-100)
+    assert pool.check(b) == 0
+    await check_job(tb, pool, *make_layer(rng, pool), label="max pool, ACT ignored")
+    pool = JobConfig.pool2d("avg", 3, 4, 4).replace(act_min=-5, act_max=5)
+    await check_job(tb, pool, *make_layer(rng, pool), label="avg pool, ACT ignored")
 
 
 @cocotb.test()

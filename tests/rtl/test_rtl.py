@@ -33,6 +33,7 @@ def test_unit(sim, toplevel, testcase):
         "test_config_errors",
         "test_stream_errors",
         "test_unfolded_layers",
+        "test_act_bounds",
     ],
 )
 def test_top_small(sim, testcase):
@@ -56,6 +57,7 @@ def test_top_small(sim, testcase):
         "test_config_errors",
         "test_stream_errors",
         "test_unfolded_layers",
+        "test_act_bounds",
     ],
 )
 def test_top_default(sim, testcase):
