@@ -90,7 +90,7 @@ def test_top_lenet_and_more_random(sim, params):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "testcase", ["test_build_registers", "test_random_layers", "test_resident_weights_and_slices",
-                 "test_stream_errors"]
+                 "test_stream_errors", "test_act_bounds"]
 )
 def test_top_narrow(sim, testcase):
     run_cocotb(
