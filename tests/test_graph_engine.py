@@ -62,8 +62,9 @@ def test_kernels_and_strides_beyond_the_engine_run_im2col(k, s, p, shape):
     ops = [conv(rng, shape[0], 8, k, stride=s, padding=p, name="big"),
            conv(rng, 8, 4, 1, relu=False, out_int32=True, name="head")]
     prog = Program(shape, 1 / 64, ops).check()
-    pl = _run(prog, S.Build())
-    assert pl.layers[0].layout == "im2col"
+    for build in (S.Build(), SMALL):  # SMALL: the 11/4 im2col map needs column tiles
+        pl = _run(prog, build)
+        assert pl.layers[0].layout == "im2col"
 
 
 def test_alexnet_stem_at_224():
@@ -74,3 +75,55 @@ def test_alexnet_stem_at_224():
     pl = _run(prog, S.Build(), n=1)
     lp = pl.layers[0]
     assert lp.layout == "im2col" and lp.out_shape == (64, 55, 55)
+
+
+@pytest.mark.parametrize("build,f,relu", [(SMALL, 3000, True), (SMALL, 1030, False),
+                                          (S.Build(), 36864, True)],
+                         ids=["small-3-parts", "small-2-parts", "default-36864"])
+def test_a_linear_wider_than_the_buffers_is_split_exactly(build, f, relu):
+    """The reduction in parts: each part's int32 sums are the next part's bias, one requant
+    at the end (the 36,864-input Linear the issue measured needed 4,608 input words)."""
+    rng = np.random.default_rng(f)
+    last = linear(rng, f, 20, relu=relu, out_int32=not relu, name="wide")
+    ops = [linear(rng, f, 20, relu=relu, name="wide")] if relu else [last]
+    if relu:
+        ops[0].act_max = 60  # bounds (engine 1.3) on the last part only
+    if relu:
+        ops.append(linear(rng, 20, 5, relu=False, out_int32=True, name="head"))
+    prog = Program((f, 1, 1), 1 / 64, ops).check()
+    pl = _run(prog, build, n=3)
+    lp = pl.layers[0]
+    words = min(build.ibuf_depth, build.wbuf_depth)
+    icg = -(-f // build.p_ic)
+    assert len(lp.rsplit) == -(-icg // words) and lp.rsplit[-1][1] == f
+    assert lp.jobs(3) == 3 * len(lp.rsplit) * len(lp.slices)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: [conv(rng, 8, 6, 3, padding=1, name="c")],
+    lambda rng: [conv(rng, 8, 6, 3, padding=1, pool="max", name="c")],
+    lambda rng: [conv(rng, 8, 6, 5, stride=2, padding=2, pool="avg", name="c")],
+    lambda rng: [conv(rng, 8, 8, 3, padding=1, name="c"), Op("maxpool", name="mp")],
+    lambda rng: [conv(rng, 2, 6, 3, padding=1, name="c")],  # few channels: a host layout
+], ids=["conv3", "conv3-maxpool", "conv5s2-avgpool", "standalone-pool", "few-channels"])
+def test_maps_too_wide_for_the_input_buffer_run_in_column_tiles(make):
+    rng = np.random.default_rng(7)
+    ops = make(rng)
+    c = ops[0].weight.shape[1]
+    prog = Program((c, 9, 301), 1 / 64, ops).check()
+    pl = _run(prog, SMALL, n=2)
+    tiled = [lp for lp in pl.layers if any(b.c1 is not None for b in lp.bands)]
+    assert tiled, pl.summary()
+    for lp in tiled:  # the tiles cover the output columns once each
+        cols = sorted({(b.x0, b.x1) for b in lp.bands})
+        assert cols[0][0] == 0 and cols[-1][1] == lp.out_shape[2]
+        assert all(a[1] == b[0] for a, b in zip(cols, cols[1:]))
+
+
+def test_vgg_width_map_at_224_on_the_default_build():
+    """A 3x3 conv of 64 channels on 224x224 maps: 3 rows x 224 columns x 8 channel groups do
+    not fit 4,096 input words, so the map runs in column tiles."""
+    rng = np.random.default_rng(3)
+    prog = Program((64, 12, 224), 1 / 64, [conv(rng, 64, 16, 3, padding=1, name="conv1_2")]).check()
+    pl = _run(prog, S.Build(), n=1)
+    assert any(b.c1 is not None for b in pl.layers[0].bands)

@@ -116,6 +116,12 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
             xin = x
         dtype = np.int32 if lp.out_int32 else np.int8
         y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
+        if lp.rsplit:
+            _split_linear(lp, xin, y, build, engine, residency, net_key, on_job,
+                          out if final else None, completed if final else None)
+            outs.append(y)
+            env[lp.index] = y
+            continue
         for si, sl in enumerate(lp.slices):
             key = (net_key, lp.index, si)
             params = weights = None
@@ -127,7 +133,8 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
                     load = lp.has_weights and not residency.has(key)
                     cfg = lp.config(sl, band, load, i1 - i0)
                     if lp.opcode != S.OPCODE_LINEAR:
-                        xb = xin[i0, :, band.r0:band.r1]
+                        c0, c1 = band.cols(xin.shape[3])
+                        xb = xin[i0, :, band.r0:band.r1, c0:c1]
                     elif i1 - i0 == 1:
                         xb = xin[i0]
                     else:  # (F, N, 1): image i is input row i of a 1x1 conv
@@ -141,7 +148,8 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
                     if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
                         y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
                     else:
-                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1] = res
+                        x0, x1 = band.out_cols(y.shape[3])
+                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1, x0:x1] = res
                     for img in range(i0, i1):
                         left[img] -= 1
                         if final and not left[img]:  # this image's result is complete
@@ -155,3 +163,37 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
         outs.append(y)
         env[lp.index] = y
     return outs
+
+
+def _split_linear(lp, xin, y, build, engine, residency, net_key, on_job, out, completed):
+    """A LINEAR too wide for the buffers, part by part (features ``lp.rsplit``): part r's
+    int32 sums (the bias and the parts before included) are part r+1's bias, so the last
+    part's requant sees the exact sum of the whole reduction. Each part's weights go over
+    the stream once per slice and batch; parameters (the bias) every job."""
+    n = xin.shape[0]
+    parts = len(lp.rsplit)
+    for si, sl in enumerate(lp.slices):
+        oc = slice(sl.oc0, sl.oc1)
+        sums = np.repeat(lp.bias[oc][None, :].astype(np.int32), n, axis=0)
+        for r, (f0, f1) in enumerate(lp.rsplit):
+            key = (net_key, lp.index, si, r)
+            weights = lp.weight[oc, f0:f1]
+            for img in range(n):
+                load = not residency.has(key)
+                cfg = lp.part_config(sl, r, load)
+                params = (sums[img], lp.mult[oc], lp.shift[oc])
+                raw = engine.run_job(cfg, S.job_stream(cfg, build, params, weights if load else None,
+                                                        xin[img, f0:f1]))
+                residency.store(key, sl)  # params (and maybe weights) were loaded
+                res = S.unpack_output(raw, cfg).reshape(-1)
+                if r < parts - 1:
+                    sums[img] = res
+                else:
+                    y[img, oc] = res
+                    if si == len(lp.slices) - 1:
+                        if out is not None:
+                            out[img] = y[img]
+                        if completed is not None:
+                            completed.append(img)
+                if on_job is not None:
+                    on_job(JobRecord(lp.index, img, cfg, images=(img,), macs=cfg.macs()), raw)

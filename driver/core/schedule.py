@@ -80,7 +80,10 @@ class Slice:
 
 @dataclass(frozen=True)
 class Band:
-    """Input rows [r0, r1) of the layer's input map producing output rows [o0, o1)."""
+    """Input rows [r0, r1) of the layer's input map producing output rows [o0, o1); for a
+    map too wide for the input buffer, also a column tile: input columns [c0, c1) with their
+    zero padding, producing output columns [x0, x1) (``c1`` None: all columns, the layer's
+    own left/right padding)."""
 
     r0: int
     r1: int
@@ -88,6 +91,20 @@ class Band:
     pad_bottom: int
     o0: int
     o1: int
+    c0: int = 0
+    c1: Optional[int] = None
+    pad_left: int = 0
+    pad_right: int = 0
+    x0: int = 0
+    x1: Optional[int] = None
+
+    def cols(self, w: int) -> tuple:
+        """(c0, c1) of the input columns, ``w`` the map's width."""
+        return (0, w) if self.c1 is None else (self.c0, self.c1)
+
+    def out_cols(self, w: int) -> tuple:
+        """(x0, x1) of the output columns, ``w`` the output's width."""
+        return (0, w) if self.x1 is None else (self.x0, self.x1)
 
 
 @dataclass
@@ -121,9 +138,16 @@ class LayerPlan:
     images_per_job: int = 1
     #: the op's (act_min, act_max): the requant's bounds (ACT, engine 1.3), before a fused pool
     act: tuple = (-128, 127)
+    #: LINEAR whose features do not fit the buffers: the feature ranges [f0, f1) of its jobs.
+    #: Each job's int32 sums are the bias of the next job on the image; the last requantizes
+    rsplit: tuple = ()
 
     def config(self, sl: Slice, band: Optional[Band], load: bool, images: int = 1) -> S.JobConfig:
-        """The JobConfig of one job of this layer (LINEAR: of a chunk of ``images`` images)."""
+        """The JobConfig of one job of this layer (LINEAR: of a chunk of ``images`` images;
+        a split LINEAR: its widest part, with LOAD_PARAMS, see :meth:`part_config`)."""
+        if self.rsplit:
+            r = max(range(len(self.rsplit)), key=lambda j: self.rsplit[j][1] - self.rsplit[j][0])
+            return self.part_config(sl, r, load)
         lo, hi = self.act
         if self.opcode == S.OPCODE_LINEAR:
             if images == 1:
@@ -138,18 +162,34 @@ class LayerPlan:
                 in_w=1, out_c=sl.oc1 - sl.oc0, kernel=1, stride=1, pad=(0, 0, 0, 0),
                 wbase=sl.wbase, pbase=sl.pbase, act_min=lo, act_max=hi)
         c, _, w = self.engine_in
+        c0, c1 = band.cols(w)
         if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
-            cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, w)
+            cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, c1 - c0)
             return cfg.replace(in_h=band.r1 - band.r0)
         rows = self.layout in ("kx", "pair")  # a K x 1 kernel: columns are in the channels
-        lr = 0 if rows else self.pad
+        lr = (0, 0) if rows else (self.pad, self.pad)
+        if band.c1 is not None:
+            lr = (band.pad_left, band.pad_right)
+        w = c1 - c0
         return S.JobConfig(
             op=S.OPCODE_CONV, relu=self.relu, pool=self.pool, out_int32=self.out_int32,
             load_params=load, load_weights=load, in_c=c, in_h=band.r1 - band.r0, in_w=w,
             out_c=sl.oc1 - sl.oc0, kernel=self.kernel, kernel_w=1 if rows else 0,
             pair=self.layout == "pair", stride=self.stride,
-            pad=(band.pad_top, band.pad_bottom, lr, lr),
+            pad=(band.pad_top, band.pad_bottom) + lr,
             wbase=sl.wbase, pbase=sl.pbase, act_min=lo, act_max=hi)
+
+    def part_config(self, sl: Slice, r: int, load_weights: bool) -> S.JobConfig:
+        """Part ``r`` of a split LINEAR on one image: features rsplit[r], int32 sums out but
+        for the last part, which has the layer's ReLU and requant; parameters (the bias is the
+        sums so far) loaded every job."""
+        f0, f1 = self.rsplit[r]
+        last = r == len(self.rsplit) - 1
+        lo, hi = self.act if last else (-128, 127)
+        return S.JobConfig.linear(f1 - f0, sl.oc1 - sl.oc0, relu=self.relu and last,
+                                  out_int32=self.out_int32 or not last, load_params=True,
+                                  load_weights=load_weights, wbase=sl.wbase, pbase=sl.pbase,
+                                  act_min=lo, act_max=hi)
 
     def slice_weights(self, sl: Slice) -> np.ndarray:
         """The weights of a slice's job as :func:`rtlcnn.core.stream.job_stream` takes them."""
@@ -170,7 +210,7 @@ class LayerPlan:
     @property
     def jobs_per_image(self) -> int:
         """Jobs of one image run alone (a batch of 1); :meth:`jobs` for a batch."""
-        return len(self.slices) * len(self.bands)
+        return len(self.slices) * len(self.bands) * max(1, len(self.rsplit))
 
     def chunks(self, n: int) -> list:
         """The images [i0, i1) of each job of a batch of ``n`` (per slice and band): one
@@ -189,10 +229,13 @@ class LayerPlan:
 
     def jobs(self, n: int) -> int:
         """Jobs of this layer for a batch of ``n`` images."""
-        return len(self.slices) * len(self.bands) * len(self.chunks(n))
+        return len(self.slices) * len(self.bands) * len(self.chunks(n)) * max(1, len(self.rsplit))
 
     def batch_cycles(self, n: int, build: S.Build) -> int:
         """Cost-model cycles of this layer for a batch of ``n`` images, weights not loaded."""
+        if self.rsplit:
+            return n * sum(job_cycles(self.part_config(sl, r, False), build)
+                           for sl in self.slices for r in range(len(self.rsplit)))
         per_chunk = {}
         for i0, i1 in self.chunks(n):
             m = i1 - i0
@@ -253,6 +296,45 @@ def _weight_beats(lp: LayerPlan, build: S.Build) -> int:
 
 
 # --------------------------------------------------------------------------- planning
+def _tiles(h: int, w: int, c: int, k: int, s: int, p: int, pooled: bool, ibuf: int, p_ic: int,
+           where: str, kw: Optional[int] = None, pw: Optional[int] = None) -> list:
+    """Row bands of a conv (or pool, k=s=2 with ``pooled=False``) whose input fits IBUF; when
+    even a band of the fewest rows of the whole width does not fit, column tiles first (each
+    with its halo of ``kw - s`` columns and its own zero padding), then row bands of each.
+    ``kw``/``pw``: the kernel width and left/right padding when not ``k``/``p`` (the K x 1
+    kernels of the kx layout: 1 and 0)."""
+    kw = k if kw is None else kw
+    pw = p if pw is None else pw
+    icg = _cdiv(c, p_ic)
+    rows = k + (s if pooled else 0)  # the fewest input rows of a band
+    if rows * w * icg <= ibuf:
+        return _bands(h, w, c, k, s, p, pooled, ibuf, p_ic, where)
+    sw = s if kw > 1 or k == kw else 1  # K x 1 kernels step one column
+    conv_w = (w + 2 * pw - kw) // sw + 1
+    used = conv_w // 2 * 2 if pooled else conv_w
+    fit = ibuf // (rows * icg)  # input columns of a tile
+    tw = (fit - kw) // sw + 1 if fit >= kw else 0
+    step = 2 if pooled else 1
+    tw -= tw % step
+    if tw < step:
+        raise LayerNotSupported(
+            f"{where}: one tile ({rows} input rows of {kw} columns x {icg} channel groups) does not "
+            f"fit the input buffer of {ibuf} words; use a build with a larger IBUF_DEPTH")
+    n_tiles = _cdiv(used // step, tw // step)
+    base, extra = divmod(used // step, n_tiles)
+    out, u0 = [], 0
+    for t in range(n_tiles):
+        u1 = u0 + (base + (1 if t < extra else 0)) * step
+        left, right = u0 * sw - pw, (u1 - 1) * sw + kw - pw
+        c0, c1 = max(0, left), min(w, right)
+        x0, x1 = (u0 // 2, u1 // 2) if pooled else (u0, u1)
+        for b in _bands(h, c1 - c0, c, k, s, p, pooled, ibuf, p_ic, where):
+            out.append(Band(b.r0, b.r1, b.pad_top, b.pad_bottom, b.o0, b.o1,
+                            c0, c1, c0 - left, right - c1, x0, x1))
+        u0 = u1
+    return out
+
+
 def _bands(h: int, w: int, c: int, k: int, s: int, p: int, pooled: bool, ibuf: int,
            p_ic: int, where: str) -> list:
     """Row bands of a conv (or pool, k=s=2 with ``pooled=False``) whose input fits IBUF."""
@@ -337,22 +419,29 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
     if op.kind in ("maxpool", "avgpool"):
         c, h, w = in_shape
         opcode = S.OPCODE_MAXPOOL if op.kind == "maxpool" else S.OPCODE_AVGPOOL
-        bands = _bands(h, w, c, 2, 2, 0, False, build.ibuf_depth, build.p_ic, where)
+        bands = _tiles(h, w, c, 2, 2, 0, False, build.ibuf_depth, build.p_ic, where)
         lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, opcode, False, (c, h, w), 1, 1, 0,
                        False, 0, False, [Slice(0, c, 0, 0, 0)], bands)
     elif op.kind == "linear":
         f = int(np.prod(in_shape))
         icg = _cdiv(f, build.p_ic)
-        if icg > build.ibuf_depth:
-            raise LayerNotSupported(
-                f"{where}: {f} input features need {icg} input-buffer words, the engine has "
-                f"{build.ibuf_depth}")
+        cap = min(build.ibuf_depth, wroom)  # words of one job's features (and of a group's weights)
+        rsplit = ()
+        if icg > cap:  # the reduction in parts whose int32 sums carry over as the next bias
+            parts = _cdiv(icg, cap)
+            base, extra = divmod(icg, parts)
+            bounds = [0]
+            for j in range(parts):
+                bounds.append(bounds[-1] + (base + (1 if j < extra else 0)) * build.p_ic)
+            bounds[-1] = f
+            rsplit = tuple(zip(bounds[:-1], bounds[1:]))
+            icg = max(_cdiv(f1 - f0, build.p_ic) for f0, f1 in rsplit)
         slices = _slices(op.weight.shape[0], icg, build, wbase, pbase, wroom, proom, where)
         lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_LINEAR, False, (f, 1, 1),
                        1, 1, 0, op.relu, 0, op.out_int32, slices, [Band(0, 1, 0, 0, 0, 1)],
                        weight=op.weight.reshape(op.weight.shape[0], -1), bias=op.bias,
-                       mult=op.mult, shift=op.shift)
-        lp.images_per_job = _images_per_job(lp, build, max_transfer)
+                       mult=op.mult, shift=op.shift, rsplit=rsplit)
+        lp.images_per_job = 1 if rsplit else _images_per_job(lp, build, max_transfer)
     elif op.kind == "conv2d":
         o, c, k, _ = op.weight.shape
         _, h, w = in_shape
@@ -398,8 +487,12 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
             raise ValueError(f"unknown layout {layout!r}")
         icg = _cdiv(eng_in[0], build.p_ic)
         slices = _slices(o, kk * kw * icg, build, wbase, pbase, wroom, proom, where)
-        bands = _bands(eng_in[1], eng_in[2], eng_in[0], kk, ss, pp, pool != S.POOL_NONE,
-                       build.ibuf_depth, build.p_ic, where)
+        if layout == "pair":  # PAIR jobs pool column pairs inside a job: row bands only
+            bands = _bands(eng_in[1], eng_in[2], eng_in[0], kk, ss, pp, pool != S.POOL_NONE,
+                           build.ibuf_depth, build.p_ic, where)
+        else:
+            bands = _tiles(eng_in[1], eng_in[2], eng_in[0], kk, ss, pp, pool != S.POOL_NONE,
+                           build.ibuf_depth, build.p_ic, where, kw, pp if layout is None else 0)
         lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_CONV, layout is not None,
                        eng_in, kk, ss, pp, op.relu, pool, op.out_int32, slices, bands, weight=weight,
                        bias=op.bias, mult=op.mult, shift=op.shift, layout=layout)
@@ -407,8 +500,8 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
     if lp.has_weights:  # ReLU6 / Hardtanh / clamp: the requant's bounds (pools have none)
         lp.act = (int(op.act_min), int(op.act_max))
-    lp.est_cycles = sum(job_cycles(lp.config(sl, b, False), build)
-                        for sl in lp.slices for b in lp.bands)
+    lp.est_cycles = (lp.batch_cycles(1, build) if lp.rsplit else
+                     sum(job_cycles(lp.config(sl, b, False), build) for sl in lp.slices for b in lp.bands))
     return lp
 
 
@@ -482,7 +575,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
         for i, op in enumerate(program.ops):
             lp = best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
             if lp.has_weights:
-                if len(lp.slices) > 1 or wbase + _words(lp) > build.wbuf_depth or \
+                if lp.rsplit or len(lp.slices) > 1 or wbase + _words(lp) > build.wbuf_depth or \
                         pbase + lp.slices[-1].oc1 > build.pbuf_depth:
                     raise LayerNotSupported("does not fit together")
                 sl = lp.slices[0]

@@ -110,8 +110,10 @@ def test_unsupported_layers_are_named():
     from rtlcnn.core.program import Program
 
     big_k = Program((1, 12, 12), 0.1, [mp.conv(rng, 1, 4, 5)])
-    with pytest.raises(LayerNotSupported, match="MAX_KERNEL"):
-        SC.plan(big_k, S.Build(max_kernel=3))
+    with pytest.raises(LayerNotSupported, match="MAX_KERNEL"):  # as is: no
+        SC._layer(0, big_k.ops[0], (1, 12, 12), (4, 8, 8), S.Build(max_kernel=3), None, 0, 0, 64, 16)
+    # a kernel above the build's MAX_KERNEL runs in the im2col layout (a 1x1 conv)
+    assert _run(big_k, S.Build(max_kernel=3), None).layers[0].layout == "im2col"
     fat = Program((64, 4, 4), 0.1, [mp.conv(rng, 64, 8, 5, padding=2)])
     with pytest.raises(LayerNotSupported, match="weight buffer"):
         SC.plan(fat, S.Build(p_oc=4, p_ic=4, wbuf_depth=64, ibuf_depth=4096, pbuf_depth=16))
