@@ -20,9 +20,9 @@
  * lanes l and l + P_OC/2 over both rows: the sub-0 load writes the slot without
  * marking it full, the sub-1 load merges into it and marks it. MODE_INT32
  * emits s; MODE_BYPASS (standalone pools) emits clamp(acc) (bias 0, M = 2^30, k = 30).
- * The clamp compares y with the int8 range (constants) and, in parallel, its low byte
- * with the bounds (8-bit comparisons), so the bounds cost no longer a path than a
- * constant clamp.
+ * The clamp compares the 65-bit y with the registered bounds directly: the upper 57 bits
+ * of a sign-extended int8 are its sign, so each comparison maps to one LUT level into a
+ * short carry chain, no deeper than the constant clamp of engines before 1.3.
  * Nine cycles from issue to out_*; everything moves only with en. The parameter
  * buffer read port gives the entries of lanes l .. l+RQ_LANES-1 (pb_rd_addr is lane l's
  * entry; the next ones follow it), out_valid[r] / out_data[32*r +: 32] are lane
@@ -254,15 +254,10 @@ generate
         reg [31:0] r7_s_reg = 32'd0;
         // r8: clamp, output
         reg [31:0] r8_data_reg = 32'd0;
-
-        // the clamp: y above or below the int8 range (constant comparisons), else its low
-        // byte against the bounds (cfg_lo <= cfg_hi, both int8, so y beyond the range is
-        // beyond the bound on that side)
-        wire y_over = !r7_y_reg[64] && r7_y_reg[63:7] != 57'd0;       // y > 127
-        wire y_under = r7_y_reg[64] && r7_y_reg[63:7] != {57{1'b1}};  // y < -128
+        // the bounds as 65-bit values; within them y is an int8: its low byte, sign-extended
+        wire signed [64:0] hi65 = {{57{cfg_hi[7]}}, cfg_hi};
+        wire signed [64:0] lo65 = {{57{cfg_lo[7]}}, cfg_lo};
         wire signed [7:0] y8 = r7_y_reg[7:0];
-        wire to_hi = y_over || (!y_under && y8 > cfg_hi);
-        wire to_lo = y_under || (!y_over && y8 < cfg_lo);
 
         /* verilator lint_off WIDTH */  // lane_reg + gr wraps within the shadow slot; an invalid lane is discarded
         wire [LANE_WIDTH-1:0] lane = lane_reg + gr;
@@ -308,9 +303,9 @@ generate
 
                 if (cfg_int32) begin
                     r8_data_reg <= r7_s_reg;
-                end else if (to_hi) begin
+                end else if (r7_y_reg > hi65) begin  // lo <= hi (check 12)
                     r8_data_reg <= {{24{cfg_hi[7]}}, cfg_hi};
-                end else if (to_lo) begin
+                end else if (r7_y_reg < lo65) begin
                     r8_data_reg <= {{24{cfg_lo[7]}}, cfg_lo};
                 end else begin
                     r8_data_reg <= {{24{y8[7]}}, y8};
