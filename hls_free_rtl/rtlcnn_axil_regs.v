@@ -100,8 +100,13 @@ localparam [15:0] VERSION_MAJOR = 16'd1;
 localparam [15:0] VERSION_MINOR = 16'd3;
 localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
-reg s_axil_awready_reg = 1'b0, s_axil_awready_next;
-reg s_axil_wready_reg = 1'b0, s_axil_wready_next;
+// AXI4-Lite handshakes (AXI: BVALID only after both the AW and the W handshake, RVALID only
+// after the AR handshake). A write: when AWVALID and WVALID are both high and no write
+// response waits, AWREADY and WREADY rise together for one cycle; that cycle is the
+// handshake of both, the register is written, and BVALID rises in the next cycle. A read:
+// ARREADY rises for one cycle (the data are taken then), RVALID in the next. One access of
+// each kind in flight, one every two cycles at most.
+reg s_axil_wr_ready_reg = 1'b0, s_axil_wr_ready_next;  // AWREADY and WREADY
 reg s_axil_bvalid_reg = 1'b0, s_axil_bvalid_next;
 reg s_axil_arready_reg = 1'b0, s_axil_arready_next;
 reg [31:0] s_axil_rdata_reg = 32'd0, s_axil_rdata_next;
@@ -149,8 +154,11 @@ wire [31:0] pad_merged = merge({16'd0, pad_reg}, s_axil_wdata, s_axil_wstrb);
 wire [31:0] act_merged = merge({16'd0, act_reg}, s_axil_wdata, s_axil_wstrb);
 /* verilator lint_on UNUSEDSIGNAL */
 
-assign s_axil_awready = s_axil_awready_reg;
-assign s_axil_wready = s_axil_wready_reg;
+wire wr_handshake = s_axil_wr_ready_reg && s_axil_awvalid && s_axil_wvalid;
+wire rd_handshake = s_axil_arready_reg && s_axil_arvalid;
+
+assign s_axil_awready = s_axil_wr_ready_reg;
+assign s_axil_wready = s_axil_wr_ready_reg;
 assign s_axil_bresp = 2'b00;
 assign s_axil_bvalid = s_axil_bvalid_reg;
 assign s_axil_arready = s_axil_arready_reg;
@@ -174,8 +182,7 @@ assign cfg_pbase = pbase_reg;
 assign cfg_act = act_reg;
 
 always @* begin
-    s_axil_awready_next = 1'b0;
-    s_axil_wready_next = 1'b0;
+    s_axil_wr_ready_next = 1'b0;
     s_axil_bvalid_next = s_axil_bvalid_reg && !s_axil_bready;
     s_axil_arready_next = 1'b0;
     s_axil_rdata_next = s_axil_rdata_reg;
@@ -197,10 +204,14 @@ always @* begin
     pbase_next = pbase_reg;
     act_next = act_reg;
 
+    // a write waiting, and the write response (if any) taken this cycle: ready next cycle
     if (s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid_reg || s_axil_bready)
-            && !s_axil_awready_reg && !s_axil_wready_reg) begin
-        s_axil_awready_next = 1'b1;
-        s_axil_wready_next = 1'b1;
+            && !s_axil_wr_ready_reg) begin
+        s_axil_wr_ready_next = 1'b1;
+    end
+
+    // the write handshake: write the register, respond next cycle
+    if (wr_handshake) begin
         s_axil_bvalid_next = 1'b1;
         settle_next = SETTLE_CYCLES;
         case ({wr_addr[ADDR_WIDTH-1:2], 2'b00})
@@ -227,9 +238,15 @@ always @* begin
         endcase
     end
 
+    // the read handshake: the data (taken in the cycle before) are offered next cycle
+    if (rd_handshake) begin
+        s_axil_rvalid_next = 1'b1;
+    end
+
+    // a read waiting, the read response (if any) taken this cycle and no write settling:
+    // take the data and be ready next cycle
     if (s_axil_arvalid && (!s_axil_rvalid_reg || s_axil_rready) && !s_axil_arready_reg && settle_reg == 3'd0) begin
         s_axil_arready_next = 1'b1;
-        s_axil_rvalid_next = 1'b1;
         case ({rd_addr[ADDR_WIDTH-1:2], 2'b00})
             12'h000: s_axil_rdata_next = ID_VALUE;
             12'h004: s_axil_rdata_next = VERSION_VALUE;
@@ -270,8 +287,7 @@ always @* begin
 end
 
 always @(posedge clk) begin
-    s_axil_awready_reg <= s_axil_awready_next;
-    s_axil_wready_reg <= s_axil_wready_next;
+    s_axil_wr_ready_reg <= s_axil_wr_ready_next;
     s_axil_bvalid_reg <= s_axil_bvalid_next;
     s_axil_arready_reg <= s_axil_arready_next;
     s_axil_rdata_reg <= s_axil_rdata_next;
@@ -294,8 +310,7 @@ always @(posedge clk) begin
     act_reg <= ctrl_soft_reset_reg ? ACT_RESET : act_next;
 
     if (rst) begin
-        s_axil_awready_reg <= 1'b0;
-        s_axil_wready_reg <= 1'b0;
+        s_axil_wr_ready_reg <= 1'b0;
         s_axil_bvalid_reg <= 1'b0;
         s_axil_arready_reg <= 1'b0;
         s_axil_rvalid_reg <= 1'b0;
