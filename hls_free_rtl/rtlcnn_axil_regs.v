@@ -69,6 +69,7 @@ module rtlcnn_axil_regs #
     output wire [31:0]            cfg_wbase,
     output wire [31:0]            cfg_pbase,
     output wire [15:0]            cfg_act,
+    output wire [31:0]            cfg_add_mult,
 
     // status and read-only values from the engine
     input  wire                   sts_busy,
@@ -94,10 +95,11 @@ initial begin
 end
 
 // register map and stream format version (rtlcnn.core.regs VERSION_MAJOR / VERSION_MINOR;
-// minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register, minor 3: ACT)
+// minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register, minor 3: ACT,
+// minor 4: the ADD opcode, OP's ADD_K field and ADD_MULT)
 localparam [31:0] ID_VALUE = 32'h52434E4E;
 localparam [15:0] VERSION_MAJOR = 16'd1;
-localparam [15:0] VERSION_MINOR = 16'd3;
+localparam [15:0] VERSION_MINOR = 16'd4;
 localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
 // AXI4-Lite handshakes (AXI: BVALID only after both the AW and the W handshake, RVALID only
@@ -132,6 +134,8 @@ reg [31:0] pbase_reg = 32'd0, pbase_next;
 // ACT: [7:0] act_min, [15:8] act_max; after reset and SOFT_RESET -128 and 127 (no bounds)
 localparam [15:0] ACT_RESET = 16'h7F80;
 reg [15:0] act_reg = ACT_RESET, act_next;
+// ADD_MULT (version 1.4): the ADD op's multipliers, [15:0] Ma, [31:16] Mb (unsigned)
+reg [31:0] add_mult_reg = 32'd0, add_mult_next;
 
 // byte-lane merge of a write into a register
 function [31:0] merge;
@@ -180,6 +184,7 @@ assign cfg_pad = pad_reg;
 assign cfg_wbase = wbase_reg;
 assign cfg_pbase = pbase_reg;
 assign cfg_act = act_reg;
+assign cfg_add_mult = add_mult_reg;
 
 always @* begin
     s_axil_wr_ready_next = 1'b0;
@@ -203,6 +208,7 @@ always @* begin
     wbase_next = wbase_reg;
     pbase_next = pbase_reg;
     act_next = act_reg;
+    add_mult_next = add_mult_reg;
 
     // a write waiting, and the write response (if any) taken this cycle: ready next cycle
     if (s_axil_awvalid && s_axil_wvalid && (!s_axil_bvalid_reg || s_axil_bready)
@@ -232,6 +238,7 @@ always @* begin
             12'h0A0: if (wr_cfg_ok) wbase_next = merge(wbase_reg, s_axil_wdata, s_axil_wstrb);
             12'h0A4: if (wr_cfg_ok) pbase_next = merge(pbase_reg, s_axil_wdata, s_axil_wstrb);
             12'h0A8: if (wr_cfg_ok) act_next = act_merged[15:0];
+            12'h0AC: if (wr_cfg_ok) add_mult_next = merge(add_mult_reg, s_axil_wdata, s_axil_wstrb);
             default: begin
                 // read-only or unmapped: ignored, OKAY response
             end
@@ -273,6 +280,7 @@ always @* begin
             12'h0A0: s_axil_rdata_next = wbase_reg;
             12'h0A4: s_axil_rdata_next = pbase_reg;
             12'h0A8: s_axil_rdata_next = {16'd0, act_reg};
+            12'h0AC: s_axil_rdata_next = add_mult_reg;
             12'h0B0: s_axil_rdata_next = sts_out_h;
             12'h0B4: s_axil_rdata_next = sts_out_w;
             12'h0B8: s_axil_rdata_next = sts_in_beats;
@@ -308,6 +316,7 @@ always @(posedge clk) begin
     wbase_reg <= wbase_next;
     pbase_reg <= pbase_next;
     act_reg <= ctrl_soft_reset_reg ? ACT_RESET : act_next;
+    add_mult_reg <= add_mult_next;
 
     if (rst) begin
         s_axil_wr_ready_reg <= 1'b0;
@@ -328,6 +337,7 @@ always @(posedge clk) begin
         wbase_reg <= 32'd0;
         pbase_reg <= 32'd0;
         act_reg <= ACT_RESET;
+        add_mult_reg <= 32'd0;
     end
 end
 

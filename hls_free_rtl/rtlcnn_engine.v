@@ -11,6 +11,8 @@
  * the on-chip buffers at one beat per cycle; MAC steps start when P and W are in and
  * each step waits only for the input row it reads; accumulators go through a shadow
  * register to the requant (RQ_LANES values a cycle), the pool and the output packer.
+ * ADD jobs (version 1.4) take their two operands into the two halves of the input
+ * buffer and run them through rtlcnn_add (P_IC values a cycle) to the output packer.
  */
 module rtlcnn_engine #
 (
@@ -130,6 +132,7 @@ wire ctrl_start, ctrl_soft_reset;
 /* verilator lint_off UNUSEDSIGNAL */  // OP[31:10] are reserved
 wire [31:0] cfg_op, cfg_in_c, cfg_in_h, cfg_in_w, cfg_out_c, cfg_kernel, cfg_stride, cfg_wbase, cfg_pbase;
 wire [15:0] cfg_pad, cfg_act;
+wire [31:0] cfg_add_mult;
 /* verilator lint_on UNUSEDSIGNAL */
 
 localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2;
@@ -192,6 +195,7 @@ regs_inst (
     .cfg_wbase(cfg_wbase),
     .cfg_pbase(cfg_pbase),
     .cfg_act(cfg_act),
+    .cfg_add_mult(cfg_add_mult),
     .sts_busy(state_reg != STATE_IDLE),
     .sts_done(done_reg),
     .sts_error(error_reg),
@@ -223,6 +227,12 @@ wire [7:0] k_w = cfg_kernel[15:8] == 8'd0 ? cfg_kernel[7:0] : cfg_kernel[15:8];
 wire is_conv = opcode == 3'd0;
 wire is_lin = opcode == 3'd1;
 wire is_pool_op = opcode == 3'd2 || opcode == 3'd3;
+// ADD (version 1.4): OP[21:16] ADD_K = k, ADD_MULT [15:0] Ma, [31:16] Mb; geometry as a
+// 1x1 kernel (KERNEL, STRIDE, PAD, WBASE, PBASE ignored), two operand maps in the I section
+wire is_add = opcode == 3'd4;
+wire no_kernel = is_pool_op || is_add;
+wire [5:0] add_k = cfg_op[21:16];
+wire add_step;  // an ADD word step (counted in CYC_MAC)
 // ACT (version 1.3): [7:0] act_min, [15:8] act_max (int8); CONV and LINEAR saturate to
 // [lo, act_max] with lo = max(act_min, RELU ? 0 : -128); MAXPOOL/AVGPOOL ignore it
 wire signed [7:0] act_min = cfg_act[7:0];
@@ -260,25 +270,25 @@ reg [48:0] d_ibeats_reg = 49'd0;
 reg [49:0] e_ovals_reg = 50'd0;
 /* verilator lint_on UNUSEDSIGNAL */
 
-wire [18:0] span_h = {3'd0, cfg_in_h[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[3:0]} + {15'd0, cfg_pad[7:4]})
-    - (is_pool_op ? 19'd1 : {16'd0, k_h[2:0]});
-wire [18:0] span_w = {3'd0, cfg_in_w[15:0]} + (is_pool_op ? 19'd0 : {15'd0, cfg_pad[11:8]} + {15'd0, cfg_pad[15:12]})
-    - (is_pool_op ? 19'd1 : {16'd0, k_w[2:0]});
+wire [18:0] span_h = {3'd0, cfg_in_h[15:0]} + (no_kernel ? 19'd0 : {15'd0, cfg_pad[3:0]} + {15'd0, cfg_pad[7:4]})
+    - (no_kernel ? 19'd1 : {16'd0, k_h[2:0]});
+wire [18:0] span_w = {3'd0, cfg_in_w[15:0]} + (no_kernel ? 19'd0 : {15'd0, cfg_pad[11:8]} + {15'd0, cfg_pad[15:12]})
+    - (no_kernel ? 19'd1 : {16'd0, k_w[2:0]});
 /* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
-wire [39:0] pbeats = (op_lp && !is_pool_op) ? {23'd0, cfg_out_c[15:0], 1'b0} : 40'd0;
+wire [39:0] pbeats = (op_lp && !no_kernel) ? {23'd0, cfg_out_c[15:0], 1'b0} : 40'd0;
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_off UNUSEDSIGNAL */  // wider than the 32-bit registers; only valid configurations matter
-wire [39:0] wbeats = (op_lw && !is_pool_op) ? d_wwords_reg * WORD_BEATS : 40'd0;
+wire [39:0] wbeats = (op_lw && !no_kernel) ? d_wwords_reg * WORD_BEATS : 40'd0;
 /* verilator lint_on UNUSEDSIGNAL */
 
 always @(posedge clk) begin
     a_pool_reg <= opcode == 3'd2 ? 2'd1 : opcode == 3'd3 ? 2'd2 : op_pool;
-    a_k_reg <= is_pool_op ? 3'd1 : k_h[2:0];
-    a_kw_reg <= is_pool_op ? 3'd1 : k_w[2:0];
+    a_k_reg <= no_kernel ? 3'd1 : k_h[2:0];
+    a_kw_reg <= no_kernel ? 3'd1 : k_w[2:0];
     a_pair_reg <= op_pair;
-    a_s2_reg <= !is_pool_op && cfg_stride == 32'd2;
-    a_pt_reg <= is_pool_op ? 4'd0 : cfg_pad[3:0];
-    a_pl_reg <= is_pool_op ? 4'd0 : cfg_pad[11:8];
+    a_s2_reg <= !no_kernel && cfg_stride == 32'd2;
+    a_pt_reg <= no_kernel ? 4'd0 : cfg_pad[3:0];
+    a_pl_reg <= no_kernel ? 4'd0 : cfg_pad[11:8];
     a_icg_reg <= ({1'b0, cfg_in_c[15:0]} + P_IC_M1) >> LOG_PIC;
     a_nog_reg <= ({1'b0, cfg_out_c[15:0]} + P_OC_M1) >> LOG_POC;
     a_span_h_reg <= span_h;
@@ -300,9 +310,10 @@ always @(posedge clk) begin
     c_iwords_reg <= b_hw_reg * a_icg_reg;
     c_kkicg_reg <= b_kk_reg * a_icg_reg;
 
-    d_wwords_reg <= is_pool_op ? 40'd0 : a_nog_reg * c_kkicg_reg;
+    d_wwords_reg <= no_kernel ? 40'd0 : a_nog_reg * c_kkicg_reg;
     d_opx_reg <= c_out_h_reg * c_out_w_reg;
-    d_ibeats_reg <= ((c_iwords_reg << LOG_PIC) + 49'd7) >> 3;
+    // ADD: the two operand maps, each padded to whole beats
+    d_ibeats_reg <= (((c_iwords_reg << LOG_PIC) + 49'd7) >> 3) << is_add;
 
     e_ovals_reg <= d_opx_reg * cfg_out_c[15:0];
 
@@ -315,7 +326,7 @@ end
 // configuration checks, in the documented order
 wire [3:0] pad_max_ok_n = {{4'd0, cfg_pad[15:12]} >= k_w, {4'd0, cfg_pad[11:8]} >= k_w,
                            {4'd0, cfg_pad[7:4]} >= k_h, {4'd0, cfg_pad[3:0]} >= k_h};
-wire chk1 = opcode > 3'd3;
+wire chk1 = opcode > 3'd4;
 wire chk2 = cfg_in_c == 32'd0 || cfg_in_h == 32'd0 || cfg_in_w == 32'd0 || cfg_out_c == 32'd0;
 wire chk3 = is_conv && !(cfg_kernel[31:16] == 16'd0 && k_h >= 8'd1 && k_h <= 8'd7 && k_w <= 8'd7
     && (cfg_stride == 32'd1 || cfg_stride == 32'd2) && pad_max_ok_n == 4'd0);
@@ -325,17 +336,21 @@ wire chk5 = is_pool_op && !(cfg_out_c == cfg_in_c && !op_int32 && !op_lp && !op_
 wire chk6 = op_pool == 2'd3 || (op_int32 && (op_relu || op_pool != 2'd0));
 wire chk7 = !a_in_big_reg && (a_pool_reg != 2'd0 ? (b_conv_h_reg < 17'd2 || b_conv_w_reg < (a_pair_reg ? 17'd1 : 17'd2))
                                                   : (b_conv_h_reg == 17'd0 || b_conv_w_reg == 17'd0));
-wire chk8 = a_in_big_reg || c_iwords_reg > IBUF_DEPTH_49;
-wire chk9 = !is_pool_op && (a_out_big_reg || a_wbase_big_reg
+wire chk8 = a_in_big_reg || c_iwords_reg > (is_add ? IBUF_DEPTH_49 >> 1 : IBUF_DEPTH_49);
+wire chk9 = !no_kernel && (a_out_big_reg || a_wbase_big_reg
     || {24'd0, cfg_wbase[15:0]} + d_wwords_reg > WBUF_DEPTH_40);
-wire chk10 = !is_pool_op && (a_pbase_big_reg || {16'd0, cfg_pbase[15:0]} + {16'd0, cfg_out_c[15:0]} > PBUF_DEPTH);
+wire chk10 = !no_kernel && (a_pbase_big_reg || {16'd0, cfg_pbase[15:0]} + {16'd0, cfg_out_c[15:0]} > PBUF_DEPTH);
 // PAIR: CONV with POOL = max, OUT_C <= P_OC/2 and int8 output
 wire chk11 = op_pair && !(is_conv && op_pool == 2'd1 && !op_int32 && P_OC > 1
     && {16'd0, cfg_out_c[15:0]} <= P_OC / 2);
 // ACT: bounds not empty (lo <= act_max); with OUT_INT32 only the reset value (no bounds)
 wire chk12 = !is_pool_op && (act_lo > act_max || (op_int32 && cfg_act != 16'h7F80));
+// ADD: OUT_C = IN_C, no pool, no OUT_INT32, no PAIR, no parameters or weights, 1 <= k <= 62
+wire chk13 = is_add && !(cfg_out_c == cfg_in_c && op_pool == 2'd0 && !op_int32 && !op_pair && !op_lp && !op_lw
+    && add_k != 6'd0 && add_k != 6'd63);
 wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
-    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : chk12 ? 4'd12 : 4'd0;
+    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : chk12 ? 4'd12
+    : chk13 ? 4'd13 : 4'd0;
 
 // ---------------------------------------------------------------------------------------
 // controller
@@ -432,7 +447,7 @@ always @(posedge clk) begin
         if (state_reg != STATE_IDLE) begin
             cyc_total_reg <= cyc_total_reg + 32'd1;
         end
-        if (mac_step) begin
+        if (mac_step || add_step) begin
             cyc_mac_reg <= cyc_mac_reg + 32'd1;
         end
         if (s_axis_tready && !s_axis_tvalid) begin
@@ -467,6 +482,19 @@ reg [15:0] w_beat_reg = 16'd0, w_beat_next;
 reg [15:0] rows_avail_reg = 16'd0;
 reg [IA_WIDTH+3:0] words_in_reg = {IA_WIDTH+4{1'b0}};
 reg [IA_WIDTH+16:0] row_end_reg = {IA_WIDTH+17{1'b0}};
+
+reg add_mode_reg = 1'b0;  // an ADD job (registered: the buffer addresses depend on it)
+localparam HROWS = IROWS / 2;
+localparam HR_WIDTH = HROWS > 1 ? $clog2(HROWS) : 1;
+/* verilator lint_off WIDTH */
+localparam [IR_WIDTH-1:0] HROWS_IR = HROWS;
+/* verilator lint_on WIDTH */
+reg [IR_WIDTH-1:0] ib_wrow_reg = {IR_WIDTH{1'b0}};
+reg ib_bpart_reg = 1'b0;
+reg [HR_WIDTH:0] rows_b_reg = {HR_WIDTH+1{1'b0}};
+always @(posedge clk) begin
+    add_mode_reg <= is_add;
+end
 
 wire [31:0] sec_p_beats = pbeats[31:0];
 wire [31:0] sec_w_beats = wbeats[31:0];
@@ -546,6 +574,23 @@ always @(posedge clk) begin
     p_addr_reg <= p_addr_next;
     w_addr_reg <= w_addr_next;
     w_beat_reg <= w_beat_next;
+
+    // input buffer write row; ADD: operand b from the upper half on
+    if (accept) begin
+        ib_wrow_reg <= {IR_WIDTH{1'b0}};
+        ib_bpart_reg <= 1'b0;
+        rows_b_reg <= {HR_WIDTH+1{1'b0}};
+    end else if (ib_we) begin
+        if (add_mode_reg && !ib_bpart_reg && in_cnt_reg == d_ibeats_reg[32:1] - 32'd1) begin
+            ib_wrow_reg <= HROWS_IR;
+            ib_bpart_reg <= 1'b1;
+        end else begin
+            ib_wrow_reg <= ib_wrow_reg + 1'b1;
+        end
+        if (ib_bpart_reg) begin
+            rows_b_reg <= rows_b_reg + 1'b1;
+        end
+    end
 
     // input rows available to the MAC steps
     if (accept) begin
@@ -669,7 +714,7 @@ addrgen_inst (
     .clk(clk),
     .rst(flush && !accept),
     .start(accept),
-    .go(gen_go),
+    .go(gen_go && !add_mode_reg),
     .en(adv),
     .cfg_out_h(c_out_h_reg[15:0]),
     .cfg_out_w(c_out_w_reg[15:0]),
@@ -703,23 +748,59 @@ addrgen_inst (
     .out_diag(ag_diag)
 );
 
-// input buffer: rows of one beat (NB words)
-wire [63:0] ib_rd_data;
+// input buffer: rows of one beat (NB words), in two halves that read the same row of each
+// (the MAC steps use the half the row's top bit names; ADD reads a and b from both)
+wire [63:0] ib_rd_data, ib_rd_data0, ib_rd_data1;
 wire [IR_WIDTH-1:0] ib_rd_row = ag_iaddr[IA_WIDTH-1:LOG_NB];
+wire add_rd_en;
+wire [HR_WIDTH-1:0] add_rd_row;
+wire ib_rd_en = add_mode_reg ? add_rd_en : adv;
+wire [HR_WIDTH-1:0] ib_rd_addr, ib_wr_addr;
+reg ib_half_reg = 1'b0;
+generate
+    if (IR_WIDTH > 1) begin : g_ib_addr
+        assign ib_rd_addr = add_mode_reg ? add_rd_row : ib_rd_row[HR_WIDTH-1:0];
+        assign ib_wr_addr = ib_wrow_reg[HR_WIDTH-1:0];
+    end else begin : g_ib_addr1
+        assign ib_rd_addr = 1'b0;
+        assign ib_wr_addr = 1'b0;
+    end
+endgenerate
+always @(posedge clk) begin
+    if (ib_rd_en) begin
+        ib_half_reg <= ib_rd_row[IR_WIDTH-1];
+    end
+end
+assign ib_rd_data = ib_half_reg ? ib_rd_data1 : ib_rd_data0;
 
 rtlcnn_sdp_ram #(
     .WIDTH(64),
-    .DEPTH(IROWS),
-    .ADDR_WIDTH(IR_WIDTH)
+    .DEPTH(HROWS < 2 ? 2 : HROWS),
+    .ADDR_WIDTH(HR_WIDTH)
 )
-ibuf_inst (
+ibuf0_inst (
     .clk(clk),
-    .wr_en(ib_we),
-    .wr_addr(in_cnt_reg[IR_WIDTH-1:0]),
+    .wr_en(ib_we && !ib_wrow_reg[IR_WIDTH-1]),
+    .wr_addr(ib_wr_addr),
     .wr_data(s_axis_tdata),
-    .rd_en(adv),
-    .rd_addr(ib_rd_row),
-    .rd_data(ib_rd_data)
+    .rd_en(ib_rd_en),
+    .rd_addr(ib_rd_addr),
+    .rd_data(ib_rd_data0)
+);
+
+rtlcnn_sdp_ram #(
+    .WIDTH(64),
+    .DEPTH(HROWS < 2 ? 2 : HROWS),
+    .ADDR_WIDTH(HR_WIDTH)
+)
+ibuf1_inst (
+    .clk(clk),
+    .wr_en(ib_we && ib_wrow_reg[IR_WIDTH-1]),
+    .wr_addr(ib_wr_addr),
+    .wr_data(s_axis_tdata),
+    .rd_en(ib_rd_en),
+    .rd_addr(ib_rd_addr),
+    .rd_data(ib_rd_data1)
 );
 
 // weight buffer: P_OC banks of P_IC bytes
@@ -889,6 +970,47 @@ pool_inst (
     .out_last(pl_last)
 );
 
+// the ADD op: P_IC values a cycle from both halves of the input buffer
+wire add_valid, add_last;
+wire [63:0] add_data;
+wire [3:0] add_nbytes;
+// the values of a pixel's last word: IN_C - (ICG-1)*P_IC
+wire [15:0] in_c_rem = cfg_in_c[15:0] & P_IC_M1[15:0];
+/* verilator lint_off WIDTH */
+wire [3:0] add_last_nv = in_c_rem == 16'd0 ? P_IC : in_c_rem[3:0];
+/* verilator lint_on WIDTH */
+
+rtlcnn_add #(
+    .P_IC(P_IC),
+    .WA_WIDTH(IA_WIDTH - 1),
+    .RA_WIDTH(HR_WIDTH)
+)
+add_inst (
+    .clk(clk),
+    .rst(flush && !accept),
+    .start(accept),
+    .go(gen_go && add_mode_reg),
+    .en(out_ready),
+    .cfg_words(c_iwords_reg[IA_WIDTH-1:0]),
+    .cfg_icg(a_icg_reg[15:0]),
+    .cfg_last_nv(add_last_nv),
+    .cfg_ma(cfg_add_mult[15:0]),
+    .cfg_mb(cfg_add_mult[31:16]),
+    .cfg_k(add_k),
+    .cfg_lo(rq_lo_reg),
+    .cfg_hi(rq_hi_reg),
+    .rows_b(rows_b_reg),
+    .rd_en(add_rd_en),
+    .rd_row(add_rd_row),
+    .rd_data_a(ib_rd_data0),
+    .rd_data_b(ib_rd_data1),
+    .step(add_step),
+    .out_valid(add_valid),
+    .out_data(add_data),
+    .out_nbytes(add_nbytes),
+    .out_last(add_last)
+);
+
 rtlcnn_stream_out #(
     .DATA_WIDTH(64),
     .RQ_LANES(RQ)
@@ -900,7 +1022,10 @@ stream_out_inst (
     .abort(abort && !out_done_reg),
     .in_valid(pl_valid),
     .in_data(pl_data),
-    .in_last(pl_last),
+    .in_wvalid(add_valid),
+    .in_wdata(add_data),
+    .in_wbytes(add_nbytes),
+    .in_last(pl_last || add_last),
     .in_ready(out_ready),
     .m_axis_tdata(m_axis_tdata),
     .m_axis_tkeep(m_axis_tkeep),

@@ -13,6 +13,10 @@
  * TLAST, and if the values straddle, the beat after it too (one cycle later). in_ready
  * is low only while the output register holds a beat that is not taken this cycle.
  *
+ * in_wvalid (the ADD op, version 1.4) offers in_wbytes (1..8) bytes at once instead, packed
+ * low in in_wdata, the bytes above them zero; in_valid is all zero then. A cycle's bytes
+ * are at most 8 either way, so the same merge packs them.
+ *
  * abort (a job aborted mid-stream) ends the packet without breaking AXI4-Stream: a
  * beat already offered stays offered, unchanged, until it is taken; then (or at once,
  * if none is offered) one last beat follows with TLAST, holding the values packed so
@@ -40,6 +44,10 @@ module rtlcnn_stream_out #
 
     input  wire [RQ_LANES-1:0]     in_valid,
     input  wire [RQ_LANES*32-1:0]  in_data,
+    // a whole word of int8 bytes (ADD): in_wbytes bytes in in_wdata's low bytes
+    input  wire                    in_wvalid,
+    input  wire [63:0]             in_wdata,
+    input  wire [3:0]              in_wbytes,
     input  wire                    in_last,
     output wire                    in_ready,
 
@@ -81,6 +89,10 @@ integer r;
 always @* begin
     vals = 64'd0;
     nbytes = 4'd0;
+    if (in_wvalid) begin
+        vals = in_wdata;
+        nbytes = in_wbytes;
+    end
     for (r = 0; r < RQ_LANES; r = r + 1) begin
         if (in_valid[r]) begin
             if (cfg_int32) begin
@@ -123,7 +135,7 @@ always @* begin
         end else begin
             fin_next = 1'b1;
         end
-    end else if (in_valid != {RQ_LANES{1'b0}} && ready && !abort) begin
+    end else if ((in_valid != {RQ_LANES{1'b0}} || in_wvalid) && ready && !abort) begin
         if (cnt_sum[3] || in_last) begin
             // a full beat (the bytes past it wait for the next), or the last one
             m_axis_tdata_next = merged[63:0];

@@ -43,8 +43,8 @@ def test_act_word_and_the_register_block():
     assert JobConfig(act_min=-50, act_max=60).act_word() == 0x3CCE  # Hardtanh-like
     assert JobConfig(act_min=-50, act_max=60).has_bounds
     regs = JobConfig(act_min=-50, act_max=60).registers()
-    assert list(regs) == [stream.REG_OP + 4 * i for i in range(11)] and list(regs)[-1] == stream.REG_ACT
-    assert regs[stream.REG_ACT] == 0x3CCE
+    assert list(regs) == [stream.REG_OP + 4 * i for i in range(12)] and list(regs)[-2] == stream.REG_ACT
+    assert regs[stream.REG_ACT] == 0x3CCE and regs[stream.REG_ADD_MULT] == 0  # ADD_MULT last (1.4)
     for bad in (dict(act_min=-129), dict(act_max=128)):
         with pytest.raises(ValueError, match="int8 field of ACT"):
             JobConfig(**bad).act_word()
@@ -199,7 +199,7 @@ def test_unpack_output_roundtrip():
 @pytest.mark.parametrize(
     "cfg, code",
     [
-        (JobConfig(op=4), stream.CFG_OPCODE),
+        (JobConfig(op=5), stream.CFG_OPCODE),
         (JobConfig(in_c=0), stream.CFG_ZERO_DIM),
         (JobConfig(out_c=0), stream.CFG_ZERO_DIM),
         (JobConfig(kernel=8, in_h=9, in_w=9), stream.CFG_CONV),
@@ -244,3 +244,35 @@ def test_lenet_figures():
     assert c1.mac_steps(b) == 28 * 28 * 25
     fc = JobConfig.linear(400, 120, relu=True)
     assert fc.weight_words(b) == 8 * 50 and fc.mac_steps(b) == 400
+
+
+def test_add_job_registers_stream_and_checks():
+    """ADD (engine 1.4): OP[21:16] = k, ADD_MULT = Ma | Mb << 16; the I section holds a then
+    b, each padded to whole beats; each operand in IBUF_DEPTH/2 words; check 13."""
+    b = Build(p_oc=4, p_ic=4, ibuf_depth=64)
+    cfg = JobConfig.add(5, 3, 2, 40960, 16384, 15, relu=True, act_max=100)
+    assert cfg.check(b) == 0 and cfg.out_c == 5 and (cfg.out_h, cfg.out_w) == (3, 2)
+    regs = cfg.registers()
+    assert regs[stream.REG_OP] == stream.OPCODE_ADD | stream.OP_RELU | (15 << 16)
+    assert regs[stream.REG_ADD_MULT] == 40960 | (16384 << 16)
+    assert cfg.input_words(b) == 12 and cfg.input_beats(b) == 12 and cfg.in_beats(b) == 12
+    assert cfg.out_beats() == 4 and cfg.mac_steps(b) == 12 and cfg.macs() == 0
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (2, 5, 3, 2)).astype(np.int8)
+    s = stream.job_stream(cfg, b, None, None, (x[0], x[1]))
+    half = len(s) // 2
+    assert np.array_equal(s[:half], stream._pad_to_beat(stream.pack_input(x[0], 4)))
+    assert np.array_equal(s[half:], stream._pad_to_beat(stream.pack_input(x[1], 4)))
+    # P_IC = 1 and an odd word count: each operand padded to a whole beat
+    b1 = Build(p_oc=8, p_ic=1, ibuf_depth=64)
+    odd = JobConfig.add(1, 3, 3, 1, 1, 1)
+    ops = (x[0, :1, :3, :1].repeat(3, 2),) * 2
+    assert odd.input_beats(b1) == 4 and len(stream.job_stream(odd, b1, None, None, ops)) == 32
+    assert JobConfig.add(4, 32, 1, 1, 1, 1).check(b) == 0  # 32 words: half of 64
+    assert JobConfig.add(4, 33, 1, 1, 1, 1).check(b) == stream.CFG_INPUT_FIT
+    for bad in (dict(out_c=4), dict(load_params=True), dict(pool=stream.POOL_MAX), dict(out_int32=True, relu=False, act_max=127),
+                dict(add_k=0), dict(add_k=63)):
+        assert cfg.replace(**bad).check(b) == stream.CFG_ADD, bad
+    assert cfg.replace(pair=True).check(b) == stream.CFG_PAIR
+    with pytest.raises(ValueError, match="16-bit field of ADD_MULT"):
+        cfg.replace(add_ma=1 << 16).add_mult_word()

@@ -245,6 +245,9 @@ class Accelerator:
         if key in self._verified:
             return
         code = cfg.check(self.build)
+        if cfg.is_add and not self.build.has_add:
+            raise AcceleratorError(f"an ADD job needs engine version 1.4; this engine is "
+                                   f"{self.build.version} ({cfg})")
         if cfg.has_bounds and not self.build.has_act_bounds:
             raise AcceleratorError(f"activation bounds [{cfg.act_min}, {cfg.act_max}] need engine "
                                    f"version 1.3 (the ACT register); this engine is "
@@ -270,10 +273,12 @@ class Accelerator:
         if len(stream) != in_bytes:
             raise AcceleratorError(f"job stream has {len(stream)} bytes, the job needs {in_bytes}")
         send, recv = self._buffers(in_bytes, out_bytes)
-        # OP..ACT are eleven consecutive words, one block write; an engine before 1.3 has no
-        # ACT (its plans have no bounds: engine_support), so it gets OP..PBASE only
-        words = np.fromiter(cfg.registers().values(), dtype="<u4", count=11)
-        self.mmio.write(S.REG_OP, words[:11 if self.build.has_act_bounds else 10].tobytes())
+        # OP..ADD_MULT are twelve consecutive words, one block write; an engine before 1.4 has
+        # no ADD_MULT, one before 1.3 no ACT (their plans have no adds or bounds:
+        # engine_support), so they get OP..ACT or OP..PBASE only
+        words = np.fromiter(cfg.registers().values(), dtype="<u4", count=12)
+        n = 12 if self.build.has_add else 11 if self.build.has_act_bounds else 10
+        self.mmio.write(S.REG_OP, words[:n].tobytes())
         self._check_config(cfg)
         send[:in_bytes] = stream
         view = recv[:out_bytes]

@@ -78,6 +78,7 @@ REGISTER_TABLE = (
     Register("WBASE", 0x0A0, RW, "weight buffer word address of the job's first weight word"),
     Register("PBASE", 0x0A4, RW, "parameter buffer index of the job's output channel 0"),
     Register("ACT", 0x0A8, RW, "requant bounds [7:0] act_min, [15:8] act_max (int8; 1.3)"),
+    Register("ADD_MULT", 0x0AC, RW, "ADD multipliers [15:0] Ma, [31:16] Mb (unsigned; 1.4)"),
     # derived from the configuration
     Register("OUT_H", 0x0B0, RO, "output rows (after pooling) of the configured job"),
     Register("OUT_W", 0x0B4, RO, "output columns (after pooling)"),
@@ -104,8 +105,9 @@ BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS
 
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
-#: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register
-VERSION_MINOR = 3
+#: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register;
+#: 4: the ADD opcode (OP's ADD_K field, the ADD_MULT register, check 13)
+VERSION_MINOR = 4
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -130,6 +132,7 @@ OPCODE_CONV = 0
 OPCODE_LINEAR = 1
 OPCODE_MAXPOOL = 2
 OPCODE_AVGPOOL = 3
+OPCODE_ADD = 4
 OPCODE_MASK = 0x7
 OP_RELU = 1 << 4
 OP_POOL_SHIFT = 5
@@ -138,6 +141,9 @@ OP_OUT_INT32 = 1 << 7
 OP_LOAD_PARAMS = 1 << 8
 OP_LOAD_WEIGHTS = 1 << 9
 OP_PAIR = 1 << 10
+#: OP[21:16] (version 1.4): the ADD op's rounding shift k = 31 + shift, 1..62
+OP_ADD_K_SHIFT = 16
+OP_ADD_K_MASK = 0x3F << OP_ADD_K_SHIFT
 KERNEL_W_SHIFT = 8
 POOL_NONE = 0
 POOL_MAX = 1
@@ -148,11 +154,17 @@ ACT_MAX_SHIFT = 8
 #: reset and SOFT_RESET value: act_min -128, act_max 127 (no bounds beyond int8 and RELU)
 ACT_RESET = 0x7F80
 
+# ADD_MULT register (version 1.4): the ADD op's two unsigned 16-bit multipliers
+ADD_MULT_MB_SHIFT = 16
+#: the engine's ADD multipliers are below this (unsigned 16 bit)
+ADD_MULT_LIMIT = 1 << 16
+
 OPCODE_NAMES = {
     OPCODE_CONV: "CONV",
     OPCODE_LINEAR: "LINEAR",
     OPCODE_MAXPOOL: "MAXPOOL",
     OPCODE_AVGPOOL: "AVGPOOL",
+    OPCODE_ADD: "ADD",
 }
 
 # CONFIG_ERR codes (first failing check at START)
@@ -169,10 +181,11 @@ CFG_WEIGHT_FIT = 9
 CFG_PARAM_FIT = 10
 CFG_PAIR = 11
 CFG_ACT = 12
+CFG_ADD = 13
 
 _CONFIG_ERROR_TEXT = {
     CFG_OK: "configuration accepted",
-    CFG_OPCODE: "OPCODE is not 0..3 (CONV, LINEAR, MAXPOOL, AVGPOOL)",
+    CFG_OPCODE: "OPCODE is not 0..4 (CONV, LINEAR, MAXPOOL, AVGPOOL, ADD)",
     CFG_ZERO_DIM: "IN_C, IN_H, IN_W and OUT_C must all be non-zero",
     CFG_CONV: "CONV needs 1 <= K <= 7, KW 0..7 (0: square), STRIDE 1 or 2, top/bottom pad < K "
               "and left/right pad < the kernel width",
@@ -180,15 +193,18 @@ _CONFIG_ERROR_TEXT = {
     CFG_POOL_OP: "MAXPOOL/AVGPOOL need OUT_C = IN_C, OUT_INT32 = 0 and LOAD_* = 0",
     CFG_POOL_MODE: "POOL must be 0, 1 or 2; OUT_INT32 only without RELU and POOL",
     CFG_EMPTY_OUTPUT: "the output would be empty (conv output < 1x1, or < 2x2 before a 2x2 pool)",
-    CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH",
+    CFG_INPUT_FIT: "the input map does not fit: IN_H * IN_W * ceil(IN_C/P_IC) > IBUF_DEPTH "
+                   "(ADD: each operand in IBUF_DEPTH/2)",
     CFG_WEIGHT_FIT: "the weights do not fit: WBASE + weight words > WBUF_DEPTH",
     CFG_PARAM_FIT: "the parameters do not fit: PBASE + OUT_C > PBUF_DEPTH",
     CFG_PAIR: "PAIR needs CONV with POOL = max, OUT_C <= P_OC/2 and int8 output",
     CFG_ACT: "ACT bounds are empty (max(act_min, 0 with RELU) > act_max), or set with OUT_INT32",
+    CFG_ADD: "ADD needs OUT_C = IN_C, POOL = 0, OUT_INT32 = 0, PAIR = 0, LOAD_* = 0 and "
+             "1 <= ADD_K <= 62",
 }
 
 for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
-                                                           "KERNEL", "POOL", "ACT", "CFG")]:
+                                                           "KERNEL", "POOL", "ACT", "ADD", "CFG")]:
     __all__.append(_n)
 del _n
 
@@ -220,7 +236,7 @@ class Build:
     max_kernel: int = MAX_KERNEL
     stream_bytes: int = STREAM_BYTES
     #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR,
-    #: 2 and later the RQ_LANES register, 3 and later the ACT register
+    #: 2 and later the RQ_LANES register, 3 and later the ACT register, 4 and later ADD
     version_minor: int = VERSION_MINOR
 
     @property
@@ -232,6 +248,11 @@ class Build:
     def has_act_bounds(self) -> bool:
         """The engine has the ACT register: requant bounds other than ReLU's (ReLU6, Hardtanh)."""
         return self.version_minor >= 3
+
+    @property
+    def has_add(self) -> bool:
+        """The engine has the ADD op (OPCODE 4, ADD_MULT): residual adds run on it."""
+        return self.version_minor >= 4
 
     @property
     def version(self) -> str:

@@ -44,6 +44,7 @@ from .regs import (  # noqa: F401  (re-exported)
     CFG_ZERO_DIM, CFG_CONV, CFG_LINEAR, CFG_POOL_OP, CFG_POOL_MODE, CFG_EMPTY_OUTPUT, CFG_INPUT_FIT,
     CFG_WEIGHT_FIT, CFG_PARAM_FIT, CFG_PAIR, REG_RQ_LANES, ACCESS, REGISTER_TABLE, BUILD_REGISTERS,
     DEFAULT_BUILD, Build, config_error_text, REGISTERS, REG_ACT, ACT_MAX_SHIFT, ACT_RESET, CFG_ACT,
+    OPCODE_ADD, OP_ADD_K_SHIFT, REG_ADD_MULT, ADD_MULT_MB_SHIFT, ADD_MULT_LIMIT, CFG_ADD,
 )
 # isort: on
 
@@ -91,6 +92,12 @@ class JobConfig:
     never leaves its bounds to the next one, and the driver's block write of OP..ACT stays
     one request on the mock board (on a board, one more word of the same write). The
     accelerator leaves ACT out on engines before 1.3, whose plans never have bounds.
+
+    ADD (engine 1.4, :meth:`add`): ``y = clamp((a*add_ma + b*add_mb + 2^(add_k-1)) >> add_k,
+    lo, hi)`` of two (IN_C, IN_H, IN_W) maps, the I section holding a then b (each padded to
+    whole beats); ``add_ma``, ``add_mb`` are unsigned 16 bit (ADD_MULT), ``add_k`` = 31 +
+    shift in 1..62 (OP[21:16]); OUT_C = IN_C; relu and the bounds as CONV's. :meth:`registers`
+    then also lists ADD_MULT (OP .. ADD_MULT: twelve words); it is 0 for the other ops.
     """
 
     op: int = OPCODE_CONV
@@ -112,6 +119,9 @@ class JobConfig:
     pbase: int = 0
     act_min: int = -128
     act_max: int = 127
+    add_ma: int = 0
+    add_mb: int = 0
+    add_k: int = 0
 
     # -- convenience constructors ------------------------------------------------------
     @classmethod
@@ -125,6 +135,12 @@ class JobConfig:
         op = {"max": OPCODE_MAXPOOL, "avg": OPCODE_AVGPOOL}[mode]
         return cls(op=op, in_c=c, in_h=h, in_w=w, out_c=c, load_params=False, load_weights=False)
 
+    @classmethod
+    def add(cls, c: int, h: int, w: int, ma: int, mb: int, k: int, **kw) -> JobConfig:
+        """An ADD job of two (c, h, w) maps: multipliers ``ma``, ``mb``, rounding shift ``k``."""
+        return cls(op=OPCODE_ADD, in_c=c, in_h=h, in_w=w, out_c=c, load_params=False,
+                   load_weights=False, add_ma=ma, add_mb=mb, add_k=k, **kw)
+
     def replace(self, **kw) -> JobConfig:
         """A copy with some fields changed."""
         return _dc_replace(self, **kw)
@@ -133,6 +149,15 @@ class JobConfig:
     @property
     def is_pool_op(self) -> bool:
         return self.op in (OPCODE_MAXPOOL, OPCODE_AVGPOOL)
+
+    @property
+    def is_add(self) -> bool:
+        return self.op == OPCODE_ADD
+
+    @property
+    def no_kernel(self) -> bool:
+        """MAXPOOL, AVGPOOL and ADD: no kernel, stride, padding, weights or parameters."""
+        return self.is_pool_op or self.is_add
 
     @property
     def pool_mode(self) -> Optional[str]:
@@ -146,22 +171,22 @@ class JobConfig:
     # -- derived geometry --------------------------------------------------------------
     @property
     def eff_kernel(self) -> int:
-        return 1 if self.is_pool_op else int(self.kernel)
+        return 1 if self.no_kernel else int(self.kernel)
 
     @property
     def eff_kernel_w(self) -> int:
-        """Kernel columns (KW, or K when KW is 0; 1 for pool ops)."""
-        if self.is_pool_op:
+        """Kernel columns (KW, or K when KW is 0; 1 for pool ops and ADD)."""
+        if self.no_kernel:
             return 1
         return int(self.kernel_w) or int(self.kernel)
 
     @property
     def eff_stride(self) -> int:
-        return 1 if self.is_pool_op else int(self.stride)
+        return 1 if self.no_kernel else int(self.stride)
 
     @property
     def eff_pad(self) -> Tuple[int, int, int, int]:
-        return (0, 0, 0, 0) if self.is_pool_op else tuple(int(p) for p in self.pad)
+        return (0, 0, 0, 0) if self.no_kernel else tuple(int(p) for p in self.pad)
 
     @property
     def conv_h(self) -> int:
@@ -196,25 +221,26 @@ class JobConfig:
         return _ceil_div(self.out_c, build.p_oc)
 
     def weight_words(self, build: Build) -> int:
-        """Weight words the job reads from WBASE on (CONV and LINEAR; 0 for pool ops)."""
-        if self.is_pool_op:
+        """Weight words the job reads from WBASE on (CONV and LINEAR; 0 for pool ops, ADD)."""
+        if self.no_kernel:
             return 0
         return self.nog(build) * self.eff_kernel * self.eff_kernel_w * self.icg(build)
 
     def input_words(self, build: Build) -> int:
-        """Input-buffer words of the feature map: IN_H * IN_W * ICG."""
+        """Input-buffer words of the feature map (of each operand of ADD): IN_H * IN_W * ICG."""
         return self.in_h * self.in_w * self.icg(build)
 
     def param_beats(self) -> int:
-        return 2 * self.out_c if (self.load_params and not self.is_pool_op) else 0
+        return 2 * self.out_c if (self.load_params and not self.no_kernel) else 0
 
     def weight_beats(self, build: Build) -> int:
-        if not self.load_weights or self.is_pool_op:
+        if not self.load_weights or self.no_kernel:
             return 0
         return self.weight_words(build) * build.p_oc * build.p_ic // 8
 
     def input_beats(self, build: Build) -> int:
-        return _ceil_div(self.input_words(build) * build.p_ic, 8)
+        """Beats of the I section (ADD: both operands, each padded to whole beats)."""
+        return _ceil_div(self.input_words(build) * build.p_ic, 8) * (2 if self.is_add else 1)
 
     def in_beats(self, build: Build) -> int:
         """IN_BEATS: beats of the job's whole input stream."""
@@ -228,7 +254,9 @@ class JobConfig:
         return _ceil_div(self.out_values() * (4 if self.out_int32 else 1), 8)
 
     def mac_steps(self, build: Build) -> int:
-        """MAC-array steps of the job (the ideal CYC_MAC)."""
+        """MAC-array steps of the job (the ideal CYC_MAC; ADD: its word steps)."""
+        if self.is_add:
+            return self.input_words(build)
         sub = (2 if self.pair else 4) if self.pool_mode else 1
         return (self.out_h * self.out_w * sub * self.nog(build) * self.eff_kernel
                 * self.eff_kernel_w * self.icg(build))
@@ -238,7 +266,7 @@ class JobConfig:
         every conv pixel x OUT_C x IN_C x K x KW. For a layer the host has unfolded
         (:mod:`rtlcnn.unfold`) this counts the engine's view, zero taps included; the
         layer's own MAC count is the program's."""
-        if self.is_pool_op:
+        if self.no_kernel:
             return 0
         sub = 4 if self.pool_mode else 1
         return (self.out_h * self.out_w * sub * self.out_c * self.in_c * self.eff_kernel
@@ -255,6 +283,7 @@ class JobConfig:
             | (OP_LOAD_PARAMS if self.load_params else 0)
             | (OP_LOAD_WEIGHTS if self.load_weights else 0)
             | (OP_PAIR if self.pair else 0)
+            | ((int(self.add_k) & 0x3F) << OP_ADD_K_SHIFT if self.is_add else 0)
         )
 
     def pad_word(self) -> int:
@@ -273,6 +302,15 @@ class JobConfig:
                 raise ValueError(f"{name}={v} does not fit the int8 field of ACT (-128..127)")
         return (lo & 0xFF) | ((hi & 0xFF) << ACT_MAX_SHIFT)
 
+    def add_mult_word(self) -> int:
+        """Value of the ADD_MULT register: [15:0] Ma, [31:16] Mb (0 for other ops)."""
+        if not self.is_add:
+            return 0
+        for name, v in (("add_ma", self.add_ma), ("add_mb", self.add_mb)):
+            if not 0 <= int(v) < ADD_MULT_LIMIT:
+                raise ValueError(f"{name}={v} does not fit the unsigned 16-bit field of ADD_MULT")
+        return int(self.add_ma) | (int(self.add_mb) << ADD_MULT_MB_SHIFT)
+
     @property
     def has_bounds(self) -> bool:
         """ACT differs from its reset value (bounds other than int8 and RELU's)."""
@@ -280,7 +318,7 @@ class JobConfig:
 
     def registers(self) -> dict:
         """Offset -> value of every configuration register, in the order to write them
-        (OP .. ACT: eleven consecutive words)."""
+        (OP .. ADD_MULT: twelve consecutive words)."""
         return {
             REG_OP: self.op_word(),
             REG_IN_C: int(self.in_c),
@@ -293,6 +331,7 @@ class JobConfig:
             REG_WBASE: int(self.wbase),
             REG_PBASE: int(self.pbase),
             REG_ACT: self.act_word(),
+            REG_ADD_MULT: self.add_mult_word(),
         }
 
     def derived_registers(self, build: Build) -> dict:
@@ -308,7 +347,7 @@ class JobConfig:
     def check(self, build: Build) -> int:
         """CONFIG_ERR code the engine gives at START (0 if the job is accepted)."""
         op = int(self.op)
-        if not 0 <= op <= 3:
+        if not 0 <= op <= 4:
             return CFG_OPCODE
         if min(self.in_c, self.in_h, self.in_w, self.out_c) <= 0:
             return CFG_ZERO_DIM
@@ -331,9 +370,9 @@ class JobConfig:
         need = 2 if self.pool_mode else 1
         if self.conv_h < need or self.conv_w < (1 if self.pair else need):
             return CFG_EMPTY_OUTPUT
-        if self.input_words(build) > build.ibuf_depth:
+        if self.input_words(build) > build.ibuf_depth // (2 if self.is_add else 1):
             return CFG_INPUT_FIT
-        if not self.is_pool_op:
+        if not self.no_kernel:
             if self.wbase + self.weight_words(build) > build.wbuf_depth:
                 return CFG_WEIGHT_FIT
             if self.pbase + self.out_c > build.pbuf_depth:
@@ -344,6 +383,10 @@ class JobConfig:
         if not self.is_pool_op and (max(int(self.act_min), 0 if self.relu else -128) > self.act_max
                                     or (self.out_int32 and self.has_bounds)):
             return CFG_ACT
+        if self.is_add and not (self.out_c == self.in_c and self.pool == 0 and not self.out_int32
+                                and not self.pair and not self.load_params and not self.load_weights
+                                and 1 <= int(self.add_k) <= 62):
+            return CFG_ADD
         return CFG_OK
 
 
@@ -448,7 +491,7 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
     params : (bias, mult, shift) for the job's OUT_C channels; needed with LOAD_PARAMS
     weights : int8 (OUT_C, IN_C, K, KW) or (OUT_C, IN_C), for PAIR (2, OUT_C, IN_C, K, KW);
         needed with LOAD_WEIGHTS
-    x : int8 (IN_C, IN_H, IN_W) or (IN_C,)
+    x : int8 (IN_C, IN_H, IN_W) or (IN_C,); ADD: the pair (a, b) of its two operands
 
     Returns
     -------
@@ -478,6 +521,17 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
         parts.append(_pad_to_beat(pack_weights(wa, build.p_oc, build.p_ic)))
     if x is None:
         raise ValueError("every job needs its input x")
+    if cfg.is_add:
+        if len(x) != 2:
+            raise ValueError("an ADD job needs x=(a, b), its two operand maps")
+        for xa in x:
+            if np.shape(xa) != (cfg.in_c, cfg.in_h, cfg.in_w):
+                raise ValueError(f"ADD operand has shape {np.shape(xa)}, the job needs "
+                                 f"{(cfg.in_c, cfg.in_h, cfg.in_w)}")
+            parts.append(_pad_to_beat(pack_input(xa, build.p_ic)))
+        out = np.concatenate(parts)
+        assert len(out) == cfg.in_beats(build) * STREAM_BYTES
+        return out
     xa = np.asarray(x)
     want = (cfg.in_c,) if xa.ndim == 1 else (cfg.in_c, cfg.in_h, cfg.in_w)
     if xa.shape != want or (xa.ndim == 1 and (cfg.in_h, cfg.in_w) != (1, 1)):

@@ -306,6 +306,7 @@ def bad_configs(b: Build):
         good.replace(pbase=b.pbuf_depth - 1),
         good.replace(pair=True),  # PAIR without POOL = max
         good.replace(act_min=10, act_max=5),  # empty bounds
+        JobConfig.add(3, 4, 4, 100, 200, 0),  # ADD with k = 0 (version 1.4)
     ]
 
 
@@ -626,3 +627,121 @@ async def test_unfolded_layers(dut):
         tb.set_traffic(*next(traffic))
         await check_job(tb, cfg, xin, win, (bias, mult, shift), want, label=f"{layout} {n}")
         n += 1
+
+
+# ---------------------------------------------------------------------------------------
+# the ADD op (version 1.4)
+# ---------------------------------------------------------------------------------------
+def make_add(rng: np.random.Generator, cfg: JobConfig):
+    """Random operands a, b for an ADD job and the reference's result."""
+    shape = (cfg.in_c, cfg.in_h, cfg.in_w)
+    a = rng.integers(-128, 128, shape).astype(np.int8)
+    b = rng.integers(-128, 128, shape).astype(np.int8)
+    mult, shift = (cfg.add_ma, cfg.add_mb), (cfg.add_k - 31,)
+    y = reference.add_int(a, b, mult, shift, cfg.relu, cfg.act_min, cfg.act_max)
+    return a, b, y
+
+
+def random_add(rng: np.random.Generator, b: Build, words=None) -> JobConfig:
+    """A random ADD job: multipliers < 2^16, k near the larger one's bit length (outputs
+    spread over the int8 range, some saturated), random ReLU and bounds."""
+    for _ in range(1000):
+        c = int(rng.integers(1, 3 * b.p_ic + 2))
+        h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        ma, mb = (int(v) for v in rng.integers(0, 2**16, 2))
+        if rng.random() < 0.2:
+            ma = int(rng.integers(0, 2**16)) >> int(rng.integers(0, 16))
+        k = int(np.clip(max(ma, mb).bit_length() + int(rng.integers(-1, 3)), 1, 62))
+        relu = bool(rng.random() < 0.4)
+        lo, hi = -128, 127
+        if rng.random() < 0.3:
+            lo = int(rng.integers(-100, 20))
+            hi = int(rng.integers(max(lo, 0) if relu else lo, 120))
+        cfg = JobConfig.add(c, h, w, ma, mb, k, relu=relu, act_min=lo, act_max=hi)
+        if cfg.check(b) == 0:
+            return cfg
+    raise RuntimeError("no random ADD configuration found")
+
+
+async def check_add(tb: TB, cfg: JobConfig, rng, label: str):
+    a, bb, y = make_add(rng, cfg)
+    await check_job(tb, cfg, (a, bb), None, None, y, label)
+
+
+@cocotb.test()
+async def test_add(dut):
+    """ADD jobs (version 1.4): random operands, multipliers, ReLU and bounds, bit-exact with
+    rtlcnn.reference.add_int under input stalls and output backpressure; the largest map an
+    ADD job holds (IBUF_DEPTH/2 words of each operand), k at its limits, a CONV after an ADD
+    (the input buffer's halves and the packer's word input leave nothing behind), the
+    cycle count of an unstalled ADD (P_IC values a cycle), check 13, TLAST early."""
+    seed = int(os.environ.get("RTLCNN_SEED", "1")) + 100
+    tb = TB(dut, seed)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(seed)
+    assert await tb.read(regs.REG_ADD_MULT) == 0
+    traffic = itertools.cycle([(0, 0), (0.3, 0.3), (0.1, 0.6), (0.6, 0.1), (0, 0.8)])
+    for n in range(int(os.environ.get("RTLCNN_CASES", "8")) * 2):
+        cfg = random_add(rng, b)
+        tb.set_traffic(*next(traffic))
+        await check_add(tb, cfg, rng, f"add {n}")
+        assert await tb.read(regs.REG_ADD_MULT) == cfg.add_mult_word()
+    # the largest map, full lanes; then with a channel count that leaves lanes empty
+    half = b.ibuf_depth // 2
+    big = JobConfig.add(2 * b.p_ic, half // (2 * 16), 16, 46000, 23000, 16, relu=True)
+    assert big.input_words(b) == half and big.check(b) == 0
+    tb.set_traffic(0, 0)
+    await check_add(tb, big, rng, "add, IBUF_DEPTH/2 words")
+    cyc = await tb.counters()
+    # unstalled: the two operands' beats plus a fixed latency (the add follows b's input)
+    assert cyc[0] < big.in_beats(b) + max(0, big.input_words(b) - big.input_beats(b) // 2) + 60, cyc
+    odd = JobConfig.add(b.p_ic + 1, 7, 5, 65535, 65535, 17)
+    tb.set_traffic(0.2, 0.5)
+    await check_add(tb, odd, rng, "add, saturating, last word part full")
+    for k, ma, mb in ((1, 3, 1), (62, 65535, 65535), (25, 65535, 1), (26, 65535, 65535), (16, 0, 0)):
+        await check_add(tb, JobConfig.add(b.p_ic, 3, 4, ma, mb, k), rng, f"add k={k}")
+    # a CONV right after an ADD, and an ADD after it
+    conv = JobConfig(in_c=b.p_ic + 1, in_h=5, in_w=6, out_c=b.p_oc + 1, kernel=3, pad=(1, 1, 1, 1), relu=True)
+    await check_job(tb, conv, *make_layer(rng, conv), label="conv after add")
+    await check_add(tb, odd.replace(relu=True, act_min=-20, act_max=40), rng, "add after conv")
+    # check 13 and the other checks an ADD meets
+    good = JobConfig.add(3, 4, 4, 1000, 2000, 12)
+    for code, cfg in (
+        (regs.CFG_ADD, good.replace(out_c=4)),
+        (regs.CFG_ADD, good.replace(load_params=True)),
+        (regs.CFG_ADD, good.replace(load_weights=True)),
+        (regs.CFG_ADD, good.replace(pool=st.POOL_MAX)),
+        (regs.CFG_ADD, good.replace(out_int32=True)),
+        (regs.CFG_ADD, good.replace(add_k=0)),
+        (regs.CFG_ADD, good.replace(add_k=63)),
+        (regs.CFG_PAIR, good.replace(pair=True)),
+        (regs.CFG_POOL_MODE, good.replace(pool=3)),
+        (regs.CFG_ACT, good.replace(act_min=10, act_max=5)),
+        (regs.CFG_INPUT_FIT, JobConfig.add(b.p_ic, half + 1, 1, 1, 1, 1)),
+        (regs.CFG_ZERO_DIM, good.replace(in_h=0)),
+    ):
+        assert cfg.check(b) == code, (code, cfg)
+        await tb.configure(cfg)
+        await tb.write(st.REG_CTRL, st.CTRL_START)
+        status = await tb.wait_done(200)
+        assert status & st.STATUS_ERROR and await tb.read(st.REG_CONFIG_ERR) == code, (code, cfg)
+        assert int(dut.s_axis_tready.value) == 0
+    # TLAST early in operand b: an aborted packet with TLAST, then a good job
+    cfg = JobConfig.add(b.p_ic, 6, 6, 30000, 20000, 15)
+    a, bb, y = make_add(rng, cfg)
+    data = st.job_stream(cfg, b, None, None, (a, bb))
+    await tb.configure(cfg)
+    await tb.write(st.REG_CTRL, st.CTRL_START)
+    recv = cocotb.start_soon(tb.sink.recv())
+    await tb.source.send(AxiStreamFrame(bytes(data[: len(data) - 16])))
+    status = await tb.wait_done(20000)
+    assert await tb.read(st.REG_ERROR) == st.ERR_TLAST_EARLY and status & st.STATUS_ERROR
+    frame = await with_timeout(recv, 20000, "ns")
+    got = bytes(frame.tdata)
+    want = y.transpose(1, 2, 0).astype(np.int8).tobytes()
+    assert len(got) % 8 == 0 and got[:-8] == want[: len(got) - 8], "ADD: output before the abort differs"
+    await tb.write(st.REG_CTRL, st.CTRL_SOFT_RESET)
+    await tb.flush_streams()
+    tb.set_traffic(0.3, 0.3)
+    await check_add(tb, cfg, rng, "add after TLAST early")

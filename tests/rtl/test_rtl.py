@@ -34,6 +34,7 @@ def test_unit(sim, toplevel, testcase):
         "test_stream_errors",
         "test_unfolded_layers",
         "test_act_bounds",
+        "test_add",
     ],
 )
 def test_top_small(sim, testcase):
@@ -58,6 +59,7 @@ def test_top_small(sim, testcase):
         "test_stream_errors",
         "test_unfolded_layers",
         "test_act_bounds",
+        "test_add",
     ],
 )
 def test_top_default(sim, testcase):
@@ -90,7 +92,7 @@ def test_top_lenet_and_more_random(sim, params):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "testcase", ["test_build_registers", "test_random_layers", "test_resident_weights_and_slices",
-                 "test_stream_errors", "test_act_bounds"]
+                 "test_stream_errors", "test_act_bounds", "test_add"]
 )
 def test_top_narrow(sim, testcase):
     run_cocotb(
