@@ -71,6 +71,8 @@ def test_resnet20_cifar(option):
     prog, _, _ = _compile_and_compare(zoo.resnet20(option, width=8), (3, 32, 32))
     adds = [op for op in prog.ops if op.kind == "add"]
     assert len(adds) == 9 and all(op.relu for op in adds)
+    # the engine's ADD multiplies by unsigned 16 bit: the larger multiplier in [2**15, 2**16)
+    assert all(2**15 <= int(max(op.mult)) < 2**16 and int(min(op.mult)) >= 0 for op in adds)
     assert "globalavgpool" in _kinds(prog)
     if option == "A":  # the strided subsample + channel padding: exact copies (1x1, weights 0/1)
         copies = [op for op in prog.ops if op.kind == "conv2d" and op.weight.shape[2:] == (1, 1)]

@@ -339,17 +339,24 @@ def chain_problem(stages: list) -> Optional[str]:
 
 def _add_params(st: Stage, s_a: float, s_b: float, s_y: float) -> tuple:
     """(mult (Ma, Mb), shift) of an add: ``y = (a*Ma + b*Mb + 2**(k-1)) >> k`` with
-    Ma/2**k ~ s_a/s_y and Mb/2**k ~ s_b/s_y and one k, chosen for the larger."""
+    Ma/2**k ~ s_a/s_y and Mb/2**k ~ s_b/s_y and one k, chosen so that the larger multiplier
+    lies in [2**15, 2**16): the engine's ADD (1.4) multiplies int8 by unsigned 16 bit (one
+    DSP48 each). The relative error of the larger, <= 2**-16, is far below an int8 step;
+    the smaller keeps the same absolute resolution, 2**-k. k = 31 + shift must be 1..62."""
     m = np.array([s_a / s_y, s_b / s_y], np.float64)
     try:
         _, shift = requant_params(m.max())
     except ValueError as e:
         raise LayerNotSupported(f"{st.name} ({', '.join(st.sources)}): {e}") from e
-    k = int(shift) + 31
+    k = int(shift) + 31 - 15  # requant_params puts the larger in [2**30, 2**31)
     mult = np.rint(m * 2.0**k).astype(np.int64)
-    if mult.max() >= 2**31:  # rounding carried the larger one to 2**31
+    if mult.max() >= 2**16:  # rounding carried the larger one to 2**16
         k -= 1
         mult = np.rint(m * 2.0**k).astype(np.int64)
+    if not 1 <= k <= 62:
+        raise LayerNotSupported(
+            f"{st.name} ({', '.join(st.sources)}): the add's scale ratios {m[0]:.3g}, {m[1]:.3g} "
+            "need a rounding shift outside 1..62 with 16-bit multipliers")
     return mult.astype(np.int32), np.array([k - 31], np.int32)
 
 

@@ -114,6 +114,7 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
             xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
         else:
             xin = x
+        x2 = env[src[1]] if lp.opcode == S.OPCODE_ADD else None  # ADD: the second operand
         dtype = np.int32 if lp.out_int32 else np.int8
         y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
         if lp.rsplit:
@@ -135,6 +136,8 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
                     if lp.opcode != S.OPCODE_LINEAR:
                         c0, c1 = band.cols(xin.shape[3])
                         xb = xin[i0, :, band.r0:band.r1, c0:c1]
+                        if x2 is not None:
+                            xb = (xb, x2[i0, :, band.r0:band.r1, c0:c1])
                     elif i1 - i0 == 1:
                         xb = xin[i0]
                     else:  # (F, N, 1): image i is input row i of a 1x1 conv

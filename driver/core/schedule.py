@@ -43,6 +43,7 @@ from .program import Program
 
 # running a plan lives in rtlcnn.core.runner; execute, Residency, JobRecord are re-exported here
 from .runner import OPCODE_HOST, JobRecord, Residency, execute
+from .tiling import Band, Slice, _bands, _slices, _tiles, add_bands  # noqa: F401  (Band, _bands: re-exported)
 
 __all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "JobRecord", "job_cycles",
            "HOST_KINDS", "OPCODE_HOST"]
@@ -65,46 +66,6 @@ HOST_KINDS = ("concat",)
 
 def _cdiv(a: int, b: int) -> int:
     return -(-int(a) // int(b))
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Output channels [oc0, oc1) of a layer, their weights at ``wbase``, params at ``pbase``."""
-
-    oc0: int
-    oc1: int
-    wbase: int
-    pbase: int
-    words: int
-
-
-@dataclass(frozen=True)
-class Band:
-    """Input rows [r0, r1) of the layer's input map producing output rows [o0, o1); for a
-    map too wide for the input buffer, also a column tile: input columns [c0, c1) with their
-    zero padding, producing output columns [x0, x1) (``c1`` None: all columns, the layer's
-    own left/right padding)."""
-
-    r0: int
-    r1: int
-    pad_top: int
-    pad_bottom: int
-    o0: int
-    o1: int
-    c0: int = 0
-    c1: Optional[int] = None
-    pad_left: int = 0
-    pad_right: int = 0
-    x0: int = 0
-    x1: Optional[int] = None
-
-    def cols(self, w: int) -> tuple:
-        """(c0, c1) of the input columns, ``w`` the map's width."""
-        return (0, w) if self.c1 is None else (self.c0, self.c1)
-
-    def out_cols(self, w: int) -> tuple:
-        """(x0, x1) of the output columns, ``w`` the output's width."""
-        return (0, w) if self.x1 is None else (self.x0, self.x1)
 
 
 @dataclass
@@ -163,6 +124,9 @@ class LayerPlan:
                 wbase=sl.wbase, pbase=sl.pbase, act_min=lo, act_max=hi)
         c, _, w = self.engine_in
         c0, c1 = band.cols(w)
+        if self.opcode == S.OPCODE_ADD:  # the two operands' bands; k = 31 + shift
+            return S.JobConfig.add(c, band.r1 - band.r0, c1 - c0, int(self.mult[0]), int(self.mult[1]),
+                                   31 + int(self.shift[0]), relu=self.relu, act_min=lo, act_max=hi)
         if self.opcode in (S.OPCODE_MAXPOOL, S.OPCODE_AVGPOOL):
             cfg = S.JobConfig.pool2d("max" if self.opcode == S.OPCODE_MAXPOOL else "avg", c, 1, c1 - c0)
             return cfg.replace(in_h=band.r1 - band.r0)
@@ -292,103 +256,18 @@ class Plan:
 
 
 def _weight_beats(lp: LayerPlan, build: S.Build) -> int:
+    if lp.opcode == S.OPCODE_ADD:
+        return 0
     return sum(2 * (s.oc1 - s.oc0) + s.words * build.p_oc * build.p_ic // 8 for s in lp.slices)
 
 
 # --------------------------------------------------------------------------- planning
-def _tiles(h: int, w: int, c: int, k: int, s: int, p: int, pooled: bool, ibuf: int, p_ic: int,
-           where: str, kw: Optional[int] = None, pw: Optional[int] = None) -> list:
-    """Row bands of a conv (or pool, k=s=2 with ``pooled=False``) whose input fits IBUF; when
-    even a band of the fewest rows of the whole width does not fit, column tiles first (each
-    with its halo of ``kw - s`` columns and its own zero padding), then row bands of each.
-    ``kw``/``pw``: the kernel width and left/right padding when not ``k``/``p`` (the K x 1
-    kernels of the kx layout: 1 and 0)."""
-    kw = k if kw is None else kw
-    pw = p if pw is None else pw
-    icg = _cdiv(c, p_ic)
-    rows = k + (s if pooled else 0)  # the fewest input rows of a band
-    if rows * w * icg <= ibuf:
-        return _bands(h, w, c, k, s, p, pooled, ibuf, p_ic, where)
-    sw = s if kw > 1 or k == kw else 1  # K x 1 kernels step one column
-    conv_w = (w + 2 * pw - kw) // sw + 1
-    used = conv_w // 2 * 2 if pooled else conv_w
-    fit = ibuf // (rows * icg)  # input columns of a tile
-    tw = (fit - kw) // sw + 1 if fit >= kw else 0
-    step = 2 if pooled else 1
-    tw -= tw % step
-    if tw < step:
-        raise LayerNotSupported(
-            f"{where}: one tile ({rows} input rows of {kw} columns x {icg} channel groups) does not "
-            f"fit the input buffer of {ibuf} words; use a build with a larger IBUF_DEPTH")
-    n_tiles = _cdiv(used // step, tw // step)
-    base, extra = divmod(used // step, n_tiles)
-    out, u0 = [], 0
-    for t in range(n_tiles):
-        u1 = u0 + (base + (1 if t < extra else 0)) * step
-        left, right = u0 * sw - pw, (u1 - 1) * sw + kw - pw
-        c0, c1 = max(0, left), min(w, right)
-        x0, x1 = (u0 // 2, u1 // 2) if pooled else (u0, u1)
-        for b in _bands(h, c1 - c0, c, k, s, p, pooled, ibuf, p_ic, where):
-            out.append(Band(b.r0, b.r1, b.pad_top, b.pad_bottom, b.o0, b.o1,
-                            c0, c1, c0 - left, right - c1, x0, x1))
-        u0 = u1
-    return out
-
-
-def _bands(h: int, w: int, c: int, k: int, s: int, p: int, pooled: bool, ibuf: int,
-           p_ic: int, where: str) -> list:
-    """Row bands of a conv (or pool, k=s=2 with ``pooled=False``) whose input fits IBUF."""
-    icg = _cdiv(c, p_ic)
-    conv_rows = (h + 2 * p - k) // s + 1
-    used = conv_rows // 2 * 2 if pooled else conv_rows
-    max_in_rows = ibuf // (w * icg) if w * icg else 0
-    if max_in_rows < k + (s if pooled else 0):
-        raise LayerNotSupported(
-            f"{where}: one row band ({k + (s if pooled else 0)} input rows of {w} columns x "
-            f"{icg} channel groups) does not fit the input buffer of {ibuf} words; "
-            "use a build with a larger IBUF_DEPTH or a narrower input")
-    n_max = (max_in_rows - k) // s + 1
-    if pooled:
-        n_max -= n_max % 2
-    n_bands = _cdiv(used, n_max)
-    step = 2 if pooled else 1
-    base, extra = divmod(used // step, n_bands)
-    bands, c0 = [], 0
-    for i in range(n_bands):
-        n = (base + (1 if i < extra else 0)) * step
-        top = c0 * s - p
-        bottom = (c0 + n - 1) * s + k - p
-        r0, r1 = max(0, top), min(h, bottom)
-        o0, o1 = (c0 // 2, (c0 + n) // 2) if pooled else (c0, c0 + n)
-        bands.append(Band(r0, r1, r0 - top, bottom - r1, o0, o1))
-        c0 += n
-    return bands
-
-
-def _slices(out_c: int, words_per_group: int, build: S.Build, wbase: int, pbase: int,
-            wroom: int, proom: int, where: str) -> list:
-    per = min(wroom // words_per_group if words_per_group else 10**9, proom // build.p_oc)
-    if per < 1:
-        raise LayerNotSupported(
-            f"{where}: the weights of one group of {build.p_oc} output channels "
-            f"({words_per_group} words) do not fit the weight buffer ({wroom} of "
-            f"{build.wbuf_depth} words free) or its parameters the parameter buffer; use a "
-            "build with a larger WBUF_DEPTH, or a smaller layer")
-    ngroups = _cdiv(out_c, build.p_oc)
-    per = min(per, ngroups)
-    n_slices = _cdiv(ngroups, per)
-    base, extra = divmod(ngroups, n_slices)
-    out, g0 = [], 0
-    for i in range(n_slices):
-        g = base + (1 if i < extra else 0)
-        oc0, oc1 = g0 * build.p_oc, min(out_c, (g0 + g) * build.p_oc)
-        out.append(Slice(oc0, oc1, wbase, pbase, g * words_per_group))  # slices share a place
-        g0 += g
-    return out
-
-
 def job_cycles(cfg: S.JobConfig, build: S.Build) -> int:
-    """Cost-model engine cycles of one job: its input stream, MAC steps, output stream."""
+    """Cost-model engine cycles of one job: its input stream, MAC steps, output stream
+    (ADD: operand a's beats, then b's, its word steps and its output, which overlap)."""
+    if cfg.is_add:
+        half = cfg.input_beats(build) // 2
+        return half + max(half, cfg.mac_steps(build), cfg.out_beats()) + JOB_OVERHEAD_CYCLES
     return cfg.in_beats(build) + cfg.mac_steps(build) + cfg.out_beats() + JOB_OVERHEAD_CYCLES
 
 
@@ -496,9 +375,14 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
         lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_CONV, layout is not None,
                        eng_in, kk, ss, pp, op.relu, pool, op.out_int32, slices, bands, weight=weight,
                        bias=op.bias, mult=op.mult, shift=op.shift, layout=layout)
+    elif op.kind == "add":  # elementwise: row bands (column tiles) of both operands, no halo
+        c, h, w = in_shape
+        lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, S.OPCODE_ADD, False, (c, h, w), 1, 1,
+                       0, op.relu, 0, False, [Slice(0, c, 0, 0, 0)], add_bands(c, h, w, build, where),
+                       mult=op.mult, shift=op.shift)
     else:
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
-    if lp.has_weights:  # ReLU6 / Hardtanh / clamp: the requant's bounds (pools have none)
+    if lp.has_weights or lp.opcode == S.OPCODE_ADD:  # ReLU6 / Hardtanh / clamp (pools have none)
         lp.act = (int(op.act_min), int(op.act_max))
     lp.est_cycles = (lp.batch_cycles(1, build) if lp.rsplit else
                      sum(job_cycles(lp.config(sl, b, False), build) for sl in lp.slices for b in lp.bands))

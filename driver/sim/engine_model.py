@@ -41,6 +41,8 @@ class EngineModel:
         if cfg.has_bounds and not b.has_act_bounds:
             raise ValueError(f"engine model: an engine {b.version} has no ACT register, so no "
                              f"bounds [{cfg.act_min}, {cfg.act_max}]")
+        if cfg.is_add and not b.has_add:
+            raise ValueError(f"engine model: an engine {b.version} has no ADD op")
         data = np.asarray(stream, np.uint8).reshape(-1)
         if len(data) != cfg.in_beats(b) * 8:
             raise ValueError(f"engine model: stream has {len(data)} bytes, the job needs "
@@ -63,9 +65,17 @@ class EngineModel:
                 np.int8).reshape(nw, -1)
             self.wvalid[cfg.wbase:cfg.wbase + nw] = True
             pos += cfg.weight_beats(b) * 8
-        xs = data[pos:pos + cfg.in_h * cfg.in_w * icg * b.p_ic].view(np.int8)
-        x = xs.reshape(cfg.in_h, cfg.in_w, icg * b.p_ic)[:, :, :cfg.in_c].transpose(2, 0, 1)[None]
-        if cfg.is_pool_op:
+        maps = []
+        for part in range(2 if cfg.is_add else 1):  # ADD: operand a, then b, each whole beats
+            at = pos + part * cfg.input_beats(b) // 2 * 8
+            xs = data[at:at + cfg.in_h * cfg.in_w * icg * b.p_ic].view(np.int8)
+            xm = xs.reshape(cfg.in_h, cfg.in_w, icg * b.p_ic)[:, :, :cfg.in_c]
+            maps.append(xm.transpose(2, 0, 1)[None])
+        x = maps[0]
+        if cfg.is_add:
+            y = R.add_int(maps[0], maps[1], (cfg.add_ma, cfg.add_mb), (cfg.add_k - 31,), cfg.relu,
+                          cfg.act_min, cfg.act_max)
+        elif cfg.is_pool_op:
             y = R.pool2d_int(x, cfg.pool_mode)
         else:
             nw = cfg.weight_words(b)
