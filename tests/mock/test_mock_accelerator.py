@@ -11,7 +11,7 @@ import pytest
 from rtlcnn.core import reference as R
 from rtlcnn.core import stream as S
 from rtlcnn.core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
-from rtlcnn.core.program import Program
+from rtlcnn.core.program import Op, Program
 
 
 def _check(net, prog, x):
@@ -301,9 +301,11 @@ def test_programs_the_engine_cannot_run_are_rejected_at_load(tiny_acc, tiny_boar
     fat = Program((64, 6, 6), 0.1, [mp.conv(rng, 64, 8, 5, padding=2)]).check()
     with pytest.raises(LayerNotSupported, match="weight buffer"):
         tiny_acc.load(fat)
-    wide = Program((1, 4, 400), 0.1, [mp.conv(rng, 1, 4, 3)]).check()
+    # a wide map runs in column tiles; a map of so many channels that not even one 2x2 window
+    # fits the input buffer does not
+    deep = Program((1000, 4, 4), 0.1, [Op("maxpool", name="mp")]).check()
     with pytest.raises(LayerNotSupported, match="input buffer"):
-        tiny_acc.load(wide, unfold=False)
+        tiny_acc.load(deep, unfold=False)
     assert tiny_board.device.register_accesses == before
 
 
