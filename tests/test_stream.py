@@ -270,8 +270,8 @@ def test_add_job_registers_stream_and_checks():
     assert odd.input_beats(b1) == 4 and len(stream.job_stream(odd, b1, None, None, ops)) == 32
     assert JobConfig.add(4, 32, 1, 1, 1, 1).check(b) == 0  # 32 words: half of 64
     assert JobConfig.add(4, 33, 1, 1, 1, 1).check(b) == stream.CFG_INPUT_FIT
-    for bad in (dict(out_c=4), dict(load_params=True), dict(pool=stream.POOL_MAX), dict(out_int32=True, relu=False, act_max=127),
-                dict(add_k=0), dict(add_k=63)):
+    for bad in (dict(out_c=4), dict(load_params=True), dict(pool=stream.POOL_MAX),
+                dict(out_int32=True, relu=False, act_max=127), dict(add_k=0), dict(add_k=63)):
         assert cfg.replace(**bad).check(b) == stream.CFG_ADD, bad
     assert cfg.replace(pair=True).check(b) == stream.CFG_PAIR
     with pytest.raises(ValueError, match="16-bit field of ADD_MULT"):
