@@ -86,7 +86,7 @@ TASKS = {
     # the engine top of the small build: BMC deep enough to configure and run a small job
     "top_bmc": Task("fv_top", "bmc", 28, TOP_RTL, ["axil_slave_props.sv", "axis_props.sv", "fv_top.sv"],
                     SMALL_BUILD, timeout=1400, after_prep=DATAPATH_FREE),
-    "top_cover": Task("fv_top", "cover", 27, TOP_RTL, ["axil_slave_props.sv", "axis_props.sv", "fv_top.sv"],
+    "top_cover": Task("fv_top", "cover", 28, TOP_RTL, ["axil_slave_props.sv", "axis_props.sv", "fv_top.sv"],
                       dict(SMALL_BUILD, COVER_EASY=1), timeout=1400, after_prep=DATAPATH_FREE),
 }
 
