@@ -467,14 +467,6 @@ class _Lowering:
         return dispatch(self, node, args, kwargs)
 
 
-def _flat(xs):
-    for x in xs:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
-        else:
-            yield x
-
-
 def _attr(gm, target: str):
     obj = gm
     for part in target.split("."):

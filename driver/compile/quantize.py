@@ -384,12 +384,9 @@ def quantize(
         elif st.kind == "globalavgpool":
             op = Op(kind="globalavgpool", name=st.name)
         else:
-            pool = {} if (st.pool_kernel, st.pool_stride, st.pool_padding, st.ceil_mode,
-                          st.count_include_pad) == (2, 2, 0, False, True) else {
-                "pool_kernel": st.pool_kernel, "pool_stride": st.pool_stride,
-                "pool_padding": st.pool_padding, "ceil_mode": st.ceil_mode,
-                "count_include_pad": st.count_include_pad}
-            op = Op(kind=st.kind, name=st.name, **pool)
+            op = Op(kind=st.kind, name=st.name, pool_kernel=st.pool_kernel, pool_stride=st.pool_stride,
+                    pool_padding=st.pool_padding, ceil_mode=st.ceil_mode,
+                    count_include_pad=st.count_include_pad)
         for k, v in extra.items():
             setattr(op, k, v)
         ops.append(op)
