@@ -157,3 +157,36 @@ def test_lowered_graph_runs_like_the_model_in_float():
         if lo.output_fn == "log_softmax":
             got = F.log_softmax(got, 1)
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+ENGINE_ZOO = {  # name: (model, input shape): the seven, at widths and sizes the test can afford
+    "pytorch-mnist-example": (lambda: zoo.MnistExample(), (1, 28, 28)),
+    "finn-cnv": (lambda: zoo.CNV(width=0.25), (3, 32, 32)),
+    "resnet20-A": (lambda: zoo.resnet20("A", width=8), (3, 32, 32)),
+    "resnet20-B": (lambda: zoo.resnet20("B", width=8, blocks=1), (3, 32, 32)),
+    "mobilenet-v2": (lambda: zoo.MobileNetV2(width_mult=0.5, setting=[[1, 8, 1, 1], [6, 12, 2, 1],
+                                                                    [6, 16, 2, 2]]), (3, 32, 32)),
+    "squeezenet-1.1": (lambda: zoo.SqueezeNet11(width=0.25), (3, 64, 64)),
+    "alexnet": (lambda: zoo.AlexNet(num_classes=10, width=0.125), (3, 224, 224)),
+}
+
+
+@pytest.mark.parametrize("name", list(ENGINE_ZOO))
+def test_every_architecture_runs_on_the_engine_model_bit_exact(name):
+    """Each compiled architecture scheduled for the default engine and run on the numpy
+    engine model (job streams, tiling, chunks of groups, host pools): every op's output
+    equals rtlcnn.reference's. tests/mock runs some of them on the RTL."""
+    from rtlcnn.core import schedule as SC
+    from rtlcnn.core.stream import Build
+    from rtlcnn.sim.engine_model import EngineModel
+
+    make, shape = ENGINE_ZOO[name]
+    model = zoo.randomize_batchnorm(make(), 0).eval()
+    x = _images(18, shape)
+    prog = rtlcnn.compile(model, x[:16])
+    pl = SC.plan(prog, Build())
+    outs = SC.execute(pl, prog.quantize_input(x[16:]), EngineModel(pl.build), SC.Residency(), "n")
+    for i, (got, want) in enumerate(zip(outs, reference.run_all_int(prog, x[16:]))):
+        assert np.array_equal(got, want), f"op {i} ({prog.ops[i].name}, {prog.ops[i].kind})"
+    host = {lp.kind for lp in pl.layers if lp.opcode == SC.OPCODE_HOST}
+    assert host <= {"concat", "maxpool", "avgpool"}, host  # arithmetic runs on the engine

@@ -283,17 +283,10 @@ def _plan(prog):
 
 
 @pytest.mark.parametrize("make,match", [
-    # an add whose multipliers are not the engine's 16 bit (random_programs' are ~2**29)
+    # an add whose multipliers are not the engine's 16 bit (random_programs' are ~2**29);
+    # grouped convs, k x k pools and global pools run (tests/test_grouped_engine.py)
     (lambda rng: resnet_block(rng), r"op 3 \(sum, add\): multipliers \[\d+, \d+\]: the engine's ADD "
                                     r"takes multipliers below 2\*\*16"),
-    (lambda rng: Program((4, 8, 8), 1 / 64, [conv(rng, 4, 4, groups=4), conv(rng, 4, 2)]),
-     r"op 0 \(conv2d, conv2d\): groups=4 \(depthwise conv\)"),
-    (lambda rng: Program((4, 8, 8), 1 / 64, [conv(rng, 4, 4, groups=2)]), r"groups=2 \(grouped conv\)"),
-    (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4), Op("maxpool", "mp", pool_kernel=3,
-                                                                   ceil_mode=True)]),
-     r"op 1 \(mp, maxpool\): a 3x3 pool with stride 2, padding 0 and ceil_mode"),
-    (lambda rng: Program((3, 9, 9), 1 / 64, [conv(rng, 3, 4), Op("globalavgpool")]),
-     r"op 1 \(globalavgpool, globalavgpool\): the engine has no globalavgpool op yet"),
 ])
 def test_the_scheduler_refuses_what_the_engine_cannot_run_yet(rng, make, match):
     prog = make(rng).check()

@@ -1,15 +1,18 @@
 """What of a program the engine runs today, and a clear refusal of the rest.
 
 Programs are graphs; the engine runs their topology (each op reads the tensors it names;
-a ``concat`` is the host placing its inputs' channels side by side, no arithmetic), but
-not yet the ops of file format version 2 it has no hardware for:
-``globalavgpool``, grouped and depthwise convs, k x k pools with stride, padding and
-ceil_mode. Kernels above the build's MAX_KERNEL and strides above 2 run in the im2col
-host layout (:mod:`rtlcnn.core.schedule`); activation bounds (ReLU6, Hardtanh, clamp) in
-the requant on engines 1.3 and later (the ACT register), and are refused on older ones;
-residual adds as the engine's ADD op on engines 1.4 and later, whose multipliers are
-unsigned 16 bit (what ``rtlcnn.compile`` writes; an add with a larger multiplier, from
-elsewhere, is refused, as are adds on older engines).
+a ``concat`` is the host placing its inputs' channels side by side, no arithmetic) and
+every op of file format version 2 (:mod:`rtlcnn.core.schedule` maps them): grouped and
+depthwise convs as block-diagonal dense convs on chunks of groups; average pools whose
+windows share one divisor and global average pools as depthwise convs (or per-channel
+LINEARs) whose requant is the reference's rounded mean exactly; kernels above the build's
+MAX_KERNEL and strides above 2 in the im2col host layout. Max pools other than 2x2/s2,
+and averages with per-window divisors (``count_include_pad=False`` at a padded edge, a
+ceil_mode window cut short), are computed on the host, as ``rtlcnn.reference`` does.
+Activation bounds (ReLU6, Hardtanh, clamp) need the requant's ACT register (engine 1.3),
+residual adds the ADD op (engine 1.4), whose multipliers are unsigned 16 bit (what
+``rtlcnn.compile`` writes; an add with a larger multiplier, from elsewhere, is refused,
+as are adds and bounds on older engines).
 :func:`check_engine_support` is the scheduler's first step
 (:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock board):
 such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the op, what is
@@ -21,7 +24,7 @@ and needs nothing of the engine.
 from __future__ import annotations
 
 from .errors import LayerNotSupported
-from .ops import POOL_KINDS, V2_DEFAULTS
+from .ops import POOL_KINDS
 from .program import Program
 from .regs import ADD_MULT_LIMIT, VERSION_MAJOR, VERSION_MINOR
 
@@ -44,16 +47,8 @@ def engine_problem(program: Program, max_kernel: int, version_minor: int = VERSI
             why = (f"multipliers {[int(m) for m in op.mult]}: the engine's ADD takes multipliers "
                    f"below 2**16 (rtlcnn.compile writes such adds; requantize this one with a "
                    f"smaller shift)")
-        elif op.kind not in ("conv2d", "linear", "concat", "add") + POOL_KINDS:
+        elif op.kind not in ("conv2d", "linear", "concat", "add", "globalavgpool") + POOL_KINDS:
             why = f"the engine has no {op.kind} op yet"
-        elif op.kind == "conv2d" and int(op.groups) != 1:
-            why = (f"groups={op.groups} ({'depthwise' if op.weight.shape[1] == 1 else 'grouped'} "
-                   "conv): the engine runs groups=1 convs only")
-        elif op.kind in POOL_KINDS and any(getattr(op, f) != V2_DEFAULTS[f] for f in (
-                "pool_kernel", "pool_stride", "pool_padding", "ceil_mode")):
-            why = (f"a {op.pool_kernel}x{op.pool_kernel} pool with stride {op.pool_stride}, "
-                   f"padding {op.pool_padding}{' and ceil_mode' if op.ceil_mode else ''}: the "
-                   "engine pools 2x2 with stride 2 and no padding only")
         elif version_minor < 3 and (op.bounds[1] != 127 or int(op.act_min) > (0 if op.relu else -128)):
             lo, hi = op.bounds
             why = (f"activation bounds [{lo}, {hi}] (ReLU6, Hardtanh or clamp) need engine version "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import ref_ops
 from . import stream as S
 from . import unfold as U
 
@@ -90,85 +91,110 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
                          f"gives {(n,) + tuple(run[-1].out_shape)}")
     for lp in run:
         final = lp is run[-1]
-        left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
-        op = pl.program.ops[lp.index]
+        op = pl.program.ops[lp.index] if lp.op is None else lp.op  # (an average: as a conv)
         src = srcs[lp.index]
         x = env[src[0]] if src[0] in env else outs[-1]  # (a partial run: the op before it)
-        if lp.opcode == OPCODE_HOST:  # concat: the inputs' channels side by side
-            y = np.concatenate([env[j] for j in src], axis=1)
-            if final:
-                if out is not None:
-                    out[:] = y
-                if completed is not None:
-                    completed.extend(range(n))
-            outs.append(y)
-            env[lp.index] = y
-            continue
-        if lp.opcode == S.OPCODE_LINEAR:
-            xin = x.reshape(n, -1)
-        elif lp.layout == "im2col":
-            xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
-        elif lp.layout == "kx":
-            xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
-        elif lp.layout == "pair":
-            xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
+        fout, fdone = (out, completed) if final else (None, None)
+        if lp.opcode == OPCODE_HOST:  # concat: the inputs' channels side by side; a pool
+            y = _host_op(op, [env[j] for j in src] if op.kind == "concat" else [x])
+            if fout is not None:
+                fout[:] = y
+            if fdone is not None:
+                fdone.extend(range(n))
+        elif lp.gsplit:  # chunks of groups, each its own dense op on a channel range
+            y = np.empty((n,) + tuple(lp.out_shape), np.int32 if lp.out_int32 else np.int8)
+            for gi, (ic0, ic1, oc0, oc1, u) in enumerate(lp.gsplit):
+                ys = _engine_layer(u, u.op, x[:, ic0:ic1], None, n, build, engine, residency,
+                                   (net_key, lp.index, gi), on_job, None, None)
+                y[:, oc0:oc1] = ys.reshape((n, oc1 - oc0) + y.shape[2:])
+            if fout is not None:
+                fout[:] = y
+            if fdone is not None:
+                fdone.extend(range(n))
         else:
-            xin = x
-        x2 = env[src[1]] if lp.opcode == S.OPCODE_ADD else None  # ADD: the second operand
-        dtype = np.int32 if lp.out_int32 else np.int8
-        y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
-        if lp.rsplit:
-            _split_linear(lp, xin, y, build, engine, residency, net_key, on_job,
-                          out if final else None, completed if final else None)
-            outs.append(y)
-            env[lp.index] = y
-            continue
-        for si, sl in enumerate(lp.slices):
-            key = (net_key, lp.index, si)
-            params = weights = None
-            if lp.has_weights:
-                params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
-                weights = lp.slice_weights(sl)
-            for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
-                for band in lp.bands:
-                    load = lp.has_weights and not residency.has(key)
-                    cfg = lp.config(sl, band, load, i1 - i0)
-                    if lp.opcode != S.OPCODE_LINEAR:
-                        c0, c1 = band.cols(xin.shape[3])
-                        xb = xin[i0, :, band.r0:band.r1, c0:c1]
-                        if x2 is not None:
-                            xb = (xb, x2[i0, :, band.r0:band.r1, c0:c1])
-                    elif i1 - i0 == 1:
-                        xb = xin[i0]
-                    else:  # (F, N, 1): image i is input row i of a 1x1 conv
-                        xb = xin[i0:i1].T[:, :, None]
-                    st = S.job_stream(cfg, build, params if load else None,
-                                      weights if load else None, xb)
-                    raw = engine.run_job(cfg, st)
-                    if load:
-                        residency.store(key, sl)
-                    res = S.unpack_output(raw, cfg)
-                    if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
-                        y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
-                    else:
-                        x0, x1 = band.out_cols(y.shape[3])
-                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1, x0:x1] = res
-                    for img in range(i0, i1):
-                        left[img] -= 1
-                        if final and not left[img]:  # this image's result is complete
-                            if out is not None:
-                                out[img] = y[img]
-                            if completed is not None:
-                                completed.append(img)
-                    if on_job is not None:
-                        on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
-                                     macs=lp.job_macs(cfg)), raw)
+            x2 = env[src[1]] if lp.opcode == S.OPCODE_ADD else None  # ADD: the second operand
+            y = _engine_layer(lp, op, x, x2, n, build, engine, residency, (net_key, lp.index), on_job,
+                              fout, fdone)
         outs.append(y)
         env[lp.index] = y
     return outs
 
 
-def _split_linear(lp, xin, y, build, engine, residency, net_key, on_job, out, completed):
+def _host_op(op, xs: list) -> np.ndarray:
+    """What the host computes of an op (LayerPlan.opcode OPCODE_HOST), as the reference does."""
+    if op.kind == "concat":
+        return np.concatenate(xs, axis=1)
+    if op.kind == "globalavgpool":
+        return ref_ops.globalavgpool_int(xs[0])
+    return ref_ops.pool_int(xs[0], "max" if op.kind == "maxpool" else "avg", int(op.pool_kernel),
+                            int(op.pool_stride), int(op.pool_padding), bool(op.ceil_mode),
+                            bool(op.count_include_pad))
+
+
+def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out, completed):
+    """The jobs of one dense layer plan on a batch ``x`` (and an ADD's second operand
+    ``x2``); its output. ``key0`` prefixes the residency keys of its slices; ``out`` and
+    ``completed`` as :func:`execute` (None unless it is the batch's last layer)."""
+    left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
+    if lp.opcode == S.OPCODE_LINEAR:
+        xin = x.reshape(n, -1)
+    elif lp.layout == "im2col":
+        xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
+    elif lp.layout == "kx":
+        xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
+    elif lp.layout == "pair":
+        xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
+    else:
+        xin = x
+    dtype = np.int32 if lp.out_int32 else np.int8
+    y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
+    if lp.rsplit:
+        _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, completed)
+        return y
+    for si, sl in enumerate(lp.slices):
+        key = key0 + (si,)
+        params = weights = None
+        if lp.has_weights:
+            params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
+            weights = lp.slice_weights(sl)
+        for i0, i1 in lp.chunks(n):  # one image a job; LINEAR: several
+            for band in lp.bands:
+                load = lp.has_weights and not residency.has(key)
+                cfg = lp.config(sl, band, load, i1 - i0)
+                if lp.opcode != S.OPCODE_LINEAR:
+                    c0, c1 = band.cols(xin.shape[3])
+                    xb = xin[i0, :, band.r0:band.r1, c0:c1]
+                    if x2 is not None:
+                        xb = (xb, x2[i0, :, band.r0:band.r1, c0:c1])
+                elif i1 - i0 == 1:
+                    xb = xin[i0]
+                else:  # (F, N, 1): image i is input row i of a 1x1 conv
+                    xb = xin[i0:i1].T[:, :, None]
+                st = S.job_stream(cfg, build, params if load else None,
+                                  weights if load else None, xb)
+                raw = engine.run_job(cfg, st)
+                if load:
+                    residency.store(key, sl)
+                res = S.unpack_output(raw, cfg)
+                if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
+                    y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
+                else:
+                    x0, x1 = band.out_cols(y.shape[3])
+                    y[i0, sl.oc0:sl.oc1, band.o0:band.o1, x0:x1] = res
+                for img in range(i0, i1):
+                    left[img] -= 1
+                    if not left[img]:  # this image's result is complete
+                        if out is not None:
+                            out[img] = y[img]
+                        if completed is not None:
+                            completed.append(img)
+                if on_job is not None:
+                    on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
+                                     macs=lp.job_macs(cfg)), raw)
+    return y
+
+
+def _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, completed):
     """A LINEAR too wide for the buffers, part by part (features ``lp.rsplit``): part r's
     int32 sums (the bias and the parts before included) are part r+1's bias, so the last
     part's requant sees the exact sum of the whole reduction. Each part's weights go over
@@ -179,7 +205,7 @@ def _split_linear(lp, xin, y, build, engine, residency, net_key, on_job, out, co
         oc = slice(sl.oc0, sl.oc1)
         sums = np.repeat(lp.bias[oc][None, :].astype(np.int32), n, axis=0)
         for r, (f0, f1) in enumerate(lp.rsplit):
-            key = (net_key, lp.index, si, r)
+            key = key0 + (si, r)
             weights = lp.weight[oc, f0:f1]
             for img in range(n):
                 load = not residency.has(key)

@@ -39,6 +39,8 @@ from . import stream as S
 from . import unfold as U
 from .engine_support import check_engine_support
 from .errors import LayerNotSupported
+from .groups import AVG_WEIGHT, avg_as_conv, chunk_op, mean_requant  # noqa: F401  (re-exported)
+from .ops import POOL_KINDS, V2_DEFAULTS
 from .program import Program
 
 # running a plan lives in rtlcnn.core.runner; execute, Residency, JobRecord are re-exported here
@@ -60,8 +62,12 @@ SUMMARY_BATCH = 64
 #: Accelerator.load allocates (a layer of few features and many outputs could otherwise
 #: ask for megabytes); 256 already makes the per-job cost negligible
 MAX_IMAGES_PER_JOB = 256
-#: op kinds the host runs without the engine (they move bytes only; LayerPlan.opcode OPCODE_HOST)
+#: op kinds the host runs without the engine (they move bytes only; LayerPlan.opcode OPCODE_HOST).
+#: Pools the engine has no window for run there too (:func:`_pool_plan`): a max pool other
+#: than 2x2/s2, an average pool whose windows have different divisors
 HOST_KINDS = ("concat",)
+#: the pool fields whose defaults (2x2, stride 2, no padding, floor) the engine's pool has
+_POOL_FIELDS = ("pool_kernel", "pool_stride", "pool_padding", "ceil_mode")
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -102,6 +108,20 @@ class LayerPlan:
     #: LINEAR whose features do not fit the buffers: the feature ranges [f0, f1) of its jobs.
     #: Each job's int32 sums are the bias of the next job on the image; the last requantizes
     rsplit: tuple = ()
+    #: a grouped conv (depthwise included) or an average pool run as dense engine ops on
+    #: channel ranges: ((ic0, ic1, oc0, oc1, LayerPlan), ...), each a block-diagonal conv
+    #: (or LINEAR) of a few groups (:func:`_grouped`); the layer itself runs no job of its own
+    gsplit: tuple = ()
+    #: engine MACs per MAC of the layer: a block-diagonal chunk of m groups computes m times
+    #: the products the layer needs (the others multiply zero weights)
+    mac_ratio: int = 1
+    #: the op this plan runs, where it is not the program's op (a chunk of a grouped op, an
+    #: average pool as a conv)
+    op: Optional[object] = None
+
+    def units(self) -> list:
+        """The plans that run jobs: the chunks of a grouped op, else this plan itself."""
+        return [g[4] for g in self.gsplit] if self.gsplit else [self]
 
     def config(self, sl: Slice, band: Optional[Band], load: bool, images: int = 1) -> S.JobConfig:
         """The JobConfig of one job of this layer (LINEAR: of a chunk of ``images`` images;
@@ -164,8 +184,8 @@ class LayerPlan:
         """The layer's own MACs in one job (the pair layout's engine view counts a zero
         tap per kernel row: K+1 taps for K)."""
         if self.layout == "pair":
-            return cfg.macs() * self.kernel // (self.kernel + 1)
-        return cfg.macs()
+            return cfg.macs() * self.kernel // (self.kernel + 1) // self.mac_ratio
+        return cfg.macs() // self.mac_ratio
 
     @property
     def has_weights(self) -> bool:
@@ -174,6 +194,8 @@ class LayerPlan:
     @property
     def jobs_per_image(self) -> int:
         """Jobs of one image run alone (a batch of 1); :meth:`jobs` for a batch."""
+        if self.gsplit:
+            return sum(u.jobs_per_image for u in self.units())
         return len(self.slices) * len(self.bands) * max(1, len(self.rsplit))
 
     def chunks(self, n: int) -> list:
@@ -193,10 +215,14 @@ class LayerPlan:
 
     def jobs(self, n: int) -> int:
         """Jobs of this layer for a batch of ``n`` images."""
+        if self.gsplit:
+            return sum(u.jobs(n) for u in self.units())
         return len(self.slices) * len(self.bands) * len(self.chunks(n)) * max(1, len(self.rsplit))
 
     def batch_cycles(self, n: int, build: S.Build) -> int:
         """Cost-model cycles of this layer for a batch of ``n`` images, weights not loaded."""
+        if self.gsplit:
+            return sum(u.batch_cycles(n, build) for u in self.units())
         if self.rsplit:
             return n * sum(job_cycles(self.part_config(sl, r, False), build)
                            for sl in self.slices for r in range(len(self.rsplit)))
@@ -229,8 +255,8 @@ class Plan:
     def max_stream_bytes(self) -> tuple:
         """(input, output) bytes of the largest job streams (weights loaded; LINEAR
         layers with their largest chunk of images)."""
-        cfgs = [lp.config(sl, b, lp.has_weights, lp.images_per_job) for lp in self.layers
-                for sl in lp.slices for b in lp.bands]
+        cfgs = [u.config(sl, b, u.has_weights, u.images_per_job) for lp in self.layers
+                for u in lp.units() for sl in u.slices for b in u.bands]
         return (max(c.in_beats(self.build) for c in cfgs) * 8, max(c.out_beats() for c in cfgs) * 8)
 
     def est_cycles(self, batch: int = 1) -> int:
@@ -243,6 +269,14 @@ class Plan:
                  f"IBUF={self.build.ibuf_depth} PBUF={self.build.pbuf_depth}; weights "
                  f"{'resident across batches' if self.all_resident else 'loaded per batch'}"]
         for lp in self.layers:
+            if lp.gsplit:
+                u = lp.gsplit[0][4]
+                lines.append(
+                    f"  {lp.index:2d} {lp.name or lp.kind:12s} {S.OPCODE_NAMES.get(u.opcode, 'host'):7s}"
+                    f" {len(lp.gsplit)} chunks of {u.mac_ratio} groups (block-diagonal"
+                    f"{', ' + u.layout if u.layout else ''}), {lp.jobs_per_image} jobs "
+                    f"~{lp.est_cycles:,d} cycles/image")
+                continue
             batched = ""
             if lp.images_per_job > 1:
                 per = lp.batch_cycles(SUMMARY_BATCH, self.build) / SUMMARY_BATCH
@@ -258,7 +292,8 @@ class Plan:
 def _weight_beats(lp: LayerPlan, build: S.Build) -> int:
     if lp.opcode == S.OPCODE_ADD:
         return 0
-    return sum(2 * (s.oc1 - s.oc0) + s.words * build.p_oc * build.p_ic // 8 for s in lp.slices)
+    return sum(2 * (s.oc1 - s.oc0) + s.words * build.p_oc * build.p_ic // 8
+               for u in lp.units() for s in u.slices)
 
 
 # --------------------------------------------------------------------------- planning
@@ -384,6 +419,7 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
         raise LayerNotSupported(f"{where}: op kind {op.kind!r} is not supported by the engine")
     if lp.has_weights or lp.opcode == S.OPCODE_ADD:  # ReLU6 / Hardtanh / clamp (pools have none)
         lp.act = (int(op.act_min), int(op.act_max))
+    lp.op = op
     lp.est_cycles = (lp.batch_cycles(1, build) if lp.rsplit else
                      sum(job_cycles(lp.config(sl, b, False), build) for sl in lp.slices for b in lp.bands))
     return lp
@@ -391,9 +427,59 @@ def _layer(i: int, op, in_shape: tuple, out_shape: tuple, build: S.Build, layout
 
 def _host_layer(i: int, op, in_shape: tuple, out_shape: tuple) -> LayerPlan:
     """An op the host does without the engine: a concatenation only moves bytes (each
-    input's channels go to their place in the output map, no arithmetic)."""
+    input's channels go to their place in the output map, no arithmetic); a pool the
+    engine has no window for is the reference's :func:`rtlcnn.core.ref_ops.pool_int`."""
     return LayerPlan(i, op.kind, op.name, in_shape, out_shape, OPCODE_HOST, False, in_shape, 1, 1,
-                     0, False, 0, False, [], [])
+                     0, False, 0, False, [], [], op=op)
+
+
+# --------------------------------------------------------------------------- groups, averages
+def _grouped(i: int, op, in_shape: tuple, out_shape: tuple, choose) -> LayerPlan:
+    """A grouped op (a grouped or depthwise conv, an average as :func:`rtlcnn.core.groups.avg_as_conv`) as
+    dense engine ops on chunks of m consecutive groups, each a block-diagonal conv (or
+    LINEAR) over its channel range. The engine's MAC array multiplies one input word
+    with P_OC weight words, so a depthwise conv uses at most one product per lane and
+    input word whatever the mapping: m trades zero taps (m times the MAC steps) against
+    jobs (g/m chunks); the cost model picks m among the powers of two and g.
+    ``choose(op, in_shape, out_shape)`` plans one dense op (its layout included)."""
+    g = int(op.groups)
+    c, h, w = in_shape
+    o = op.weight.shape[0]
+    cin, cout = c // g, o // g
+    tail = tuple(out_shape[1:])
+
+    def chunks(m):
+        return [(g0, min(g, g0 + m)) for g0 in range(0, g, m)]
+
+    def sub(g0, g1):
+        so = chunk_op(op, g0, g1, cin, cout)
+        return choose(so, ((g1 - g0) * cin, h, w), ((g1 - g0) * cout,) + tail if op.kind == "conv2d"
+                      else ((g1 - g0) * cout,))
+
+    cands = sorted({1 << j for j in range(g.bit_length()) if 1 << j <= g} | {g})
+    best_m, best_cost, err = None, None, None
+    for m in cands:
+        try:
+            u = sub(0, m)
+        except LayerNotSupported as e:
+            err = err or e
+            continue
+        cost = len(chunks(m)) * (u.est_cycles + HOST_JOB_CYCLES * u.jobs_per_image)
+        if best_cost is None or cost < best_cost:
+            best_m, best_cost = m, cost
+    if best_m is None:
+        raise err
+    parts = []
+    for g0, g1 in chunks(best_m):
+        u = sub(g0, g1)
+        u.index, u.mac_ratio = i, g1 - g0
+        parts.append((g0 * cin, g1 * cin, g0 * cout, g1 * cout, u))
+    u0 = parts[0][4]
+    lp = LayerPlan(i, op.kind, op.name, in_shape, out_shape, u0.opcode, False, in_shape, u0.kernel,
+                   u0.stride, u0.pad, op.relu, u0.pool, op.out_int32, [], [], gsplit=tuple(parts),
+                   op=op, mac_ratio=best_m)
+    lp.est_cycles = sum(u.est_cycles for u in lp.units())
+    return lp
 
 
 def _words(lp: LayerPlan) -> int:
@@ -427,13 +513,24 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     in_shapes = [shapes[src[0] + 1] for src in srcs]  # each op's (first) input
     big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
 
-    def best(i, op, ins, outs, wbase, pbase, wroom, proom):
+    def best(i, op, ins, outs, wbase, pbase, wroom, proom, chunk=False):
         if op.kind in HOST_KINDS:
             return _host_layer(i, op, ins, outs)
+        avg = None
+        if op.kind == "globalavgpool" or op.kind in POOL_KINDS and any(
+                getattr(op, f) != V2_DEFAULTS[f] for f in _POOL_FIELDS):
+            avg = avg_as_conv(op, ins) if op.kind != "maxpool" else None
+            if avg is None:  # a window the engine has no pool for: the host's
+                return _host_layer(i, op, ins, outs)
+        if not chunk and (avg is not None or int(op.groups) > 1):
+            lp = _grouped(i, op if avg is None else avg, ins, outs, lambda so, si, so_shape: best(
+                i, so, si, so_shape, wbase, pbase, wroom, proom, chunk=True))
+            lp.kind = op.kind  # (an average: the pool it computes)
+            return lp
         foldable = op.kind == "conv2d" and op.weight.shape[2] > 1
         layouts = ["pair", "kx", "im2col"]
         cands = [None]
-        if foldable and (op.kernel > build.max_kernel or int(op.stride) > 2):
+        if op.kind == "conv2d" and (op.kernel > build.max_kernel or int(op.stride) > 2):
             cands = ["im2col"]  # the only layout for kernels above MAX_KERNEL, strides above 2
         elif foldable and unfold is None:
             cands = [None] + layouts
@@ -458,14 +555,16 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     try:
         for i, op in enumerate(program.ops):
             lp = best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
-            if lp.has_weights:
-                if lp.rsplit or len(lp.slices) > 1 or wbase + _words(lp) > build.wbuf_depth or \
-                        pbase + lp.slices[-1].oc1 > build.pbuf_depth:
+            for u in lp.units():
+                if not u.has_weights:
+                    continue
+                if u.rsplit or len(u.slices) > 1 or wbase + _words(u) > build.wbuf_depth or \
+                        pbase + u.slices[-1].oc1 > build.pbuf_depth:
                     raise LayerNotSupported("does not fit together")
-                sl = lp.slices[0]
-                lp.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
-                wbase += _words(lp)
-                pbase += lp.slices[-1].oc1
+                sl = u.slices[0]
+                u.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
+                wbase += _words(u)
+                pbase += u.slices[-1].oc1
             layers.append(lp)
     except LayerNotSupported:
         resident = False
