@@ -1025,7 +1025,10 @@ stream_out_inst (
     .in_wvalid(add_valid),
     .in_wdata(add_data),
     .in_wbytes(add_nbytes),
-    .in_last(pl_last || add_last),
+    // an ADD job's own last word only: the MAC path's last flag is not cleared after a job
+    // (the pool registers it every enabled cycle, valid or not), and the packer acts on
+    // in_last with any valid bytes, the ADD's words included
+    .in_last(add_mode_reg ? add_last : pl_last),
     .in_ready(out_ready),
     .m_axis_tdata(m_axis_tdata),
     .m_axis_tkeep(m_axis_tkeep),

@@ -1,9 +1,10 @@
 """Published architectures of tests/zoo.py that the engine runs today, compiled unchanged and run
 through rtlcnn.Accelerator on the mock board (the default engine's RTL), bit for bit equal to
-rtlcnn.reference: the PyTorch MNIST example (its log_softmax on the host) and FINN's CNV
+rtlcnn.reference: the PyTorch MNIST example (its log_softmax on the host), FINN's CNV
 (BatchNorm1d folded, Hardtanh as the engine's activation bounds, 2x - 1 as the input
-normalization). The others need engine ops that come later (residual add, depthwise conv,
-3x3/s2 pools): Accelerator.load names the op it refuses."""
+normalization), ResNet-20 (adds, option-A copies, the global pool head), MobileNetV2
+(depthwise convs, ReLU6) and SqueezeNet 1.1 (concats, 3x3/s2 ceil_mode max pools).
+tests/test_architectures.py runs all seven on the numpy engine model."""
 
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 import rtlcnn
+import rtlcnn.core.stream
 from rtlcnn import reference
-from rtlcnn.core.errors import LayerNotSupported
+from rtlcnn.core import schedule as SC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import zoo  # noqa: E402
@@ -44,32 +46,32 @@ def test_published_models_run_on_the_mock_board(default_board, make, shape):
     np.testing.assert_array_equal(net.predict(x[:1]), reference.run(prog, x[:1]))
 
 
-def test_what_the_engine_cannot_run_yet_is_named(default_acc):
-    prog, _ = _compiled(zoo.resnet20("A", width=4, blocks=1), (3, 16, 16), n=4)
-    # its adds run on the engine (1.4); its head's global average pool not yet
-    with pytest.raises(LayerNotSupported, match=r"globalavgpool\): the engine has no globalavgpool op yet"):
-        default_acc.load(prog)
-
-
-def _body(prog):
-    """The program up to its head's global average pool (the engine has none yet): its
-    stem, residual blocks and adds, ending with the last add."""
-    end = next(i for i, op in enumerate(prog.ops) if op.kind == "globalavgpool")
-    return rtlcnn.Program(tuple(prog.input_shape), prog.input_scale, list(prog.ops[:end]),
-                          name="resnet-body", input_norm=prog.input_norm).check()
+@pytest.mark.parametrize("make,shape", [
+    (lambda: zoo.MobileNetV2(width_mult=0.25, setting=[[1, 8, 1, 1], [6, 8, 2, 2]]), (3, 12, 12)),
+    (lambda: zoo.SqueezeNet11(width=0.125), (3, 40, 40)),
+], ids=["mobilenet-v2", "squeezenet-1.1"])
+def test_depthwise_and_concat_networks_run_on_the_mock_board(default_acc, make, shape):
+    """MobileNetV2 (depthwise convs in chunks of groups, ReLU6 bounds, adds, the adaptive
+    pool) and SqueezeNet 1.1 (concats, 3x3/s2 ceil_mode max pools on the host) at reduced
+    widths and input sizes, bit for bit equal to rtlcnn.reference."""
+    prog, x = _compiled(make(), shape, n=4)
+    net = default_acc.load(prog)
+    np.testing.assert_array_equal(net.predict(x[:1]), reference.run(prog, x[:1]))
 
 
 @pytest.mark.parametrize("option", ["A", "B"])
-def test_resnet20_blocks_with_adds_run_on_the_mock_board(default_acc, option):
+def test_resnet20_runs_on_the_mock_board(default_acc, option):
     """ResNet-20 (one block per stage, width 8, 3x16x16) compiled from its published
-    definition: convs, option-A copies or option-B 1x1 projections and the residual adds,
-    all on the engine (the ADD op, 1.4), bit for bit equal to rtlcnn.reference."""
+    definition: convs, option-A copies or option-B 1x1 projections, the residual adds (the
+    ADD op, 1.4) and the global average pool head (per-channel LINEARs whose requant is the
+    rounded mean), all on the engine, bit for bit equal to rtlcnn.reference."""
     prog, x = _compiled(zoo.resnet20(option, width=8, blocks=1), (3, 16, 16), n=8)
-    body = _body(prog)
-    assert sum(op.kind == "add" for op in body.ops) == 3
-    net = default_acc.load(body)
+    net = default_acc.load(prog)
     assert sum(lp.kind == "add" for lp in net.plan.layers) == 3
-    np.testing.assert_array_equal(net.predict(x[:2]), reference.run(body, x[:2]))
+    gap = [lp for lp in net.plan.layers if lp.kind == "globalavgpool"]
+    assert gap and all(u.opcode == rtlcnn.core.stream.OPCODE_LINEAR for u in gap[0].units())
+    assert all(lp.opcode != SC.OPCODE_HOST for lp in net.plan.layers)
+    np.testing.assert_array_equal(net.predict(x[:2]), reference.run(prog, x[:2]))
 
 
 def test_resnet_blocks_with_row_bands_run_on_the_tiny_engine(tiny_acc):

@@ -48,3 +48,45 @@ def test_linear_split_into_parts_on_the_tiny_engine(tiny_acc):
     assert len(net.plan.layers[0].rsplit) == 5
     x = rng.uniform(-1, 1, (3,) + prog.input_shape).astype(np.float32)
     assert np.array_equal(net.predict_int(x), R.run_int(prog, x)), net.plan.summary()
+
+
+def test_random_graph_programs_on_the_tiny_engine(tiny_acc):
+    """Seeded random graph programs (random_programs.graph: adds over skips, concats,
+    depthwise and grouped convs, k x k pools, global pools) through Accelerator on the RTL,
+    bit for bit equal to rtlcnn.reference; the seeds cover chunks of groups, engine
+    averages and host pools."""
+    import sys
+    from pathlib import Path
+
+    from rtlcnn.core import random_programs as RP
+    from rtlcnn.core import schedule as SC
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_add_engine import sixteen_bit_adds
+
+    seen = set()
+    for seed in (3, 4, 5):
+        prog = sixteen_bit_adds(RP.graph(seed, input_shape=(3, 12, 12), blocks=4))
+        net = tiny_acc.load(prog)
+        x = np.random.default_rng(seed).uniform(-1, 1, (2,) + prog.input_shape).astype(np.float32)
+        assert np.array_equal(net.predict_int(x), R.run_int(prog, x)), net.plan.summary()
+        seen |= {(lp.kind, "host" if lp.opcode == SC.OPCODE_HOST else "chunks" if lp.gsplit else "engine")
+                 for lp in net.plan.layers}
+    assert {("conv2d", "chunks"), ("add", "engine"), ("avgpool", "chunks"), ("globalavgpool", "chunks"),
+            ("maxpool", "host"), ("concat", "host")} <= seen, sorted(seen)
+
+
+def test_an_add_right_after_a_conv_ending_on_a_partial_group(tiny_acc):
+    """Regression: a conv job whose last output-channel group is partial (10 channels on
+    P_OC = 4) left the MAC path's last flag high; the ADD job after it took it for its own
+    and ended its packet after one beat (the DMA received 8 bytes of 280)."""
+    from rtlcnn.core.random_programs import add
+
+    rng = np.random.default_rng(0)
+    prog = Program((3, 7, 7), 1 / 64, [conv(rng, 3, 10, 1, name="a"), conv(rng, 10, 10, 1, name="b"),
+                                       add(rng, "a", "b", "sum")]).check()
+    prog.ops[2].mult = (np.asarray(prog.ops[2].mult, np.int64) >> 14).astype(np.int32)
+    prog.ops[2].shift = (np.asarray(prog.ops[2].shift) - 14).astype(np.int32)
+    net = tiny_acc.load(prog.check())
+    x = rng.uniform(-1, 1, (2,) + prog.input_shape).astype(np.float32)
+    assert np.array_equal(net.predict_int(x), R.run_int(prog, x)), net.plan.summary()
