@@ -12,7 +12,7 @@ from rtlcnn import models
 from rtlcnn.compile import datasets
 from rtlcnn.core import reference
 
-SHIPPED = ["digits", "lenet5_mnist"]
+SHIPPED = ["digits", "lenet5_mnist", "mobilenet_digits", "resnet_mnist"]
 
 
 def test_available_lists_the_shipped_programs():
@@ -67,17 +67,54 @@ def _check_accuracy(name, images, labels):
     return acc
 
 
-def test_digits_accuracy_is_reproduced_by_the_reference():
+@pytest.mark.parametrize("name", ["digits", "mobilenet_digits"])
+def test_digits_accuracy_is_reproduced_by_the_reference(name):
     s = datasets.load_digits()
-    acc = _check_accuracy("digits", s.heldout_images, s.heldout_labels)
+    acc = _check_accuracy(name, s.heldout_images, s.heldout_labels)
     assert acc >= 0.95
 
 
-def test_lenet5_mnist_accuracy_is_reproduced_by_the_reference(mnist_dir):
+@pytest.mark.parametrize("name", ["lenet5_mnist", "resnet_mnist"])
+def test_mnist_accuracy_is_reproduced_by_the_reference(name, mnist_dir):
     s = datasets.mnist_splits(mnist_dir, train_split=False)
-    acc = _check_accuracy("lenet5_mnist", s.heldout_images, s.heldout_labels)
+    acc = _check_accuracy(name, s.heldout_images, s.heldout_labels)
     assert acc >= 0.98
-    assert np.isclose(models.load("lenet5_mnist").meta["heldout_accuracy"], acc)
+    assert np.isclose(models.load(name).meta["heldout_accuracy"], acc)
+
+
+def test_the_graph_models_hold_what_they_are_shipped_for():
+    """resnet_mnist: residual adds (one over a 1x1 projection) and a global average pool;
+    mobilenet_digits: depthwise convs with ReLU6 bounds and adds. Both plan onto the default
+    engine with every op's arithmetic on it."""
+    from rtlcnn.core import schedule as SC
+    from rtlcnn.core.stream import Build
+
+    res, mob = models.load("resnet_mnist"), models.load("mobilenet_digits")
+    assert sum(op.kind == "add" for op in res.ops) == 2 and res.ops[-2].kind == "globalavgpool"
+    dw = [op for op in mob.ops if op.kind == "conv2d" and op.groups > 1]
+    assert len(dw) == 3 and all(op.weight.shape[1] == 1 for op in dw)
+    # ReLU6: nothing above 6 (to the half step) is representable
+    assert all(op.relu and op.out_scale * op.act_max <= 6 + op.out_scale / 2 for op in dw)
+    assert sum(op.kind == "add" for op in mob.ops) == 2
+    for prog in (res, mob):
+        pl = SC.plan(prog, Build())
+        assert all(lp.opcode != SC.OPCODE_HOST for lp in pl.layers), pl.summary()
+
+
+@pytest.mark.parametrize("name,data", [("mobilenet_digits", "digits"), ("resnet_mnist", "mnist")])
+def test_the_float_weights_beside_a_graph_model_give_its_float_accuracy(name, data, request):
+    torch = pytest.importorskip("torch")
+    from rtlcnn.compile import train
+
+    if data == "digits":
+        s = datasets.load_digits()
+    else:
+        s = datasets.mnist_splits(request.getfixturevalue("mnist_dir"), train_split=False)
+    model = train.load_float(name)
+    with torch.no_grad():
+        f = model(torch.from_numpy(s.heldout_images)).numpy()
+    assert float((f.argmax(1) == s.heldout_labels).mean()) == pytest.approx(
+        models.load(name).meta["accuracy"]["float"], abs=1e-12)
 
 
 def _train(*args, cwd):

@@ -31,37 +31,48 @@ DEFAULT_OUT = "rtlcnn-demo-out"
 
 DEMO_EPILOG = """\
 examples:
-  rtlcnn demo                          both models, 32 images each, PNGs in ./rtlcnn-demo-out/
+  rtlcnn demo                          the shipped models, 32 images each, PNGs in ./rtlcnn-demo-out/
   rtlcnn demo --images 8 --out /tmp/d  a quick run
   rtlcnn demo --model digits --sim icarus
   rtlcnn demo --board reference        numpy only (no simulator), to see the flow
 
-The demo runs each model on held-out images (digits: scikit-learn's, shipped with it;
-lenet5_mnist: MNIST t10k 8000-9999 from ../shared/data/mnist or $RTLCNN_MNIST_DIR,
-skipped when absent), checks every output equals rtlcnn.reference bit for bit, and
-prints accuracy, engine cycles per image and projected images/s at the overlay clock.
-It writes <model>_predictions.png and <model>_profile.png into the output folder.
+The demo runs each model on held-out images (digits, mobilenet_digits: scikit-learn's,
+shipped with it; lenet5_mnist, resnet_mnist: MNIST t10k 8000-9999 from
+../shared/data/mnist or $RTLCNN_MNIST_DIR, skipped when absent), checks every output
+equals rtlcnn.reference bit for bit, and prints accuracy, engine cycles per image and
+projected images/s at the overlay clock. It writes <model>_predictions.png and <model>_profile.png into the output folder.
 """
+
+
+#: the shipped models the demo runs by default, in this order (MNIST ones when MNIST is there)
+DEMO_MODELS = ("digits", "lenet5_mnist", "mobilenet_digits", "resnet_mnist")
+
+
+def _dataset(name: str) -> str:
+    """"digits" or "mnist": the data a shipped model was trained on (its meta says)."""
+    from .. import models
+
+    return str(models.load(name).meta.get("dataset") or ("mnist" if name.endswith("mnist") else "digits"))
 
 
 def _demo_data(name: str):
     """(images, labels, description) of the held-out sample set for a shipped model."""
     from ..compile import datasets
 
-    if name == "digits":
+    if _dataset(name) == "digits":
         try:
             s = datasets.load_digits()
             return s.heldout_images, s.heldout_labels, "scikit-learn digits, held-out images"
         except ImportError:  # a board image without scikit-learn: the copy beside the notebook
             images, labels = _digits_heldout_copy()
             return images, labels, "scikit-learn digits, held-out images (the copy beside the notebook)"
-    if name.endswith("mnist"):
+    if _dataset(name) == "mnist":
         try:
             s = datasets.mnist_splits(train_split=False)
         except FileNotFoundError as e:
             raise CliError(f"{e}", code=2) from e
         return s.heldout_images, s.heldout_labels, "MNIST t10k held-out images 8000-9999"
-    raise CliError(f"no sample images for model {name!r}; the demo knows digits and lenet5_mnist")
+    raise CliError(f"no sample images for model {name!r}; the demo knows the digits and MNIST models")
 
 
 def _digits_heldout_copy():
@@ -110,8 +121,8 @@ def run(args) -> int:
     out = Path(args.out)
     available = models.available()
     have_mnist = _mnist_available()
-    names = args.model or [n for n in ("digits", "lenet5_mnist")
-                           if n in available and (n != "lenet5_mnist" or have_mnist)]
+    names = args.model or [n for n in DEMO_MODELS
+                           if n in available and (have_mnist or _dataset(n) != "mnist")]
     for n in names:
         if n not in available:
             raise CliError(f"unknown model {n!r}; available: {', '.join(available) or 'none'}")
@@ -121,7 +132,8 @@ def run(args) -> int:
         raise CliError("--images must be at least 1")
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    skipped_mnist = not args.model and "lenet5_mnist" in available and not have_mnist
+    skipped_mnist = [] if args.model or have_mnist else [
+        n for n in DEMO_MODELS if n in available and _dataset(n) == "mnist"]
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
     failures = 0
@@ -136,7 +148,7 @@ def run(args) -> int:
         if skipped_mnist:
             from ..compile import datasets
 
-            say(f"(lenet5_mnist skipped: no MNIST t10k files in {datasets.mnist_dir()}; "
+            say(f"({', '.join(skipped_mnist)} skipped: no MNIST t10k files in {datasets.mnist_dir()}; "
                 "set RTLCNN_MNIST_DIR to a folder with the standard IDX files to add it)")
         for name in names:
             program = models.load(name)
@@ -225,7 +237,8 @@ def add_parser(sub, common) -> None:
                        description="Classify sample digits on the board or the mock board, check the "
                                    "outputs against rtlcnn.reference and write PNGs.")
     d.add_argument("--model", action="append", metavar="NAME",
-                   help="a shipped model (repeatable). Default: digits, and lenet5_mnist when MNIST is there")
+                   help="a shipped model (repeatable). Default: digits and mobilenet_digits, and "
+                        "lenet5_mnist and resnet_mnist when MNIST is there")
     d.add_argument("--images", type=int, default=DEFAULT_DEMO_IMAGES, metavar="N",
                    help=f"held-out images per model. Default: {DEFAULT_DEMO_IMAGES}")
     d.add_argument("--batch", type=int, default=8, metavar="B",

@@ -4,6 +4,8 @@ Usage::
 
     python -m rtlcnn.train lenet5_mnist [--epochs N] [--qat-epochs N] [--seed S] [--out PATH]
     python -m rtlcnn.train digits [...]
+    python -m rtlcnn.train resnet_mnist [...]       (residual adds, a global average pool)
+    python -m rtlcnn.train mobilenet_digits [...]   (depthwise convs, ReLU6, adds)
 
 Each run is deterministic for a given seed (fixed seeds, deterministic torch algorithms,
 one thread): it trains the float model, compiles it with calibration on training images
@@ -39,7 +41,8 @@ from tqdm import tqdm
 from ..core import reference
 from . import compiler, datasets, qat
 
-__all__ = ["lenet5", "digits_cnn", "RECIPES", "train", "main", "save_float", "load_float", "float_path"]
+__all__ = ["lenet5", "digits_cnn", "ResNetMnist", "MobileNetDigits", "RECIPES", "train", "main",
+           "save_float", "load_float", "float_path"]
 
 
 def lenet5() -> nn.Module:
@@ -88,6 +91,83 @@ def digits_cnn() -> nn.Module:
     )
 
 
+class _BasicBlock(nn.Module):
+    """ResNet's basic block: two 3x3 convs with BatchNorm, the input added back (through a
+    strided 1x1 conv and BatchNorm where the shape changes), ReLU after the add."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNetMnist(nn.Module):
+    """A ResNet-8-style network for 28x28 MNIST: a 3x3 stem with a 2x2 max pool, two basic
+    blocks (16 channels at 14x14, 32 at 7x7 with a 1x1 projection shortcut), a global
+    average pool and a linear classifier."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                                  nn.MaxPool2d(2))
+        self.layer1 = _BasicBlock(16, 16)
+        self.layer2 = _BasicBlock(16, 32, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.stem(x)))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class _InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, 3x3 depthwise conv, 1x1 linear projection
+    (BatchNorm after each, ReLU6 after the first two); the input added back where the
+    shape stays."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.conv = nn.Sequential(
+            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res else self.conv(x)
+
+
+class MobileNetDigits(nn.Module):
+    """A MobileNetV2-style network for scikit-learn's 8x8 digits: a 3x3 stem, three
+    inverted-residual blocks (depthwise 3x3 convs, ReLU6, one stride 2, two residual adds),
+    a 1x1 conv, a global average pool and a linear classifier."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+            _InvertedResidual(16, 16, 1, 3),
+            _InvertedResidual(16, 24, 2, 3),
+            _InvertedResidual(24, 24, 1, 3),
+            nn.Conv2d(24, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU6())
+        self.classifier = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.classifier(x.mean((2, 3)))
+
+
 @dataclass
 class Recipe:
     """How one shipped model is made."""
@@ -113,6 +193,16 @@ RECIPES = {
     ),
     "digits": Recipe(
         digits_cnn, "digits", epochs=60, qat_epochs=4, lr=3e-3, qat_lr=1e-4, batch_size=32, n_val=144,
+        shift=0.7, rotate=8.0, zoom=0.05, classes=tuple(datasets.DIGITS_CLASSES),
+    ),
+    # graphs (residual adds, depthwise convs): post-training quantization only, since
+    # rtlcnn.compile.qat takes chains of layers
+    "resnet_mnist": Recipe(
+        ResNetMnist, "mnist", epochs=30, qat_epochs=0, lr=3e-3, qat_lr=1e-4, batch_size=64, n_val=800,
+        shift=2.5, rotate=12.0, zoom=0.1,
+    ),
+    "mobilenet_digits": Recipe(
+        MobileNetDigits, "digits", epochs=60, qat_epochs=0, lr=3e-3, qat_lr=1e-4, batch_size=32, n_val=144,
         shift=0.7, rotate=8.0, zoom=0.05, classes=tuple(datasets.DIGITS_CLASSES),
     ),
 }  # fmt: skip
