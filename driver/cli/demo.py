@@ -40,7 +40,8 @@ The demo runs each model on held-out images (digits, mobilenet_digits: scikit-le
 shipped with it; lenet5_mnist, resnet_mnist: MNIST t10k 8000-9999 from
 ../shared/data/mnist or $RTLCNN_MNIST_DIR, skipped when absent), checks every output
 equals rtlcnn.reference bit for bit, and prints accuracy, engine cycles per image and
-projected images/s at the overlay clock. It writes <model>_predictions.png and <model>_profile.png into the output folder.
+projected images/s at the overlay clock. It writes <model>_predictions.png and
+<model>_profile.png into the output folder.
 """
 
 
