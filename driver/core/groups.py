@@ -2,8 +2,9 @@
 grouped op as block-diagonal dense ops on chunks of groups (pure numpy).
 
 :mod:`rtlcnn.core.schedule` plans them: :func:`avg_as_conv` turns an average pool whose
-windows share one divisor, or a global average pool, into a depthwise conv (a
-per-channel LINEAR) with weights 4, bias 1 and the multiplier :func:`mean_requant` finds,
+windows share one divisor into a depthwise conv, :func:`gap_as_conv` a global average
+pool into a 1x1 conv over the transposed map, both with weights 4, bias 1 and the
+multiplier :func:`mean_requant` finds,
 whose output is the reference's rounded mean (:func:`rtlcnn.core.ref_ops.mean_half_up`)
 exactly; :func:`chunk_op` makes groups g0..g1-1 of a grouped op one dense op.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from .ops import Op, pool_out_size
 from .ref_ops import mean_half_up, pool_divisors
 
-__all__ = ["AVG_WEIGHT", "mean_requant", "avg_as_conv", "chunk_op"]
+__all__ = ["AVG_WEIGHT", "mean_requant", "avg_as_conv", "gap_as_conv", "chunk_op"]
 
 #: an average as a requant: weights AVG_WEIGHT, bias 1, so the accumulator is 4*sum + 1
 AVG_WEIGHT = 4
@@ -52,26 +53,36 @@ def mean_requant(n: int) -> Optional[tuple]:
     return None
 
 
-def avg_as_conv(op, in_shape: tuple):
-    """An average the engine can run as a depthwise conv (avgpool) or a per-channel LINEAR
-    (globalavgpool) with weights 4, bias 1 and :func:`mean_requant`'s multiplier: every
-    window must have one divisor (no clipped padding counted apart, no ceil_mode window
-    cut short). None if it cannot."""
+def gap_as_conv(op, in_shape: tuple):
+    """A global average pool as one 1x1 conv in the "pixels" layout: the map (C, H, W) is
+    given to the engine transposed, as H*W channels of a C x 1 map (pixel p of channel c at
+    row c, channel p), and one output channel with weights 4, bias 1 and
+    :func:`mean_requant`'s multiplier sums each row: output row c is channel c's rounded
+    mean. Its weights are H*W/P_IC words, not the block-diagonal C x C*H*W of a grouped
+    LINEAR. None if no multiplier is exact."""
     c, h, w = in_shape
-    if op.kind == "globalavgpool":
-        k, kind, s, p, kk = None, "linear", 1, 0, (h, w)
-        n = h * w
-    else:
-        k, s, p = int(op.pool_kernel), int(op.pool_stride), int(op.pool_padding)
-        divs = [pool_divisors(v, k, s, p, bool(op.ceil_mode), bool(op.count_include_pad)) for v in (h, w)]
-        same = [pool_out_size(v, k, s, p, bool(op.ceil_mode)) == (v + 2 * p - k) // s + 1 for v in (h, w)]
-        if not all(same) or any((d != k).any() for d in divs) or p >= k:
-            return None
-        kind, kk, n = "conv2d", (k, k), k * k
-    mq = mean_requant(n)
+    mq = mean_requant(h * w)
     if mq is None:
         return None
-    return Op(kind, name=op.name, weight=np.full((c, 1) + kk, AVG_WEIGHT, np.int8),
+    return Op("conv2d", name=op.name, weight=np.full((1, h * w, 1, 1), AVG_WEIGHT, np.int8),
+              bias=np.ones(1, np.int32), mult=np.full(1, mq[0], np.int32),
+              shift=np.full(1, mq[1], np.int32), out_scale=op.out_scale)
+
+
+def avg_as_conv(op, in_shape: tuple):
+    """An average pool the engine can run as a depthwise conv with weights 4, bias 1 and
+    :func:`mean_requant`'s multiplier: every window must have one divisor (no clipped
+    padding counted apart, no ceil_mode window cut short). None if it cannot."""
+    c, h, w = in_shape
+    k, s, p = int(op.pool_kernel), int(op.pool_stride), int(op.pool_padding)
+    divs = [pool_divisors(v, k, s, p, bool(op.ceil_mode), bool(op.count_include_pad)) for v in (h, w)]
+    same = [pool_out_size(v, k, s, p, bool(op.ceil_mode)) == (v + 2 * p - k) // s + 1 for v in (h, w)]
+    if not all(same) or any((d != k).any() for d in divs) or p >= k:
+        return None
+    mq = mean_requant(k * k)
+    if mq is None:
+        return None
+    return Op("conv2d", name=op.name, weight=np.full((c, 1, k, k), AVG_WEIGHT, np.int8),
               bias=np.ones(c, np.int32), mult=np.full(c, mq[0], np.int32),
               shift=np.full(c, mq[1], np.int32), stride=s, padding=p, groups=c,
               out_scale=op.out_scale)

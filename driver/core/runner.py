@@ -113,8 +113,12 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
                 fdone.extend(range(n))
         else:
             x2 = env[src[1]] if lp.opcode == S.OPCODE_ADD else None  # ADD: the second operand
+            if lp.layout == "pixels" and fout is not None:  # (the engine's (1, C, 1) is (C, 1, 1))
+                fout = fout.reshape((n, 1, -1, 1))
             y = _engine_layer(lp, op, x, x2, n, build, engine, residency, (net_key, lp.index), on_job,
                               fout, fdone)
+            if lp.layout == "pixels":
+                y = y.reshape((n,) + tuple(lp.out_shape))
         outs.append(y)
         env[lp.index] = y
     return outs
@@ -144,10 +148,12 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
         xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
     elif lp.layout == "pair":
         xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
+    elif lp.layout == "pixels":  # (N, C, H, W) -> (N, H*W, C, 1): pixels as channels
+        xin = np.ascontiguousarray(x.reshape(n, x.shape[1], -1).transpose(0, 2, 1))[:, :, :, None]
     else:
         xin = x
     dtype = np.int32 if lp.out_int32 else np.int8
-    y = np.empty((n,) + tuple(lp.out_shape), dtype=dtype)
+    y = np.empty((n,) + ((1, lp.in_shape[0], 1) if lp.layout == "pixels" else tuple(lp.out_shape)), dtype)
     if lp.rsplit:
         _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, completed)
         return y

@@ -39,7 +39,7 @@ from . import stream as S
 from . import unfold as U
 from .engine_support import check_engine_support
 from .errors import LayerNotSupported
-from .groups import AVG_WEIGHT, avg_as_conv, chunk_op, mean_requant  # noqa: F401  (re-exported)
+from .groups import AVG_WEIGHT, avg_as_conv, chunk_op, gap_as_conv, mean_requant  # noqa: F401  (re-exported)
 from .ops import POOL_KINDS, V2_DEFAULTS
 from .program import Program
 
@@ -99,7 +99,9 @@ class LayerPlan:
     mult: Optional[np.ndarray] = None
     shift: Optional[np.ndarray] = None
     est_cycles: int = 0      # cost-model cycles per image, the image run alone (batch of 1)
-    #: conv host layout: None (as is), "im2col", "kx" or "pair" (see rtlcnn.core.unfold)
+    #: conv host layout: None (as is), "im2col", "kx" or "pair" (see rtlcnn.core.unfold);
+    #: "pixels": a global average pool's map transposed (H*W channels of a C x 1 map,
+    #: :func:`rtlcnn.core.groups.gap_as_conv`; the engine's output is (1, C, 1))
     layout: Optional[str] = None
     #: LINEAR: most images one job runs (a 1x1 conv over one input row per image); 1 otherwise
     images_per_job: int = 1
@@ -516,9 +518,17 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     def best(i, op, ins, outs, wbase, pbase, wroom, proom, chunk=False):
         if op.kind in HOST_KINDS:
             return _host_layer(i, op, ins, outs)
+        if op.kind == "globalavgpool":  # a 1x1 conv over the transposed map
+            gap = gap_as_conv(op, ins)
+            if gap is None:
+                return _host_layer(i, op, ins, outs)
+            c, h, w = ins
+            lp = _layer(i, gap, (h * w, c, 1), (1, c, 1), build, None, wbase, pbase, wroom, proom,
+                        max_transfer)
+            lp.kind, lp.layout, lp.in_shape, lp.out_shape = op.kind, "pixels", ins, outs
+            return lp
         avg = None
-        if op.kind == "globalavgpool" or op.kind in POOL_KINDS and any(
-                getattr(op, f) != V2_DEFAULTS[f] for f in _POOL_FIELDS):
+        if op.kind in POOL_KINDS and any(getattr(op, f) != V2_DEFAULTS[f] for f in _POOL_FIELDS):
             avg = avg_as_conv(op, ins) if op.kind != "maxpool" else None
             if avg is None:  # a window the engine has no pool for: the host's
                 return _host_layer(i, op, ins, outs)

@@ -63,13 +63,13 @@ def test_depthwise_and_concat_networks_run_on_the_mock_board(default_acc, make, 
 def test_resnet20_runs_on_the_mock_board(default_acc, option):
     """ResNet-20 (one block per stage, width 8, 3x16x16) compiled from its published
     definition: convs, option-A copies or option-B 1x1 projections, the residual adds (the
-    ADD op, 1.4) and the global average pool head (per-channel LINEARs whose requant is the
-    rounded mean), all on the engine, bit for bit equal to rtlcnn.reference."""
+    ADD op, 1.4) and the global average pool head (a 1x1 conv over the transposed map,
+    its requant the rounded mean), all on the engine, bit for bit equal to rtlcnn.reference."""
     prog, x = _compiled(zoo.resnet20(option, width=8, blocks=1), (3, 16, 16), n=8)
     net = default_acc.load(prog)
     assert sum(lp.kind == "add" for lp in net.plan.layers) == 3
     gap = [lp for lp in net.plan.layers if lp.kind == "globalavgpool"]
-    assert gap and all(u.opcode == rtlcnn.core.stream.OPCODE_LINEAR for u in gap[0].units())
+    assert gap and gap[0].layout == "pixels" and gap[0].opcode == rtlcnn.core.stream.OPCODE_CONV
     assert all(lp.opcode != SC.OPCODE_HOST for lp in net.plan.layers)
     np.testing.assert_array_equal(net.predict(x[:2]), reference.run(prog, x[:2]))
 
