@@ -118,3 +118,14 @@ def test_output_function_example():
     y = np.array([[2.0, 1.0, 0.1]])
     np.testing.assert_allclose(output_function(y, "softmax"), [[0.6590, 0.2424, 0.0986]], atol=5e-5)
     np.testing.assert_allclose(output_function(y, "log_softmax"), [[-0.4170, -1.4170, -2.3170]], atol=5e-5)
+
+
+def test_the_engine_average_as_a_requant():
+    from rtlcnn.core.groups import mean_requant
+    from rtlcnn.core.ref_ops import mean_half_up
+
+    doc_has("`n = 9` (a 3x3 window) gives `M = 1908874354`, shift 5 (k = 36)",
+            "`(-51 * 1908874354 + 2^35) >> 36 = -1`", "`(161 * 1908874354 + 2^35) >> 36 = 4`")
+    assert mean_requant(9) == (1908874354, 5)
+    for t, want in ((-13, -1), (40, 4)):
+        assert ((4 * t + 1) * 1908874354 + (1 << 35)) >> 36 == want == int(mean_half_up(t, 9))
