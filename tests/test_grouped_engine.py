@@ -6,10 +6,10 @@ rest of the pools on the host; every output equals rtlcnn.reference bit for bit.
 
 import numpy as np
 import pytest
+from test_graph_engine import _run  # plan, run on the engine model, compare every op with the reference
 
 from rtlcnn.core import groups as G
 from rtlcnn.core import random_programs as RP
-from rtlcnn.core import reference as R
 from rtlcnn.core import schedule as SC
 from rtlcnn.core import stream as S
 from rtlcnn.core.program import Op, Program
@@ -19,19 +19,6 @@ from rtlcnn.sim.engine_model import EngineModel
 
 SMALL = S.Build(p_oc=4, p_ic=4, wbuf_depth=256, ibuf_depth=512, pbuf_depth=64)
 BUILDS = {"default": S.Build(), "small": SMALL}
-
-
-def _run(prog, build, n=2, seed=1):
-    pl = SC.plan(prog, build)
-    x = np.random.default_rng(seed).uniform(-1, 1, (n,) + tuple(prog.input_shape)).astype(np.float32)
-    out = np.empty((n,) + tuple(prog.output_shape), np.int32 if prog.ops[-1].out_int32 else np.int8)
-    done = []
-    outs = SC.execute(pl, prog.quantize_input(x), EngineModel(build), SC.Residency(), "net",
-                      out=out, completed=done)
-    for i, (got, want) in enumerate(zip(outs, R.run_all_int(prog, x))):
-        assert got.dtype == want.dtype and np.array_equal(got, want), f"op {i} ({prog.ops[i].name})"
-    assert sorted(done) == list(range(n)) and np.array_equal(out, outs[-1])
-    return pl
 
 
 def _where(lp):
