@@ -4,21 +4,21 @@ Programs are graphs; the engine runs their topology (each op reads the tensors i
 a ``concat`` is the host placing its inputs' channels side by side, no arithmetic) and
 every op of file format version 2 (:mod:`rtlcnn.core.schedule` maps them): grouped and
 depthwise convs as block-diagonal dense convs on chunks of groups; average pools whose
-windows share one divisor and global average pools as depthwise convs (or per-channel
-LINEARs) whose requant is the reference's rounded mean exactly; kernels above the build's
-MAX_KERNEL and strides above 2 in the im2col host layout. Max pools other than 2x2/s2,
-and averages with per-window divisors (``count_include_pad=False`` at a padded edge, a
-ceil_mode window cut short), are computed on the host, as ``rtlcnn.reference`` does.
-Activation bounds (ReLU6, Hardtanh, clamp) need the requant's ACT register (engine 1.3),
-residual adds the ADD op (engine 1.4), whose multipliers are unsigned 16 bit (what
-``rtlcnn.compile`` writes; an add with a larger multiplier, from elsewhere, is refused,
-as are adds and bounds on older engines).
-:func:`check_engine_support` is the scheduler's first step
-(:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock board):
-such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the op, what is
-unsupported and what runs it, never a KeyError or a wrong result. ``rtlcnn.reference.run``
-runs every valid program. The output function (softmax, log_softmax) runs on the host
-and needs nothing of the engine.
+windows share one divisor as depthwise convs, global average pools as a 1x1 conv over
+the transposed map, both with a requant that is the reference's rounded mean exactly;
+kernels above the build's MAX_KERNEL and strides above 2 in the im2col host layout. Max
+pools other than 2x2/s2, and averages with per-window divisors
+(``count_include_pad=False`` at a padded edge, a ceil_mode window cut short), are
+computed on the host, as ``rtlcnn.reference`` does. Activation bounds (ReLU6, Hardtanh,
+clamp) need the requant's ACT register (engine 1.3), residual adds the ADD op (engine
+1.4), whose multipliers are unsigned 16 bit (what ``rtlcnn.compile`` writes; an add with
+a larger multiplier, from elsewhere, is refused, as are adds and bounds on older
+engines). :func:`check_engine_support` is the scheduler's first step
+(:func:`rtlcnn.core.schedule.plan`, so ``Accelerator.load`` on a board or the mock
+board): such a program gets a :class:`~rtlcnn.core.errors.LayerNotSupported` naming the
+op, what is unsupported and what runs it, never a KeyError or a wrong result.
+``rtlcnn.reference.run`` runs every valid program. The output function (softmax,
+log_softmax) runs on the host and needs nothing of the engine.
 """
 
 from __future__ import annotations

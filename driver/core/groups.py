@@ -95,8 +95,6 @@ def chunk_op(op, g0: int, g1: int, cin: int, cout: int):
     w = np.zeros((m * cout, m * cin) + op.weight.shape[2:], np.int8)
     for j in range(m):
         w[j * cout:(j + 1) * cout, j * cin:(j + 1) * cin] = op.weight[(g0 + j) * cout:(g0 + j + 1) * cout]
-    if op.kind == "linear":
-        w = w.reshape(m * cout, -1)
     oc = slice(g0 * cout, g1 * cout)
     return dataclasses.replace(op, name=f"{op.name or op.kind}[{g0 * cout}:{g1 * cout}]", weight=w,
                                bias=op.bias[oc], mult=op.mult[oc], shift=op.shift[oc], groups=1,

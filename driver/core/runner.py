@@ -95,18 +95,14 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
         src = srcs[lp.index]
         x = env[src[0]] if src[0] in env else outs[-1]  # (a partial run: the op before it)
         fout, fdone = (out, completed) if final else (None, None)
-        if lp.opcode == OPCODE_HOST:  # concat: the inputs' channels side by side; a pool
-            y = _host_op(op, [env[j] for j in src] if op.kind == "concat" else [x])
-            if fout is not None:
-                fout[:] = y
-            if fdone is not None:
-                fdone.extend(range(n))
-        elif lp.gsplit:  # chunks of groups, each its own dense op on a channel range
-            y = np.empty((n,) + tuple(lp.out_shape), np.int32 if lp.out_int32 else np.int8)
-            for gi, (ic0, ic1, oc0, oc1, u) in enumerate(lp.gsplit):
-                ys = _engine_layer(u, u.op, x[:, ic0:ic1], None, n, build, engine, residency,
-                                   (net_key, lp.index, gi), on_job, None, None)
-                y[:, oc0:oc1] = ys.reshape((n, oc1 - oc0) + y.shape[2:])
+        if lp.opcode == OPCODE_HOST or lp.gsplit:  # the whole batch's output at once
+            if lp.opcode == OPCODE_HOST:  # concat: the inputs' channels side by side; a pool
+                y = _host_op(op, [env[j] for j in src] if op.kind == "concat" else [x])
+            else:  # chunks of groups, each its own dense conv on a channel range
+                y = np.empty((n,) + tuple(lp.out_shape), np.int32 if lp.out_int32 else np.int8)
+                for gi, (ic0, ic1, oc0, oc1, u) in enumerate(lp.gsplit):
+                    y[:, oc0:oc1] = _engine_layer(u, u.op, x[:, ic0:ic1], None, n, build, engine, residency,
+                                                  (net_key, lp.index, gi), on_job, None, None)
             if fout is not None:
                 fout[:] = y
             if fdone is not None:

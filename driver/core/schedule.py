@@ -63,8 +63,8 @@ SUMMARY_BATCH = 64
 #: ask for megabytes); 256 already makes the per-job cost negligible
 MAX_IMAGES_PER_JOB = 256
 #: op kinds the host runs without the engine (they move bytes only; LayerPlan.opcode OPCODE_HOST).
-#: Pools the engine has no window for run there too (:func:`_pool_plan`): a max pool other
-#: than 2x2/s2, an average pool whose windows have different divisors
+#: Pools the engine has no window for run there too (:func:`plan`): a max pool other than
+#: 2x2/s2, an average pool whose windows have different divisors
 HOST_KINDS = ("concat",)
 #: the pool fields whose defaults (2x2, stride 2, no padding, floor) the engine's pool has
 _POOL_FIELDS = ("pool_kernel", "pool_stride", "pool_padding", "ceil_mode")
@@ -112,7 +112,7 @@ class LayerPlan:
     rsplit: tuple = ()
     #: a grouped conv (depthwise included) or an average pool run as dense engine ops on
     #: channel ranges: ((ic0, ic1, oc0, oc1, LayerPlan), ...), each a block-diagonal conv
-    #: (or LINEAR) of a few groups (:func:`_grouped`); the layer itself runs no job of its own
+    #: of a few groups (:func:`_grouped`); the layer itself runs no job of its own
     gsplit: tuple = ()
     #: engine MACs per MAC of the layer: a block-diagonal chunk of m groups computes m times
     #: the products the layer needs (the others multiply zero weights)
@@ -437,9 +437,9 @@ def _host_layer(i: int, op, in_shape: tuple, out_shape: tuple) -> LayerPlan:
 
 # --------------------------------------------------------------------------- groups, averages
 def _grouped(i: int, op, in_shape: tuple, out_shape: tuple, choose) -> LayerPlan:
-    """A grouped op (a grouped or depthwise conv, an average as :func:`rtlcnn.core.groups.avg_as_conv`) as
-    dense engine ops on chunks of m consecutive groups, each a block-diagonal conv (or
-    LINEAR) over its channel range. The engine's MAC array multiplies one input word
+    """A grouped conv (depthwise included, or an average pool as
+    :func:`rtlcnn.core.groups.avg_as_conv`) as dense engine convs on chunks of m consecutive
+    groups, each block-diagonal over its channel range. The engine's MAC array multiplies one input word
     with P_OC weight words, so a depthwise conv uses at most one product per lane and
     input word whatever the mapping: m trades zero taps (m times the MAC steps) against
     jobs (g/m chunks); the cost model picks m among the powers of two and g.
@@ -455,8 +455,7 @@ def _grouped(i: int, op, in_shape: tuple, out_shape: tuple, choose) -> LayerPlan
 
     def sub(g0, g1):
         so = chunk_op(op, g0, g1, cin, cout)
-        return choose(so, ((g1 - g0) * cin, h, w), ((g1 - g0) * cout,) + tail if op.kind == "conv2d"
-                      else ((g1 - g0) * cout,))
+        return choose(so, ((g1 - g0) * cin, h, w), ((g1 - g0) * cout,) + tail)
 
     cands = sorted({1 << j for j in range(g.bit_length()) if 1 << j <= g} | {g})
     best_m, best_cost, err = None, None, None
@@ -515,7 +514,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     in_shapes = [shapes[src[0] + 1] for src in srcs]  # each op's (first) input
     big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
 
-    def best(i, op, ins, outs, wbase, pbase, wroom, proom, chunk=False):
+    def best(i, op, ins, outs, wbase, pbase, wroom, proom):
         if op.kind in HOST_KINDS:
             return _host_layer(i, op, ins, outs)
         if op.kind == "globalavgpool":  # a 1x1 conv over the transposed map
@@ -532,9 +531,9 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
             avg = avg_as_conv(op, ins) if op.kind != "maxpool" else None
             if avg is None:  # a window the engine has no pool for: the host's
                 return _host_layer(i, op, ins, outs)
-        if not chunk and (avg is not None or int(op.groups) > 1):
+        if avg is not None or int(op.groups) > 1:  # (its chunks are dense: groups 1)
             lp = _grouped(i, op if avg is None else avg, ins, outs, lambda so, si, so_shape: best(
-                i, so, si, so_shape, wbase, pbase, wroom, proom, chunk=True))
+                i, so, si, so_shape, wbase, pbase, wroom, proom))
             lp.kind = op.kind  # (an average: the pool it computes)
             return lp
         foldable = op.kind == "conv2d" and op.weight.shape[2] > 1
