@@ -50,24 +50,31 @@ DEMO_MODELS = ("digits", "lenet5_mnist", "mobilenet_digits", "resnet_mnist")
 
 
 def _dataset(name: str) -> str:
-    """"digits" or "mnist": the data a shipped model was trained on (its meta says)."""
+    """"digits" or "mnist": the data the shipped model ``name`` was trained on."""
     from .. import models
 
-    return str(models.load(name).meta.get("dataset") or ("mnist" if name.endswith("mnist") else "digits"))
+    return _dataset_of(models.load(name))
 
 
-def _demo_data(name: str):
-    """(images, labels, description) of the held-out sample set for a shipped model."""
+def _dataset_of(program) -> str:
+    """"digits" or "mnist", as the program's meta says (by its name where it does not)."""
+    return str(program.meta.get("dataset") or ("mnist" if str(program.name).endswith("mnist") else "digits"))
+
+
+def _demo_data(name: str, dataset: str | None = None):
+    """(images, labels, description) of the held-out sample set for a shipped model
+    (``dataset``: its :func:`_dataset`, read from the program file if not given)."""
     from ..compile import datasets
 
-    if _dataset(name) == "digits":
+    dataset = dataset or _dataset(name)
+    if dataset == "digits":
         try:
             s = datasets.load_digits()
             return s.heldout_images, s.heldout_labels, "scikit-learn digits, held-out images"
         except ImportError:  # a board image without scikit-learn: the copy beside the notebook
             images, labels = _digits_heldout_copy()
             return images, labels, "scikit-learn digits, held-out images (the copy beside the notebook)"
-    if _dataset(name) == "mnist":
+    if dataset == "mnist":
         try:
             s = datasets.mnist_splits(train_split=False)
         except FileNotFoundError as e:
@@ -122,8 +129,8 @@ def run(args) -> int:
     out = Path(args.out)
     available = models.available()
     have_mnist = _mnist_available()
-    names = args.model or [n for n in DEMO_MODELS
-                           if n in available and (have_mnist or _dataset(n) != "mnist")]
+    data_of = {n: _dataset(n) for n in DEMO_MODELS if n in available}  # each file read once
+    names = args.model or [n for n, d in data_of.items() if have_mnist or d != "mnist"]
     for n in names:
         if n not in available:
             raise CliError(f"unknown model {n!r}; available: {', '.join(available) or 'none'}")
@@ -133,8 +140,7 @@ def run(args) -> int:
         raise CliError("--images must be at least 1")
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    skipped_mnist = [] if args.model or have_mnist else [
-        n for n in DEMO_MODELS if n in available and _dataset(n) == "mnist"]
+    skipped_mnist = [] if args.model or have_mnist else [n for n, d in data_of.items() if d == "mnist"]
     out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet
     failures = 0
@@ -153,7 +159,7 @@ def run(args) -> int:
                 "set RTLCNN_MNIST_DIR to a folder with the standard IDX files to add it)")
         for name in names:
             program = models.load(name)
-            images_all, labels_all, what = _demo_data(name)
+            images_all, labels_all, what = _demo_data(name, _dataset_of(program))
             n = min(args.images, len(images_all))
             images, truth = images_all[:n], labels_all[:n]
             c, h, w = program.input_shape

@@ -43,14 +43,12 @@ def mean_requant(n: int) -> Optional[tuple]:
     t = np.arange(-128 * n, 127 * n + 1, dtype=np.int64)
     want = mean_half_up(t, n)
     acc = AVG_WEIGHT * t + 1
-    for k in range(62, 0, -1):  # the most precise M below 2**31 first
-        m = (2 ** k + 2 * n) // (4 * n)  # round(2**k / 4n)
-        if m >= 1 << 31 or m < 1:
-            continue
-        if np.array_equal((acc * m + (1 << (k - 1))) >> k, want):
-            return int(m), k - 31
+    # the most precise multiplier: the largest k whose M = round(2**k / 4n) is below 2**31
+    k = next(k for k in range(62, 0, -1) if (2 ** k + 2 * n) // (4 * n) < 1 << 31)
+    m = (2 ** k + 2 * n) // (4 * n)
+    if m < 1 or not np.array_equal((acc * m + (1 << (k - 1))) >> k, want):
         return None
-    return None
+    return int(m), k - 31
 
 
 def gap_as_conv(op, in_shape: tuple):
