@@ -56,6 +56,13 @@ module rtlcnn_axil_regs #
     // control pulses (one cycle)
     output wire                   ctrl_start,
     output wire                   ctrl_soft_reset,
+    // CTRL bit 2 (version 1.5): run a command stream (one cycle)
+    output wire                   ctrl_run_cmd,
+    // a command header's configuration beat (version 1.5): cmd_idx 1..6 writes the two
+    // registers at 0x080 + 8*(cmd_idx-1) (low word) and the next (high word)
+    input  wire                   cmd_we,
+    input  wire [2:0]             cmd_idx,
+    input  wire [63:0]            cmd_data,
 
     // configuration (writes are ignored while busy)
     output wire [31:0]            cfg_op,
@@ -77,6 +84,8 @@ module rtlcnn_axil_regs #
     input  wire [2:0]             sts_error,
     input  wire                   sts_draining,
     input  wire [3:0]             sts_config_err,
+    input  wire                   sts_cmd,
+    input  wire [15:0]            sts_job_index,
     input  wire [31:0]            sts_out_h,
     input  wire [31:0]            sts_out_w,
     input  wire [31:0]            sts_in_beats,
@@ -96,10 +105,11 @@ end
 
 // register map and stream format version (rtlcnn.core.regs VERSION_MAJOR / VERSION_MINOR;
 // minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register, minor 3: ACT,
-// minor 4: the ADD opcode, OP's ADD_K field and ADD_MULT)
+// minor 4: the ADD opcode, OP's ADD_K field and ADD_MULT, minor 5: command streams, CTRL's
+// RUN_STREAM bit, STATUS.CMD and JOB_INDEX)
 localparam [31:0] ID_VALUE = 32'h52434E4E;
 localparam [15:0] VERSION_MAJOR = 16'd1;
-localparam [15:0] VERSION_MINOR = 16'd4;
+localparam [15:0] VERSION_MINOR = 16'd5;
 localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
 // AXI4-Lite handshakes (AXI: BVALID only after both the AW and the W handshake, RVALID only
@@ -120,6 +130,7 @@ reg [2:0] settle_reg = 3'd0, settle_next;
 
 reg ctrl_start_reg = 1'b0, ctrl_start_next;
 reg ctrl_soft_reset_reg = 1'b0, ctrl_soft_reset_next;
+reg ctrl_run_cmd_reg = 1'b0, ctrl_run_cmd_next;
 
 reg [31:0] op_reg = 32'd0, op_next;
 reg [31:0] in_c_reg = 32'd0, in_c_next;
@@ -172,6 +183,7 @@ assign s_axil_rvalid = s_axil_rvalid_reg;
 
 assign ctrl_start = ctrl_start_reg;
 assign ctrl_soft_reset = ctrl_soft_reset_reg;
+assign ctrl_run_cmd = ctrl_run_cmd_reg;
 
 assign cfg_op = op_reg;
 assign cfg_in_c = in_c_reg;
@@ -195,6 +207,7 @@ always @* begin
 
     ctrl_start_next = 1'b0;
     ctrl_soft_reset_next = 1'b0;
+    ctrl_run_cmd_next = 1'b0;
     settle_next = settle_reg == 3'd0 ? 3'd0 : settle_reg - 3'd1;
 
     op_next = op_reg;
@@ -224,7 +237,8 @@ always @* begin
             12'h040: begin
                 if (s_axil_wstrb[0]) begin
                     ctrl_soft_reset_next = s_axil_wdata[1];
-                    ctrl_start_next = s_axil_wdata[0] && !s_axil_wdata[1];
+                    ctrl_start_next = s_axil_wdata[0] && !s_axil_wdata[1] && !s_axil_wdata[2];
+                    ctrl_run_cmd_next = s_axil_wdata[2] && !s_axil_wdata[1] && !s_axil_wdata[0];
                 end
             end
             12'h080: if (wr_cfg_ok) op_next = merge(op_reg, s_axil_wdata, s_axil_wstrb);
@@ -245,6 +259,19 @@ always @* begin
         endcase
     end
 
+    // a command header's configuration beat (the engine is busy: no AXI write lands then)
+    if (cmd_we) begin
+        case (cmd_idx)
+            3'd1: begin op_next = cmd_data[31:0]; in_c_next = cmd_data[63:32]; end
+            3'd2: begin in_h_next = cmd_data[31:0]; in_w_next = cmd_data[63:32]; end
+            3'd3: begin out_c_next = cmd_data[31:0]; kernel_next = cmd_data[63:32]; end
+            3'd4: begin stride_next = cmd_data[31:0]; pad_next = cmd_data[47:32]; end
+            3'd5: begin wbase_next = cmd_data[31:0]; pbase_next = cmd_data[63:32]; end
+            3'd6: begin act_next = cmd_data[15:0]; add_mult_next = cmd_data[63:32]; end
+            default: begin
+            end
+        endcase
+    end
     // the read handshake: the data (taken in the cycle before) are offered next cycle
     if (rd_handshake) begin
         s_axil_rvalid_next = 1'b1;
@@ -266,9 +293,10 @@ always @* begin
             12'h020: s_axil_rdata_next = 32'd7;
             12'h024: s_axil_rdata_next = 32'd8;
             12'h028: s_axil_rdata_next = RQ_LANES;
-            12'h044: s_axil_rdata_next = {28'd0, sts_draining, sts_error != 3'd0, sts_done, sts_busy};
+            12'h044: s_axil_rdata_next = {27'd0, sts_cmd, sts_draining, sts_error != 3'd0, sts_done, sts_busy};
             12'h048: s_axil_rdata_next = {29'd0, sts_error};
             12'h04C: s_axil_rdata_next = {28'd0, sts_config_err};
+            12'h050: s_axil_rdata_next = {16'd0, sts_job_index};
             12'h080: s_axil_rdata_next = op_reg;
             12'h084: s_axil_rdata_next = in_c_reg;
             12'h088: s_axil_rdata_next = in_h_reg;
@@ -303,6 +331,7 @@ always @(posedge clk) begin
 
     ctrl_start_reg <= ctrl_start_next;
     ctrl_soft_reset_reg <= ctrl_soft_reset_next;
+    ctrl_run_cmd_reg <= ctrl_run_cmd_next;
     settle_reg <= settle_next;
 
     op_reg <= op_next;
@@ -325,6 +354,7 @@ always @(posedge clk) begin
         s_axil_rvalid_reg <= 1'b0;
         ctrl_start_reg <= 1'b0;
         ctrl_soft_reset_reg <= 1'b0;
+        ctrl_run_cmd_reg <= 1'b0;
         settle_reg <= 3'd0;
         op_reg <= 32'd0;
         in_c_reg <= 32'd0;

@@ -13,6 +13,12 @@
  * register to the requant (RQ_LANES values a cycle), the pool and the output packer.
  * ADD jobs (version 1.4) take their two operands into the two halves of the input
  * buffer and run them through rtlcnn_add (P_IC values a cycle) to the output packer.
+ * Command streams (version 1.5): CTRL.RUN_STREAM makes the engine read each job's
+ * configuration from a header of HDR_BEATS beats at the start of its part of the input
+ * stream, run the job, and go on with the next header until a job whose header has
+ * FLAGS.LAST: one input and one output packet (TLAST at their ends) carry the whole
+ * sequence. JOB_INDEX counts the jobs. An error in a command stream ends the output
+ * packet with TLAST and drains the input to its TLAST, so both DMA channels finish.
  */
 module rtlcnn_engine #
 (
@@ -89,6 +95,8 @@ localparam NV_WIDTH = LOG_POC + 1;
 localparam LANE_WIDTH = P_OC > 1 ? LOG_POC : 1;
 localparam TAG_WIDTH = 1 + 2 + NV_WIDTH + PA_WIDTH;
 localparam CHECK_WAIT = 4'd8;
+// CONFIG_ERR of a bad command header (version 1.5)
+localparam [3:0] CFG_HEADER = 4'd14;
 localparam RQ = RQ_LANES > P_OC ? P_OC : RQ_LANES;
 /* verilator lint_off WIDTH */  // sized copies of small parameters for the comparisons below
 localparam [16:0] P_IC_M1 = P_IC - 1;
@@ -128,20 +136,31 @@ end
 // ---------------------------------------------------------------------------------------
 // register file
 // ---------------------------------------------------------------------------------------
-wire ctrl_start, ctrl_soft_reset;
+wire ctrl_start, ctrl_soft_reset, ctrl_run_cmd;
 /* verilator lint_off UNUSEDSIGNAL */  // OP[31:10] are reserved
 wire [31:0] cfg_op, cfg_in_c, cfg_in_h, cfg_in_w, cfg_out_c, cfg_kernel, cfg_stride, cfg_wbase, cfg_pbase;
 wire [15:0] cfg_pad, cfg_act;
 wire [31:0] cfg_add_mult;
 /* verilator lint_on UNUSEDSIGNAL */
 
-localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2;
+localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2, STATE_HDR = 2'd3;
 reg [1:0] state_reg = STATE_IDLE, state_next;
 reg done_reg = 1'b0, done_next;
 reg [2:0] error_reg = 3'd0, error_next;
 reg [3:0] config_err_reg = 4'd0, config_err_next;
 reg [3:0] wait_reg = 4'd0, wait_next;
 reg out_done_reg = 1'b0, out_done_next;
+// command streams (version 1.5): the job came from a command stream; it is the stream's
+// last (its header's FLAGS.LAST); header beat counter; the job's index in the stream; after
+// an error, input beats are dropped until TLAST
+localparam [31:0] CMD_MAGIC = 32'h444D4352;  // ASCII "RCMD", little endian
+localparam [2:0] HDR_LAST_BEAT = 3'd7;
+reg cmd_mode_reg = 1'b0, cmd_mode_next;
+reg cmd_last_reg = 1'b0, cmd_last_next;
+reg [2:0] hdr_cnt_reg = 3'd0, hdr_cnt_next;
+reg [15:0] job_index_reg = 16'd0, job_index_next;
+reg cmd_drain_reg = 1'b0, cmd_drain_next;
+reg cmd_abort;  // end the output packet now (an error in a command stream outside RUN)
 reg [31:0] cyc_total_reg = 32'd0, cyc_mac_reg = 32'd0, cyc_in_stall_reg = 32'd0, cyc_out_stall_reg = 32'd0;
 
 localparam [2:0] IN_IDLE = 3'd0, IN_P = 3'd1, IN_W = 3'd2, IN_I = 3'd3, IN_DONE = 3'd4, IN_DRAIN = 3'd5;
@@ -184,6 +203,10 @@ regs_inst (
     .s_axil_rready(s_axil_rready),
     .ctrl_start(ctrl_start),
     .ctrl_soft_reset(ctrl_soft_reset),
+    .ctrl_run_cmd(ctrl_run_cmd),
+    .cmd_we(hdr_we),
+    .cmd_idx(hdr_cnt_reg),
+    .cmd_data(s_axis_tdata),
     .cfg_op(cfg_op),
     .cfg_in_c(cfg_in_c),
     .cfg_in_h(cfg_in_h),
@@ -199,8 +222,10 @@ regs_inst (
     .sts_busy(state_reg != STATE_IDLE),
     .sts_done(done_reg),
     .sts_error(error_reg),
-    .sts_draining(in_state_reg == IN_DRAIN),
+    .sts_draining(in_state_reg == IN_DRAIN || cmd_drain_reg),
     .sts_config_err(config_err_reg),
+    .sts_cmd(cmd_mode_reg),
+    .sts_job_index(job_index_reg),
     .sts_out_h(d_out_h_reg),
     .sts_out_w(d_out_w_reg),
     .sts_in_beats(d_in_beats_reg),
@@ -365,13 +390,25 @@ wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code_reg == 
 wire in_beat = s_axis_tvalid && s_axis_tready;
 reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
 wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
-wire err_early = in_beat && s_axis_tlast && !in_final && in_state_reg != IN_DRAIN;
+// the job's last input beat carries TLAST: a register job, or a command stream's last job
+wire want_tlast = !cmd_mode_reg || cmd_last_reg;
+wire err_early = in_beat && s_axis_tlast && !(in_final && want_tlast) && in_state_reg != IN_DRAIN;
+// a command header beat, and what is wrong with it
+wire hdr_beat = in_beat && state_reg == STATE_HDR;
+wire hdr_we = hdr_beat && hdr_cnt_reg != 3'd0 && hdr_cnt_reg != HDR_LAST_BEAT;
+wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[63:33] != 31'd0))
+    || (hdr_cnt_reg == HDR_LAST_BEAT && s_axis_tdata != 64'd0);
+wire go_cmd = ctrl_run_cmd && !cmd_drain_reg;
+wire go_job = ctrl_start && !cmd_drain_reg;
 wire out_done;
 // datapath flush: reset, soft reset, a new job, an aborted job; the output packer is
-// reset only by the first three: an aborted job ends its output packet with TLAST
-wire out_flush = rst || ctrl_soft_reset || accept;
+// reset only by the first three: an aborted job ends its output packet with TLAST. In a
+// command stream the packer is reset once, at RUN_STREAM (as START's accept does, this
+// withdraws the never taken last beat of an aborted job): its jobs share one packet.
+wire out_flush = rst || ctrl_soft_reset || (accept && !cmd_mode_reg)
+    || (state_reg == STATE_IDLE && go_cmd);
 wire abort = state_reg == STATE_RUN && err_early;
-wire flush = out_flush || abort;
+wire flush = rst || ctrl_soft_reset || accept || abort;
 
 always @* begin
     state_next = state_reg;
@@ -380,15 +417,46 @@ always @* begin
     config_err_next = config_err_reg;
     wait_next = wait_reg == 4'd0 ? 4'd0 : wait_reg - 4'd1;
     out_done_next = out_done_reg || out_done;
+    cmd_mode_next = cmd_mode_reg;
+    cmd_last_next = cmd_last_reg;
+    hdr_cnt_next = hdr_cnt_reg;
+    job_index_next = job_index_reg;
+    cmd_drain_next = cmd_drain_reg && !(in_beat && s_axis_tlast);
+    cmd_abort = 1'b0;
 
     case (state_reg)
         STATE_IDLE: begin
-            if (ctrl_start) begin
-                state_next = STATE_CHECK;
+            if (go_job || go_cmd) begin
+                state_next = go_cmd ? STATE_HDR : STATE_CHECK;
                 wait_next = CHECK_WAIT;
                 done_next = 1'b0;
                 error_next = 3'd0;
                 config_err_next = 4'd0;
+                cmd_mode_next = go_cmd;
+                cmd_last_next = 1'b0;
+                hdr_cnt_next = 3'd0;
+                job_index_next = 16'd0;
+            end
+        end
+        STATE_HDR: begin
+            if (hdr_beat) begin
+                hdr_cnt_next = hdr_cnt_reg + 3'd1;
+                if (hdr_cnt_reg == 3'd0) begin
+                    cmd_last_next = s_axis_tdata[32];
+                end
+                if (hdr_bad || s_axis_tlast) begin
+                    // a bad header, or the stream ends inside one: stop, end the output
+                    // packet, drop the rest of the input
+                    state_next = STATE_IDLE;
+                    done_next = 1'b1;
+                    error_next = {1'b0, s_axis_tlast, hdr_bad};
+                    config_err_next = hdr_bad ? CFG_HEADER : 4'd0;
+                    cmd_abort = 1'b1;
+                    cmd_drain_next = !s_axis_tlast;
+                end else if (hdr_cnt_reg == HDR_LAST_BEAT) begin
+                    state_next = STATE_CHECK;
+                    wait_next = CHECK_WAIT;
+                end
             end
         end
         STATE_CHECK: begin
@@ -398,6 +466,9 @@ always @* begin
                     done_next = 1'b1;
                     error_next = 3'b001;
                     config_err_next = check_code_reg;
+                    // a command stream: the rest of its input follows; end the output too
+                    cmd_abort = cmd_mode_reg;
+                    cmd_drain_next = cmd_mode_reg;
                 end else begin
                     state_next = STATE_RUN;
                     out_done_next = 1'b0;
@@ -410,12 +481,19 @@ always @* begin
                 done_next = 1'b1;
                 error_next = error_reg | 3'b010;
             end else begin
-                if (in_beat && in_final && !s_axis_tlast) begin
+                if (in_beat && in_final && want_tlast && !s_axis_tlast) begin
                     error_next = error_reg | 3'b100;
                 end
                 if (out_done_reg && in_state_reg == IN_DONE) begin
-                    state_next = STATE_IDLE;
-                    done_next = 1'b1;
+                    if (cmd_mode_reg && !cmd_last_reg) begin
+                        // the next job's header follows in the stream
+                        state_next = STATE_HDR;
+                        hdr_cnt_next = 3'd0;
+                        job_index_next = job_index_reg + 16'd1;
+                    end else begin
+                        state_next = STATE_IDLE;
+                        done_next = 1'b1;
+                    end
                 end
             end
         end
@@ -427,6 +505,11 @@ always @* begin
         done_next = 1'b0;
         error_next = 3'd0;
         config_err_next = 4'd0;
+        cmd_mode_next = 1'b0;
+        cmd_last_next = 1'b0;
+        job_index_next = 16'd0;
+        cmd_drain_next = 1'b0;
+        cmd_abort = 1'b0;
     end
 end
 
@@ -437,8 +520,13 @@ always @(posedge clk) begin
     config_err_reg <= config_err_next;
     wait_reg <= wait_next;
     out_done_reg <= out_done_next;
+    cmd_mode_reg <= cmd_mode_next;
+    cmd_last_reg <= cmd_last_next;
+    hdr_cnt_reg <= hdr_cnt_next;
+    job_index_reg <= job_index_next;
+    cmd_drain_reg <= cmd_drain_next;
 
-    if (state_reg == STATE_IDLE && ctrl_start && !ctrl_soft_reset) begin
+    if (state_reg == STATE_IDLE && (go_job || go_cmd) && !ctrl_soft_reset) begin
         cyc_total_reg <= 32'd0;
         cyc_mac_reg <= 32'd0;
         cyc_in_stall_reg <= 32'd0;
@@ -465,6 +553,11 @@ always @(posedge clk) begin
         config_err_reg <= 4'd0;
         wait_reg <= 4'd0;
         out_done_reg <= 1'b0;
+        cmd_mode_reg <= 1'b0;
+        cmd_last_reg <= 1'b0;
+        hdr_cnt_reg <= 3'd0;
+        job_index_reg <= 16'd0;
+        cmd_drain_reg <= 1'b0;
         cyc_total_reg <= 32'd0;
         cyc_mac_reg <= 32'd0;
         cyc_in_stall_reg <= 32'd0;
@@ -506,8 +599,8 @@ wire pb_we = in_beat && in_state_reg == IN_P && in_cnt_reg[0];
 wire wb_we = in_beat && in_state_reg == IN_W;
 wire ib_we = in_beat && in_state_reg == IN_I;
 
-assign s_axis_tready = state_reg == STATE_RUN && (in_state_reg == IN_P || in_state_reg == IN_W
-    || in_state_reg == IN_I || in_state_reg == IN_DRAIN);
+assign s_axis_tready = (state_reg == STATE_RUN && (in_state_reg == IN_P || in_state_reg == IN_W
+    || in_state_reg == IN_I || in_state_reg == IN_DRAIN)) || state_reg == STATE_HDR || cmd_drain_reg;
 
 always @* begin
     in_state_next = in_state_reg;
@@ -550,7 +643,7 @@ always @* begin
             end
             IN_I: begin
                 if (in_final) begin
-                    in_state_next = s_axis_tlast ? IN_DONE : IN_DRAIN;
+                    in_state_next = s_axis_tlast || !want_tlast ? IN_DONE : IN_DRAIN;
                 end
             end
             IN_DRAIN: begin
@@ -1019,7 +1112,8 @@ stream_out_inst (
     .clk(clk),
     .rst(out_flush),
     .cfg_int32(op_int32),
-    .abort(abort && !out_done_reg),
+    .cfg_hold_last(cmd_mode_reg && !cmd_last_reg),
+    .abort((abort && !out_done_reg) || cmd_abort),
     .in_valid(pl_valid),
     .in_data(pl_data),
     .in_wvalid(add_valid),

@@ -23,6 +23,10 @@
  * far that did not fill a beat, zero padded. in_valid is ignored from abort on. An
  * abort while the beat with TLAST is offered changes nothing. Only rst withdraws an
  * offered beat.
+ *
+ * cfg_hold_last (version 1.5: a job of a command stream that is not its last) keeps TLAST
+ * low on the job's last beat; done still pulses when that beat is taken, and the next
+ * job's values continue the same packet. An abort always ends the packet with TLAST.
  */
 module rtlcnn_stream_out #
 (
@@ -38,6 +42,8 @@ module rtlcnn_stream_out #
     input  wire                    rst,
 
     input  wire                    cfg_int32,
+    // the job's last beat without TLAST (a command stream goes on)
+    input  wire                    cfg_hold_last,
 
     // end the packet early (one cycle)
     input  wire                    abort,
@@ -57,7 +63,7 @@ module rtlcnn_stream_out #
     input  wire                    m_axis_tready,
     output wire                    m_axis_tlast,
 
-    // pulses when the beat with TLAST is taken
+    // pulses when the job's last beat (TLAST, or held TLAST) is taken
     output wire                    done
 );
 
@@ -77,9 +83,13 @@ reg [2:0] cnt_reg = 3'd0, cnt_next;
 reg [63:0] m_axis_tdata_reg = 64'd0, m_axis_tdata_next;
 reg m_axis_tvalid_reg = 1'b0, m_axis_tvalid_next;
 reg m_axis_tlast_reg = 1'b0, m_axis_tlast_next;
+// the offered beat is the job's last (with TLAST, or with TLAST held low)
+reg end_reg = 1'b0, end_next;
 // a beat with TLAST is owed: the end of an aborted packet, or the bytes of the job's
 // last values that did not fit the beat before
 reg fin_reg = 1'b0, fin_next;
+// the owed beat ends an aborted packet (TLAST even in a held job)
+reg fin_abort_reg = 1'b0, fin_abort_next;
 
 wire ready = !m_axis_tvalid_reg || m_axis_tready;
 // this cycle's values, packed (invalid ones zero), and their byte count
@@ -114,7 +124,7 @@ assign m_axis_tdata = m_axis_tdata_reg;
 assign m_axis_tkeep = {KEEP_WIDTH{1'b1}};
 assign m_axis_tvalid = m_axis_tvalid_reg;
 assign m_axis_tlast = m_axis_tlast_reg;
-assign done = m_axis_tvalid_reg && m_axis_tready && m_axis_tlast_reg;
+assign done = m_axis_tvalid_reg && m_axis_tready && end_reg;
 
 always @* begin
     buf_next = buf_reg;
@@ -122,25 +132,31 @@ always @* begin
     m_axis_tdata_next = m_axis_tdata_reg;
     m_axis_tvalid_next = m_axis_tvalid_reg && !m_axis_tready;
     m_axis_tlast_next = m_axis_tlast_reg;
+    end_next = end_reg;
     fin_next = fin_reg;
+    fin_abort_next = fin_abort_reg;
 
     if ((abort && !(m_axis_tvalid_reg && m_axis_tlast_reg)) || fin_reg) begin
         if (ready) begin
             m_axis_tdata_next = buf_reg;
             m_axis_tvalid_next = 1'b1;
-            m_axis_tlast_next = 1'b1;
+            m_axis_tlast_next = abort || fin_abort_reg || !cfg_hold_last;
+            end_next = 1'b1;
             buf_next = 64'd0;
             cnt_next = 3'd0;
             fin_next = 1'b0;
+            fin_abort_next = 1'b0;
         end else begin
             fin_next = 1'b1;
+            fin_abort_next = fin_abort_reg || abort;
         end
     end else if ((in_valid != {RQ_LANES{1'b0}} || in_wvalid) && ready && !abort) begin
         if (cnt_sum[3] || in_last) begin
             // a full beat (the bytes past it wait for the next), or the last one
             m_axis_tdata_next = merged[63:0];
             m_axis_tvalid_next = 1'b1;
-            m_axis_tlast_next = in_last && cnt_sum <= 4'd8;
+            m_axis_tlast_next = in_last && cnt_sum <= 4'd8 && !cfg_hold_last;
+            end_next = in_last && cnt_sum <= 4'd8;
             buf_next = merged[127:64];
             cnt_next = (in_last && !cnt_sum[3]) ? 3'd0 : cnt_sum[2:0];
             fin_next = in_last && cnt_sum > 4'd8;
@@ -157,14 +173,18 @@ always @(posedge clk) begin
     m_axis_tdata_reg <= m_axis_tdata_next;
     m_axis_tvalid_reg <= m_axis_tvalid_next;
     m_axis_tlast_reg <= m_axis_tlast_next;
+    end_reg <= end_next;
     fin_reg <= fin_next;
+    fin_abort_reg <= fin_abort_next;
 
     if (rst) begin
         buf_reg <= 64'd0;
         cnt_reg <= 3'd0;
         m_axis_tvalid_reg <= 1'b0;
         m_axis_tlast_reg <= 1'b0;
+        end_reg <= 1'b0;
         fin_reg <= 1'b0;
+        fin_abort_reg <= 1'b0;
     end
 end
 

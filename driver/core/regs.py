@@ -62,10 +62,11 @@ REGISTER_TABLE = (
     Register("STREAM_BYTES", 0x024, RO, "bytes per AXI4-Stream beat (8)"),
     Register("RQ_LANES", 0x028, RO, "values per cycle through requant, pool and packer (1 or 2; 1.2)"),
     # control and status
-    Register("CTRL", 0x040, WO, "bit0 START, bit1 SOFT_RESET (self-clearing)"),
-    Register("STATUS", 0x044, RO, "bit0 BUSY, bit1 DONE, bit2 ERROR, bit3 DRAINING"),
+    Register("CTRL", 0x040, WO, "bit0 START, bit1 SOFT_RESET, bit2 RUN_STREAM (1.5; self-clearing)"),
+    Register("STATUS", 0x044, RO, "bit0 BUSY, bit1 DONE, bit2 ERROR, bit3 DRAINING, bit4 CMD (1.5)"),
     Register("ERROR", 0x048, RO, "sticky error bits of the last job: CONFIG, TLAST_EARLY, TLAST_MISSING"),
     Register("CONFIG_ERR", 0x04C, RO, "first failed configuration check (CFG_* code), 0 if none"),
+    Register("JOB_INDEX", 0x050, RO, "the command stream's current job: running, failed or last (1.5)"),
     # job configuration (writes ignored while BUSY)
     Register("OP", 0x080, RW, "opcode, RELU, POOL, OUT_INT32, LOAD_PARAMS, LOAD_WEIGHTS, PAIR"),
     Register("IN_C", 0x084, RW, "input channels (LINEAR: input features)"),
@@ -106,8 +107,9 @@ BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
 #: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register;
-#: 4: the ADD opcode (OP's ADD_K field, the ADD_MULT register, check 13)
-VERSION_MINOR = 4
+#: 4: the ADD opcode (OP's ADD_K field, the ADD_MULT register, check 13); 5: command
+#: streams (CTRL.RUN_STREAM, STATUS.CMD, JOB_INDEX, CONFIG_ERR 14)
+VERSION_MINOR = 5
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -115,12 +117,16 @@ STREAM_BYTES = 8
 # CTRL (write-only, self-clearing)
 CTRL_START = 1 << 0
 CTRL_SOFT_RESET = 1 << 1
+#: version 1.5: run a command stream (each job's configuration in a header in the input stream)
+CTRL_RUN_STREAM = 1 << 2
 
 # STATUS
 STATUS_BUSY = 1 << 0
 STATUS_DONE = 1 << 1
 STATUS_ERROR = 1 << 2
 STATUS_DRAINING = 1 << 3
+#: version 1.5: the running (or last) job came from a command stream
+STATUS_CMD = 1 << 4
 
 # ERROR (sticky per job)
 ERR_CONFIG = 1 << 0
@@ -182,6 +188,17 @@ CFG_PARAM_FIT = 10
 CFG_PAIR = 11
 CFG_ACT = 12
 CFG_ADD = 13
+#: version 1.5: a command header without the magic word, or with reserved bits set
+CFG_HEADER = 14
+
+# Command streams (version 1.5): a header of CMD_HEADER_BEATS beats before each job's sections.
+#: header word 0: ASCII "RCMD" (bytes R, C, M, D: the little-endian 32-bit value)
+CMD_MAGIC = 0x444D4352
+#: beats of a command header: {FLAGS, MAGIC}, six beats of the twelve job registers OP ..
+#: ADD_MULT (two a beat, the lower address in the low half), one reserved beat (zero)
+CMD_HEADER_BEATS = 8
+#: header FLAGS (word 1) bit 0: the stream's last job (TLAST ends its input and output)
+CMD_FLAG_LAST = 1 << 0
 
 _CONFIG_ERROR_TEXT = {
     CFG_OK: "configuration accepted",
@@ -201,10 +218,12 @@ _CONFIG_ERROR_TEXT = {
     CFG_ACT: "ACT bounds are empty (max(act_min, 0 with RELU) > act_max), or set with OUT_INT32",
     CFG_ADD: "ADD needs OUT_C = IN_C, POOL = 0, OUT_INT32 = 0, PAIR = 0, LOAD_* = 0 and "
              "1 <= ADD_K <= 62",
+    CFG_HEADER: "a command header does not start with the word RCMD, or sets reserved FLAGS bits or "
+                "the reserved last beat",
 }
 
 for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
-                                                           "KERNEL", "POOL", "ACT", "ADD", "CFG")]:
+                                                           "KERNEL", "POOL", "ACT", "ADD", "CFG", "CMD")]:
     __all__.append(_n)
 del _n
 
@@ -253,6 +272,11 @@ class Build:
     def has_add(self) -> bool:
         """The engine has the ADD op (OPCODE 4, ADD_MULT): residual adds run on it."""
         return self.version_minor >= 4
+
+    @property
+    def has_command_streams(self) -> bool:
+        """The engine runs command streams (CTRL.RUN_STREAM): a batch's jobs in one transfer."""
+        return self.version_minor >= 5
 
     @property
     def version(self) -> str:

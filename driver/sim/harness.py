@@ -231,6 +231,27 @@ class EngineHarness:
             await ClockCycles(self.dut.aclk, poll)
         raise AssertionError(self.stuck(status, max_cycles))
 
+    async def run_commands(self, jobs, data, max_cycles=None, poll: int = 20) -> JobResult:
+        """Run a command stream (engine 1.5): CTRL = RUN_STREAM, ``data`` (the whole input
+        transfer, :func:`rtlcnn.core.commands.command_stream`) in, the output packet back.
+
+        ``max_cycles`` (default: four times the jobs' expected cycles, plus 2000) bounds
+        the wait for DONE; the output packet must then end within 2000 more cycles.
+        """
+        from cocotbext.axi import AxiStreamFrame
+
+        b = self.build
+        await self.write(regs.REG_CTRL, regs.CTRL_RUN_STREAM)
+        recv = cocotb.start_soon(self.sink.recv())
+        await self.source.send(AxiStreamFrame(bytes(np.asarray(data, np.uint8))))
+        if max_cycles is None:
+            max_cycles = sum(4 * (c.mac_steps(b) + 20 * c.out_values() + c.in_beats(b) + 30)
+                             for c in jobs) + 2000
+        status = await self.wait_done(max_cycles, poll)
+        frame = await with_timeout(recv, 2000 * self.period_ns, "ns")
+        err = await self.read(regs.REG_ERROR)
+        return JobResult(bytes(frame.tdata), status, err)
+
     async def counters(self) -> list:
         """CYC_TOTAL, CYC_MAC, CYC_IN_STALL, CYC_OUT_STALL of the last job."""
         return [await self.read(r) for r in (regs.REG_CYC_TOTAL, regs.REG_CYC_MAC, regs.REG_CYC_IN_STALL,

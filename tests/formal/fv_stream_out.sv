@@ -43,7 +43,7 @@ wire [7:0] m_axis_tkeep;
 wire m_axis_tvalid, m_axis_tlast;
 
 rtlcnn_stream_out #(.DATA_WIDTH(64), .RQ_LANES(RQ_LANES)) dut (
-    .clk(clk), .rst(rst), .cfg_int32(cfg_int32), .abort(abort),
+    .clk(clk), .rst(rst), .cfg_int32(cfg_int32), .cfg_hold_last(1'b0), .abort(abort),
     .in_valid(in_valid), .in_data(in_data), .in_last(in_last), .in_ready(in_ready),
     // the ADD op's word input (engine 1.4): not driven here, so these properties cover the
     // requant lanes' path; the word path is covered through the engine top (fv_top)

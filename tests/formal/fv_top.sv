@@ -114,7 +114,10 @@ wire f_up = aresetn && f_rst_run == 4'd0;
 
 wire wr_hs = s_axi_ctrl_awvalid && s_axi_ctrl_awready;  // W is taken with it (asserted)
 wire wr_ctrl = wr_hs && {s_axi_ctrl_awaddr[11:2], 2'b00} == 12'h040 && s_axi_ctrl_wstrb[0];
-wire wr_start = wr_ctrl && s_axi_ctrl_wdata[0] && !s_axi_ctrl_wdata[1];
+// START or (version 1.5) RUN_STREAM: both begin a packet on each stream
+wire wr_run = wr_ctrl && s_axi_ctrl_wdata[2] && !s_axi_ctrl_wdata[1] && !s_axi_ctrl_wdata[0];
+wire wr_start = wr_ctrl && s_axi_ctrl_wdata[0] && !s_axi_ctrl_wdata[1] && !s_axi_ctrl_wdata[2];
+wire wr_go = wr_start || wr_run;
 wire wr_soft = wr_ctrl && s_axi_ctrl_wdata[1];
 wire m_hs = m_axis_tvalid && m_axis_tready;
 // the directed job of COVER_EASY: writes taken, input beats sent
@@ -156,14 +159,16 @@ wire s_hs = s_axis_tvalid && s_axis_tready;
 
 reg [4:0] f_soft_age = 5'd31;   // cycles since the last SOFT_RESET write (saturating)
 reg [4:0] f_start_age = 5'd31;  // cycles since the last START write (saturating)
+reg [4:0] f_run_age = 5'd31;    // cycles since the last RUN_STREAM write (saturating)
 reg f_out_job = 1'b0;  // START written, and no SOFT_RESET nor the output's TLAST beat since
 reg f_in_job = 1'b0;   // START written, and no SOFT_RESET nor an input TLAST beat since
 always @(posedge aclk) begin
     f_soft_age <= wr_soft ? 5'd1 : (f_soft_age == 5'd31 ? 5'd31 : f_soft_age + 5'd1);
     f_start_age <= wr_start ? 5'd1 : (f_start_age == 5'd31 ? 5'd31 : f_start_age + 5'd1);
+    f_run_age <= wr_run ? 5'd1 : (f_run_age == 5'd31 ? 5'd31 : f_run_age + 5'd1);
     if (m_hs && m_axis_tlast) f_out_job <= 1'b0;
     if (s_hs && s_axis_tlast) f_in_job <= 1'b0;
-    if (wr_start) begin
+    if (wr_go) begin
         f_out_job <= 1'b1;
         f_in_job <= 1'b1;
     end
@@ -174,6 +179,7 @@ always @(posedge aclk) begin
     if (!aresetn) begin
         f_soft_age <= 5'd31;
         f_start_age <= 5'd31;
+        f_run_age <= 5'd31;
         f_out_job <= 1'b0;
         f_in_job <= 1'b0;
     end
@@ -182,8 +188,9 @@ end
 // The output port is reset (an offered beat withdrawn) by SOFT_RESET, seen two cycles
 // after its write, and by a START that the engine accepts (the check ends 2 + CHECK_WAIT
 // cycles after the write), which withdraws only the final beat of an aborted job that
-// was never taken.
-wire f_withdraw_ok = !STRICT && (f_soft_age == 5'd2 || f_start_age == 5'd3 + CHECK_WAIT);
+// was never taken; RUN_STREAM (version 1.5) withdraws such a beat at once, seen two
+// cycles after its write as SOFT_RESET.
+wire f_withdraw_ok = !STRICT && (f_soft_age == 5'd2 || f_start_age == 5'd3 + CHECK_WAIT || f_run_age == 5'd2);
 
 axis_props #(.SOURCE_IS_DUT(1), .RST_LATENCY(2), .KEEP_ALL_ONES(1)) m_axis_props (
     .clk(aclk), .rst(!aresetn), .withdraw_ok(f_withdraw_ok),
@@ -210,6 +217,7 @@ always @* begin
     end
     if (f_up) begin
         cover_start_written: cover (wr_start);
+        cover_stream_written: cover (wr_run);
         cover_input_taken: cover (s_hs && s_axis_tlast);
         cover_output_packet_done: cover (m_hs && m_axis_tlast);
     end

@@ -104,3 +104,11 @@ def test_top_narrow(sim, testcase):
         env={"RTLCNN_SEED": 5, "RTLCNN_CASES": 12},
         results_name=testcase,
     )
+
+
+@pytest.mark.parametrize("params", [SMALL, DEFAULT], ids=["small", "default"])
+@pytest.mark.parametrize("testcase", ["test_command_stream", "test_command_stream_errors"])
+def test_top_commands(sim, params, testcase):
+    """Command streams (engine 1.5): tests/rtl/tb_cmd.py."""
+    run_cocotb(sim, "rtlcnn_top", params, "tb_cmd", testcase, env={"RTLCNN_SEED": 7, "RTLCNN_CASES": 8},
+               results_name=testcase)
