@@ -9,9 +9,11 @@ is missing):
   weights, and for the next call, with the weights already on chip;
 - the mock board's own speed: wall seconds per image, simulated images/s and simulated
   clock cycles/s, on Verilator and on Icarus;
-- the driver's host-side work per job: scheduling, packing and unpacking against a
-  zero-cost engine (what the CPU does apart from register and DMA traffic), and the
-  register accesses per job.
+- the driver's host-side work per image at batch 1 and 64: scheduling, packing and
+  unpacking against a zero-cost engine (what the CPU does apart from register and DMA
+  traffic), job by job (an engine before 1.5) and with command streams (1.5: each
+  layer's jobs for the batch in one transfer each way);
+- on the mock board: DMA transfers and register accesses per batch.
 
 Figures, not a test; docs/benchmarks.md ("Runtime and mock board") quotes them.
 """
@@ -52,21 +54,31 @@ def _images(prog, n, seed=0):
 
 
 class _NullEngine:
-    """Returns zero bytes at once: what is left is the driver's own host work."""
+    """Returns zero bytes at once: what is left is the driver's own host work. With a
+    build of engine 1.5 it takes command streams too."""
+
+    def __init__(self, build: S.Build):
+        self.build = build
+        if build.has_command_streams:
+            self.run_commands = lambda cfgs, stream: bytes(sum(c.out_beats() for c in cfgs) * 8)
 
     def run_job(self, cfg, stream):
         return bytes(cfg.out_beats() * 8)
 
 
-def host_overhead(prog, build: S.Build, n: int = 64) -> dict:
+def host_overhead(prog, build: S.Build, n: int = 64, repeat: int = 5) -> dict:
+    """Host work of ``predict_int`` minus the engine: quantize, plan's jobs, pack, unpack;
+    the best of ``repeat`` runs (this is a shared machine)."""
     pl = SC.plan(prog, build)
-    xq = prog.quantize_input(_images(prog, n))
-    jobs = pl.jobs(n)
-    SC.execute(pl, xq[:2], _NullEngine(), SC.Residency(), "warm")
-    t = time.perf_counter()
-    SC.execute(pl, xq, _NullEngine(), SC.Residency(), "x")
-    dt = time.perf_counter() - t
-    return {"jobs": jobs, "us_per_job": dt / jobs * 1e6}
+    x = _images(prog, n)
+    eng = _NullEngine(build)
+    SC.execute(pl, prog.quantize_input(x[:2]), eng, SC.Residency(), "warm")
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        SC.execute(pl, prog.quantize_input(x), eng, SC.Residency(), "x")
+        best = min(best, time.perf_counter() - t)
+    return {"jobs": pl.jobs(n), "us_per_job": best / pl.jobs(n) * 1e6, "us_per_image": best / n * 1e6}
 
 
 def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
@@ -84,6 +96,8 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
             n = batch if sim == "verilator" else min(batch, icarus_images)
             x = _images(prog, n)
             net.predict_int(x[:1])  # warm-up: DMA buffers allocated, configurations checked
+            acc.residency.clear()  # the measured call sends the weights once, as a first call
+            net.predict_int(x)  # this batch's configurations checked once (cached)
             acc.residency.clear()  # the measured call sends the weights once, as a first call
             c0, a0 = ol.sim_cycles, ol.device.register_accesses
             t = time.perf_counter()
@@ -106,6 +120,8 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
                 "sim_images_per_s": n / wall,
                 "sim_cycles_per_s": sim_cycles / wall,
                 "register_accesses_per_job": accesses / tot["jobs"],
+                "register_accesses_per_batch": accesses * batch / n,
+                "dma_transfers_per_batch": tot["dma_transfers"] * batch / n,
                 "clock_mhz": acc.clock_mhz, "build": f"P_OC={b.p_oc} P_IC={b.p_ic}",
                 "profile": cold_profile,
                 "resident_cycles_per_image": warm["cycles"] / n,
@@ -117,16 +133,18 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rtlcnn.bench.runtime", description=__doc__.split("\n")[0])
-    ap.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])
+    ap.add_argument("--sim", nargs="*", default=["verilator", "icarus"], choices=["verilator", "icarus"])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 64])
     ap.add_argument("--icarus-images", type=int, default=2,
                     help="images per batch on Icarus (it is ~20x slower)")
     args = ap.parse_args(argv)
     prog, name = _program()
     print(f"program {name}: {prog.macs():,d} MACs per image")
-    ho = host_overhead(prog, S.Build())
-    print(f"host work per job (plan + pack + unpack, zero-cost engine): {ho['us_per_job']:.0f} us "
-          f"over {ho['jobs']} jobs")
+    for batch in (1, 64):
+        for minor, how in ((4, "job by job (engine 1.4)"), (S.VERSION_MINOR, "command streams (engine 1.5)")):
+            ho = host_overhead(prog, S.Build(version_minor=minor), batch)
+            print(f"host work at batch {batch}, {how}, zero-cost engine: {ho['us_per_image']:.0f} us/image "
+                  f"({ho['jobs']} jobs, {ho['us_per_job']:.0f} us/job)")
     for sim in args.sim:
         for r in run_mock(sim, prog, args.batch, args.icarus_images):
             print(f"\n[{r['sim']}] batch {r['batch']} ({r['images']} images measured), {r['build']} "
@@ -138,7 +156,9 @@ def main(argv=None) -> int:
             print(f"  mock board: {r['wall_s_per_image']:.3f} s wall/image = {r['sim_images_per_s']:.2f} "
                   f"images/s, {r['sim_cycles_per_s']:,.0f} simulated cycles/s "
                   f"({r['sim_cycles_per_image']:,.0f} simulated cycles/image incl. DMA and register "
-                  f"traffic); {r['register_accesses_per_job']:.1f} register accesses/job")
+                  f"traffic); {r['register_accesses_per_job']:.1f} register accesses/job, "
+                  f"{r['register_accesses_per_batch']:.0f} and {r['dma_transfers_per_batch']:.0f} DMA "
+                  f"transfers per batch")
             print("  " + r["profile"].replace("\n", "\n  "))
             rc = r["resident_cycles_per_image"]
             print(f"  next call, weights on chip: engine cycles/image {rc:,.0f} = "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import commands as C
 from ..core import schedule as SC
 from ..core import stream as S
 from ..core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
@@ -47,6 +48,8 @@ class LayerProfile:
     name: str
     kind: str
     jobs: int = 0
+    #: DMA transfer pairs (one send and one receive): one per job, or per command stream
+    transfers: int = 0
     cycles: int = 0
     mac_cycles: int = 0
     in_stall: int = 0
@@ -126,6 +129,8 @@ class Accelerator:
         self._recvbuf = None
         self._verified = set()
         self.jobs_run = 0
+        #: the overlay is the mock board, whose status reads run the simulation: poll at once
+        self._simulated = bool(getattr(overlay, "is_mock", False))
         self.reset()
 
     # ------------------------------------------------------------------ set-up
@@ -233,17 +238,19 @@ class Accelerator:
         return Network(self, program, plan, next(_NETWORK_KEYS))
 
     # ------------------------------------------------------------------ one job
-    def _deadline(self, cfg: S.JobConfig) -> float:
-        if self.timeout is not None:
-            return time.monotonic() + self.timeout
-        est = SC.job_cycles(cfg, self.build)
+    def _deadline(self, cfgs) -> float:
+        if self.timeout is not None:  # (per job: a command stream gets it for each of its jobs)
+            return time.monotonic() + self.timeout * len(cfgs)
+        est = sum(SC.job_cycles(c, self.build) for c in cfgs)
         return time.monotonic() + 1.0 + 10 * est / (self.clock_mhz * 1e6)
 
-    def _check_config(self, cfg: S.JobConfig) -> None:
+    def _check_config(self, cfg: S.JobConfig, write: bool = True) -> None:
         regs = cfg.registers()
         key = tuple(regs.values())
         if key in self._verified:
             return
+        if write:  # (run_job has written them already)
+            self._write_config(cfg)
         code = cfg.check(self.build)
         if cfg.is_add and not self.build.has_add:
             raise AcceleratorError(f"an ADD job needs engine version 1.4; this engine is "
@@ -272,21 +279,56 @@ class Accelerator:
         out_bytes = cfg.out_beats() * 8
         if len(stream) != in_bytes:
             raise AcceleratorError(f"job stream has {len(stream)} bytes, the job needs {in_bytes}")
-        send, recv = self._buffers(in_bytes, out_bytes)
+        self._write_config(cfg)
+        self._check_config(cfg, write=False)
+        return self._transfer(S.CTRL_START, [cfg], stream, in_bytes, out_bytes)
+
+    @property
+    def max_command_bytes(self) -> int:
+        """The largest command stream (each way) :meth:`run_commands` takes: the DMA's limit."""
+        return self.max_transfer
+
+    def run_commands(self, cfgs, stream: np.ndarray) -> np.ndarray:
+        """Run a command stream (engine 1.5): the jobs ``cfgs`` whose headers and sections
+        ``stream`` holds (:func:`rtlcnn.core.commands.command_stream`), one DMA transfer
+        each way; their outputs back to back.
+
+        Raises
+        ------
+        AcceleratorError, DmaTimeout
+            As :meth:`run_job`, naming the failed job (JOB_INDEX); ``e.jobs_done`` is the
+            number of jobs before it, whose outputs ``e.commands_output`` holds.
+        """
+        if not self.build.has_command_streams:
+            raise AcceleratorError(f"command streams need engine version 1.5; this engine is "
+                                   f"{self.build.version}")
+        in_bytes = C.command_in_beats(cfgs, self.build) * 8
+        out_bytes = C.command_out_beats(cfgs) * 8
+        if len(stream) != in_bytes:
+            raise AcceleratorError(f"command stream has {len(stream)} bytes, its {len(cfgs)} jobs "
+                                   f"need {in_bytes}")
+        for cfg in cfgs:  # the driver's checks of each new configuration (cached)
+            self._check_config(cfg)
+        return self._transfer(S.CTRL_RUN_STREAM, cfgs, stream, in_bytes, out_bytes)
+
+    def _write_config(self, cfg: S.JobConfig) -> None:
         # OP..ADD_MULT are twelve consecutive words, one block write; an engine before 1.4 has
         # no ADD_MULT, one before 1.3 no ACT (their plans have no adds or bounds:
         # engine_support), so they get OP..ACT or OP..PBASE only
         words = np.fromiter(cfg.registers().values(), dtype="<u4", count=12)
         n = 12 if self.build.has_add else 11 if self.build.has_act_bounds else 10
         self.mmio.write(S.REG_OP, words[:n].tobytes())
-        self._check_config(cfg)
+
+    def _transfer(self, ctrl, cfgs, stream, in_bytes, out_bytes):
+        """CTRL = ``ctrl`` (START or RUN_STREAM), one receive and one send, the wait."""
+        send, recv = self._buffers(in_bytes, out_bytes)
         send[:in_bytes] = stream
         view = recv[:out_bytes]
         try:
-            self.mmio.write(S.REG_CTRL, S.CTRL_START)
+            self.mmio.write(S.REG_CTRL, ctrl)
             self.dma.recvchannel.transfer(view)
             self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
-            self._wait(cfg, in_bytes, out_bytes, self._deadline(cfg))
+            self._wait(cfgs, in_bytes, out_bytes, self._deadline(cfgs), view)
         except (KeyboardInterrupt, RuntimeError) as exc:
             # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
             self._recover(exc)
@@ -294,9 +336,10 @@ class Accelerator:
         got = self.dma_mmio.read(D.S2MM + D.LENGTH)
         if got != out_bytes:
             raise self._recover(AcceleratorError(
-                f"the DMA received {got} bytes, the job produces {out_bytes}"))
+                f"the DMA received {got} bytes, the {'job produces' if len(cfgs) == 1 else 'jobs produce'} "
+                f"{out_bytes}"))
         view.invalidate()  # DDR -> the CPU's view
-        self.jobs_run += 1
+        self.jobs_run += len(cfgs)
         return np.asarray(view)
 
     def read_counters(self) -> tuple:
@@ -308,10 +351,22 @@ class Accelerator:
         r = self.mmio.read
         return (r(S.REG_CYC_TOTAL), r(S.REG_CYC_MAC), r(S.REG_CYC_IN_STALL), r(S.REG_CYC_OUT_STALL))
 
-    def _wait(self, cfg, in_bytes, out_bytes, deadline):
-        """Poll the receive channel and STATUS until the job is done, or raise."""
+    def _wait(self, cfgs, in_bytes, out_bytes, deadline, view=None):
+        """Poll the receive channel and STATUS until the job (or command stream) is done,
+        or raise. On a board the first poll waits for the jobs' expected time and the
+        polls after it back off; the mock board's status reads run the simulation."""
         read, dread = self.mmio.read, self.dma_mmio.read
+        cfg = cfgs[0] if len(cfgs) == 1 else f"a command stream of {len(cfgs)} jobs"
+        expect = 0.0 if self._simulated else sum(SC.job_cycles(c, self.build) for c in cfgs) / (
+            self.clock_mhz * 1e6)
+        # the first poll after the expected time (at once for jobs under 50 us), then polls
+        # backing off from an eighth of it, doubling up to 10 ms
+        pause, step = (expect if expect >= 5e-5 else 0.0), max(expect / 8, 2e-5)
         while True:
+            if pause:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            if not self._simulated:
+                pause, step = step, min(2 * step, 0.01)
             s2 = dread(D.S2MM + D.DMASR)
             st = read(S.REG_STATUS)
             mm = 0 if s2 & D.SR_IDLE else dread(D.MM2S + D.DMASR)
@@ -319,9 +374,11 @@ class Accelerator:
                 err, cerr = read(S.REG_ERROR), read(S.REG_CONFIG_ERR)
                 what = S.config_error_text(cerr) if err & S.ERR_CONFIG else (
                     "input TLAST early" if err & S.ERR_TLAST_EARLY else "input TLAST missing")
-                raise self._recover(AcceleratorError(
-                    f"the engine reported an error (ERROR=0x{err:x}: {what}) in {cfg}",
-                    status=st, error_bits=err))
+                if len(cfgs) == 1:
+                    raise self._recover(AcceleratorError(
+                        f"the engine reported an error (ERROR=0x{err:x}: {what}) in {cfg}",
+                        status=st, error_bits=err))
+                raise self._recover(self._stream_error(cfgs, st, err, what, deadline, view))
             if (s2 | mm) & D.SR_ERRORS:
                 raise self._recover(AcceleratorError(
                     f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}; bit 4 internal, 5 slave, "
@@ -338,6 +395,24 @@ class Accelerator:
                     f"engine STATUS 0x{st:x}; {cfg}",
                     channel=channel, sent_bytes=in_bytes if channel == "send" else out_bytes,
                     dma_status=status, status=st, error_bits=err))
+
+    def _stream_error(self, cfgs, st, err, what, deadline, view) -> AcceleratorError:
+        """The error of a failed command stream: JOB_INDEX names the job; the jobs before it
+        gave their outputs (the engine ended the output packet with TLAST: wait for S2MM)."""
+        k = min(int(self.mmio.read(S.REG_JOB_INDEX)), len(cfgs) - 1)
+        exc = AcceleratorError(f"the engine reported an error (ERROR=0x{err:x}: {what}) in job {k} of a "
+                               f"command stream of {len(cfgs)} jobs: {cfgs[k]}", status=st, error_bits=err)
+        exc.jobs_done = 0
+        while time.monotonic() < deadline:
+            if self.dma_mmio.read(D.S2MM + D.DMASR) & D.SR_IDLE:
+                got = self.dma_mmio.read(D.S2MM + D.LENGTH)
+                need = int(C.output_offsets(cfgs[:k])[-1])
+                if view is not None and got >= need:
+                    view.invalidate()
+                    exc.jobs_done = k
+                    exc.commands_output = np.array(view[:need])
+                break
+        return exc
 
     def _recover(self, exc: BaseException) -> BaseException:
         """Reset engine and DMA after ``exc`` and say in ``exc`` how that went; returns it.
@@ -431,18 +506,20 @@ class Network:
         state = {"t": time.perf_counter()}
 
         def on_job(rec, raw):
-            now = time.perf_counter()
             p = prof[rec.layer]
-            cyc = self.acc.read_counters()
             p.jobs += 1
-            p.cycles += cyc[0]
-            p.mac_cycles += cyc[1]
-            p.in_stall += cyc[2]
-            p.out_stall += cyc[3]
             p.macs += rec.macs
             p.dma_bytes += rec.cfg.in_beats(self.acc.build) * 8 + rec.cfg.out_beats() * 8
-            p.wall_s += now - state["t"]
-            state["t"] = now
+            if rec.transfer_end:  # the counters cover the transfer's jobs (all of this layer)
+                p.transfers += 1
+                now = time.perf_counter()
+                cyc = self.acc.read_counters()
+                p.cycles += cyc[0]
+                p.mac_cycles += cyc[1]
+                p.in_stall += cyc[2]
+                p.out_stall += cyc[3]
+                p.wall_s += now - state["t"]
+                state["t"] = now
 
         for b0 in range(0, n, bs):
             completed.clear()
@@ -469,6 +546,7 @@ class Network:
         cycles = sum(p.cycles for p in self._profile)
         self._totals = {
             "images": n, "jobs": sum(p.jobs for p in self._profile), "cycles": cycles,
+            "dma_transfers": 2 * sum(p.transfers for p in self._profile),
             "macs": sum(p.macs for p in self._profile), "wall_s": wall,
             "engine_s": cycles / (self.acc.clock_mhz * 1e6),
             "dma_bytes": sum(p.dma_bytes for p in self._profile),

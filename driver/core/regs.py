@@ -280,7 +280,7 @@ class Build:
 
     @property
     def version(self) -> str:
-        """The engine's register map version, e.g. "1.4"."""
+        """The engine's register map version, e.g. "1.5"."""
         return f"{VERSION_MAJOR}.{self.version_minor}"
 
     @classmethod

@@ -5,6 +5,11 @@ accelerator on a board or the mock board, or :class:`rtlcnn.sim.engine_model.Eng
 a numpy model of the engine. Ops read the tensors their program names (a table of the
 batch's tensors); a host op (a concatenation) only places bytes. :class:`Residency` tracks
 which weights the engine holds, :class:`JobRecord` what a job did (profiles).
+
+An engine that also has ``run_commands(stream) -> bytes`` and a build with command streams
+(engine 1.5) gets each layer's jobs for the whole batch as command streams
+(:mod:`rtlcnn.core.commands`), as few as its ``max_command_bytes`` allows: one transfer each
+way instead of one per job. The jobs, their order and their outputs are the same.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import commands as C
 from . import ref_ops
 from . import stream as S
 from . import unfold as U
@@ -56,6 +62,9 @@ class JobRecord:
     images: tuple = ()
     #: the layer's own MACs in this job (default ``cfg.macs()``; see LayerPlan.job_macs)
     macs: int = -1
+    #: the last job of its transfer: the engine's counters now cover the jobs since the
+    #: previous such job (one job, or a whole command stream)
+    transfer_end: bool = True
 
     def __post_init__(self):
         if not self.images:
@@ -135,7 +144,6 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
     """The jobs of one dense layer plan on a batch ``x`` (and an ADD's second operand
     ``x2``); its output. ``key0`` prefixes the residency keys of its slices; ``out`` and
     ``completed`` as :func:`execute` (None unless it is the batch's last layer)."""
-    left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
     if lp.opcode == S.OPCODE_LINEAR:
         xin = x.reshape(n, -1)
     elif lp.layout == "im2col":
@@ -150,9 +158,84 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
         xin = x
     dtype = np.int32 if lp.out_int32 else np.int8
     y = np.empty((n,) + ((1, lp.in_shape[0], 1) if lp.layout == "pixels" else tuple(lp.out_shape)), dtype)
-    if lp.rsplit:
-        _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, completed)
-        return y
+    gen = _split_linear if lp.rsplit else _layer_jobs
+    _dispatch(engine, build, gen(lp, build, xin, x2, y, residency, key0, out, completed), on_job)
+    return y
+
+
+#: what a job generator yields to have the jobs so far run before it goes on (its next
+#: job's input depends on their outputs)
+_FLUSH = object()
+
+
+@dataclass
+class _Job:
+    """A job a generator yields: ``done(raw) -> JobRecord`` takes its output."""
+
+    cfg: S.JobConfig
+    stream: np.ndarray
+    done: object
+
+
+def _dispatch(engine, build, jobs, on_job) -> None:
+    """Run the jobs of a generator in order: one by one, or (an engine with
+    ``run_commands`` and a build with command streams) as command streams of at most
+    ``engine.max_command_bytes`` each way (one per :data:`_FLUSH` at least).
+
+    A failed command stream's error may carry ``jobs_done`` and ``commands_output`` (the
+    jobs before the failed one, and the bytes they gave): those jobs are taken first."""
+    cmd = hasattr(engine, "run_commands") and getattr(engine, "build", build).has_command_streams
+    limit = getattr(engine, "max_command_bytes", None) or 1 << 62
+    hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
+    pend, size = [], [0, 0]
+
+    def take(batch, raws):
+        for i, (job, raw) in enumerate(zip(batch, raws)):
+            rec = job.done(raw)
+            rec.transfer_end = i == len(batch) - 1
+            if on_job is not None:
+                on_job(rec, raw)
+
+    def flush():
+        if not pend:
+            return
+        batch = list(pend)
+        pend.clear()
+        size[:] = [0, 0]
+        if len(batch) == 1:
+            take(batch, [engine.run_job(batch[0].cfg, batch[0].stream)])
+            return
+        cfgs = [j.cfg for j in batch]
+        try:
+            raw = engine.run_commands(cfgs, C.command_stream(cfgs, [j.stream for j in batch]))
+        except Exception as exc:
+            done = getattr(exc, "jobs_done", 0)
+            if done:
+                take(batch[:done], C.split_output(exc.commands_output, cfgs[:done]))
+            raise
+        take(batch, C.split_output(raw, cfgs))
+
+    for job in jobs:
+        if job is _FLUSH:
+            flush()
+            continue
+        if not cmd:
+            take([job], [engine.run_job(job.cfg, job.stream)])
+            continue
+        nin, nout = hb + len(job.stream), job.cfg.out_beats() * S.STREAM_BYTES
+        if pend and (size[0] + nin > limit or size[1] + nout > limit):
+            flush()
+        pend.append(job)
+        size[0] += nin
+        size[1] += nout
+    flush()
+
+
+def _layer_jobs(lp, build, xin, x2, y, residency, key0, out, completed):
+    """The jobs of a dense layer plan (slices, image chunks, row bands): each places its
+    output in ``y``; an image's row of ``out`` is written when its last job is done."""
+    n = xin.shape[0]
+    left = [lp.jobs_per_image] * n  # jobs of this layer still to run, per image
     for si, sl in enumerate(lp.slices):
         key = key0 + (si,)
         params = weights = None
@@ -172,37 +255,43 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
                     xb = xin[i0]
                 else:  # (F, N, 1): image i is input row i of a 1x1 conv
                     xb = xin[i0:i1].T[:, :, None]
-                st = S.job_stream(cfg, build, params if load else None,
-                                  weights if load else None, xb)
-                raw = engine.run_job(cfg, st)
-                if load:
+                st = S.job_stream(cfg, build, params if load else None, weights if load else None, xb)
+                if load:  # (the jobs run in this order; a failure resets the engine)
                     residency.store(key, sl)
-                res = S.unpack_output(raw, cfg)
-                if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
-                    y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
-                else:
-                    x0, x1 = band.out_cols(y.shape[3])
-                    y[i0, sl.oc0:sl.oc1, band.o0:band.o1, x0:x1] = res
-                for img in range(i0, i1):
-                    left[img] -= 1
-                    if not left[img]:  # this image's result is complete
-                        if out is not None:
-                            out[img] = y[img]
-                        if completed is not None:
-                            completed.append(img)
-                if on_job is not None:
-                    on_job(JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)),
-                                     macs=lp.job_macs(cfg)), raw)
-    return y
+
+                def done(raw, cfg=cfg, sl=sl, band=band, i0=i0, i1=i1):
+                    res = S.unpack_output(raw, cfg)
+                    if lp.opcode == S.OPCODE_LINEAR:  # (OUT_C, N, 1): HWC = image by image
+                        y[i0:i1, sl.oc0:sl.oc1] = res.reshape(cfg.out_c, i1 - i0).T
+                    else:
+                        x0, x1 = band.out_cols(y.shape[3])
+                        y[i0, sl.oc0:sl.oc1, band.o0:band.o1, x0:x1] = res
+                    _complete(range(i0, i1), left, y, out, completed)
+                    return JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)), macs=lp.job_macs(cfg))
+
+                yield _Job(cfg, st, done)
 
 
-def _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, completed):
+def _complete(images, left, y, out, completed) -> None:
+    """One more job of each of ``images`` is done; those with none left are complete."""
+    for img in images:
+        left[img] -= 1
+        if not left[img]:  # this image's result is complete
+            if out is not None:
+                out[img] = y[img]
+            if completed is not None:
+                completed.append(img)
+
+
+def _split_linear(lp, build, xin, x2, y, residency, key0, out, completed):
     """A LINEAR too wide for the buffers, part by part (features ``lp.rsplit``): part r's
     int32 sums (the bias and the parts before included) are part r+1's bias, so the last
     part's requant sees the exact sum of the whole reduction. Each part's weights go over
-    the stream once per slice and batch; parameters (the bias) every job."""
+    the stream once per slice and batch; parameters (the bias) every job. A part's jobs
+    for the batch run before the next part's (they need its sums)."""
     n = xin.shape[0]
     parts = len(lp.rsplit)
+    left = [len(lp.slices)] * n
     for si, sl in enumerate(lp.slices):
         oc = slice(sl.oc0, sl.oc1)
         sums = np.repeat(lp.bias[oc][None, :].astype(np.int32), n, axis=0)
@@ -213,18 +302,17 @@ def _split_linear(lp, xin, y, build, engine, residency, key0, on_job, out, compl
                 load = not residency.has(key)
                 cfg = lp.part_config(sl, r, load)
                 params = (sums[img], lp.mult[oc], lp.shift[oc])
-                raw = engine.run_job(cfg, S.job_stream(cfg, build, params, weights if load else None,
-                                                        xin[img, f0:f1]))
-                residency.store(key, sl)  # params (and maybe weights) were loaded
-                res = S.unpack_output(raw, cfg).reshape(-1)
-                if r < parts - 1:
-                    sums[img] = res
-                else:
-                    y[img, oc] = res
-                    if si == len(lp.slices) - 1:
-                        if out is not None:
-                            out[img] = y[img]
-                        if completed is not None:
-                            completed.append(img)
-                if on_job is not None:
-                    on_job(JobRecord(lp.index, img, cfg, images=(img,), macs=cfg.macs()), raw)
+                st = S.job_stream(cfg, build, params, weights if load else None, xin[img, f0:f1])
+                residency.store(key, sl)  # params (and maybe weights) are loaded
+
+                def done(raw, cfg=cfg, img=img, r=r, oc=oc, sums=sums):
+                    res = S.unpack_output(raw, cfg).reshape(-1)
+                    if r < parts - 1:
+                        sums[img] = res
+                    else:
+                        y[img, oc] = res
+                        _complete((img,), left, y, out, completed)
+                    return JobRecord(lp.index, img, cfg, images=(img,), macs=cfg.macs())
+
+                yield _Job(cfg, st, done)
+            yield _FLUSH  # part r + 1's parameters are these jobs' sums

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import commands as C
 from ..core import reference as R
 from ..core import stream as S
 from ..core import unfold as U
@@ -32,6 +33,33 @@ class EngineModel:
         self.pvalid = np.zeros(build.pbuf_depth, bool)
         self.jobs = 0
         self.beats_in = 0
+
+    def run_commands(self, cfgs, stream) -> bytes:
+        """A command stream (engine 1.5): each header's job in turn, until the one with
+        FLAGS.LAST; the jobs' outputs back to back. ValueError as the engine's errors
+        (a bad header, a rejected configuration, a stream that ends early or goes on).
+        ``cfgs`` (the jobs the caller put in the stream, or None) must be the headers'."""
+        if not self.build.has_command_streams:
+            raise ValueError(f"engine model: an engine {self.build.version} has no command streams")
+        data = np.asarray(stream, np.uint8).reshape(-1)
+        pos, out, got, last, index = 0, [], [], False, 0
+        hb = S.STREAM_BYTES * C.CMD_HEADER_BEATS
+        while not last:
+            if pos + hb > len(data):
+                raise ValueError(f"engine model: the command stream ends inside job {index}'s header")
+            cfg, last = C.parse_header(data[pos:pos + hb])
+            n = cfg.in_beats(self.build) * S.STREAM_BYTES
+            if cfg.check(self.build) == 0 and pos + hb + n > len(data):
+                raise ValueError(f"engine model: the command stream ends inside job {index} ({cfg})")
+            out.append(self.run_job(cfg, data[pos + hb:pos + hb + n]))
+            got.append(cfg)
+            pos += hb + n
+            index += 1
+        if cfgs is not None and list(cfgs) != got:
+            raise ValueError("engine model: the command stream's headers are not the jobs given")
+        if pos != len(data):
+            raise ValueError(f"engine model: {len(data) - pos} bytes follow the command stream's last job")
+        return b"".join(out)
 
     def run_job(self, cfg: S.JobConfig, stream) -> bytes:
         b = self.build

@@ -146,7 +146,7 @@ def test_activation_bounds_on_the_engine(tiny_acc, icarus_board):
     per-batch loads) and on Icarus; a program without bounds right after gets none."""
     from rtlcnn.board.accelerator import Accelerator
 
-    assert tiny_acc.build.has_act_bounds and tiny_acc.build.version == "1.4" and tiny_acc.build.has_add
+    assert tiny_acc.build.has_act_bounds and tiny_acc.build.version == "1.5" and tiny_acc.build.has_add
     prog = mp.bounded_program(0)
     _bounded_on(tiny_acc, prog)
     _check(tiny_acc.load(mp.without_bounds(prog)), mp.without_bounds(prog), mp.images(prog, 2))
@@ -198,12 +198,19 @@ def test_stalled_stream_times_out_and_the_board_recovers(default_acc, default_bo
     _check(net, prog, x)
 
 
+def _transfers(net, x, batch_size=None) -> int:
+    """DMA send transfers of a call (a job, or a layer's command stream, each)."""
+    net.predict_int(x, batch_size=batch_size)
+    return net.totals()["dma_transfers"] // 2
+
+
 def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_acc, default_board):
     net, prog = _small(default_acc)
     x = mp.images(prog, 2)
-    # jobs run layer by layer: the convs one job an image, the linear layers one job for
-    # both images; fail the last job: no image is complete, both rows stay zeros
-    per2 = net.plan.jobs(2)
+    # layer by layer: the convs as a command stream of one job an image, the linear layers
+    # one job for both images; fail the last transfer: no image is complete, rows stay zeros
+    per2 = _transfers(net, x)
+    assert per2 == len(net.plan.layers) < net.plan.jobs(2)
     default_board.inject_fault("mm2s_early_tlast", 1, after=per2 - 1)
     with pytest.raises(AcceleratorError) as info:
         net.predict_int(x)
@@ -213,6 +220,7 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
     _check(net, prog, x)
     # batches of one: images 0 and 1 are done when the third image's layer 2 fails
     x3 = mp.images(prog, 3, seed=4)
+    assert _transfers(net, x3[:1], 1) == net.plan.jobs(1)  # one job a layer: no streams
     default_board.inject_fault("mm2s_early_tlast", 1, after=2 * net.plan.jobs(1) + 2)
     with pytest.raises(AcceleratorError) as info:
         net.predict_int(x3, batch_size=1)
@@ -230,6 +238,29 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
         assert np.array_equal(e.partial_output[i], want[i]), i
     assert not e.partial_output[2:].any()
     _check(net, prog, x5)
+
+
+def test_a_failed_command_stream_names_its_job_and_keeps_the_images_before_it(default_acc, default_board):
+    from rtlcnn.core.random_programs import conv
+
+    rng = np.random.default_rng(5)
+    ops = [conv(rng, 3, 8, 3, padding=1), conv(rng, 8, 5, 3, relu=False, out_int32=True)]
+    prog = Program(input_shape=(3, 10, 10), input_scale=1 / 127, name="two convs", ops=ops).check()
+    net = default_acc.load(prog, unfold=False)
+    x = mp.images(prog, 4, seed=2)
+    want = _check(net, prog, x)  # the weights are on chip now
+    lp = net.plan.layers[-1]
+    assert len(lp.slices) == len(lp.bands) == 1 and lp.jobs(4) == 4
+    beats = S.CMD_HEADER_BEATS + lp.config(lp.slices[0], lp.bands[0], False, 1).in_beats(default_acc.build)
+    # the second layer's stream (the second transfer) ends inside its job 2
+    default_board.inject_fault("mm2s_early_tlast", 2 * beats + 3, after=1)
+    with pytest.raises(AcceleratorError, match=r"\(ERROR=0x2: input TLAST early\) in job 2 of a command "
+                       r"stream of 4 jobs") as info:
+        net.predict_int(x)
+    e = info.value
+    assert e.completed == [0, 1] and e.jobs_done == 2
+    assert np.array_equal(e.partial_output[:2], want[:2]) and not e.partial_output[2:].any()
+    _check(net, prog, x)
 
 
 def test_reset_restarts_both_channels_and_jobs_run_after_it(default_acc):
