@@ -21,6 +21,8 @@ module rtlcnn_axil_regs #
     parameter CLK_MHZ = 100,
     // Values per cycle through requant, pool and output packer (read-only register RQ_LANES)
     parameter RQ_LANES = 2,
+    // On-chip feature buffer depth in beats (read-only register FBUF_DEPTH, version 1.5)
+    parameter FBUF_DEPTH = 8192,
     // Address width of the AXI4-Lite window (4 KiB)
     parameter ADDR_WIDTH = 12
 )
@@ -293,6 +295,7 @@ always @* begin
             12'h020: s_axil_rdata_next = 32'd7;
             12'h024: s_axil_rdata_next = 32'd8;
             12'h028: s_axil_rdata_next = RQ_LANES;
+            12'h02C: s_axil_rdata_next = FBUF_DEPTH;
             12'h044: s_axil_rdata_next = {27'd0, sts_cmd, sts_draining, sts_error != 3'd0, sts_done, sts_busy};
             12'h048: s_axil_rdata_next = {29'd0, sts_error};
             12'h04C: s_axil_rdata_next = {28'd0, sts_config_err};

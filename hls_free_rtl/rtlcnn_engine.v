@@ -19,6 +19,10 @@
  * FLAGS.LAST: one input and one output packet (TLAST at their ends) carry the whole
  * sequence. JOB_INDEX counts the jobs. An error in a command stream ends the output
  * packet with TLAST and drains the input to its TLAST, so both DMA channels finish.
+ * A command job may take its input map (an ADD's operands) from the on-chip feature
+ * buffer and send its output there instead of m_axis (header FLAGS IN_FBUF, B_FBUF,
+ * OUT_FBUF), so activations stay on chip between layers. The stream ends with an END
+ * beat after the LAST job, the only input beat with TLAST.
  */
 module rtlcnn_engine #
 (
@@ -36,6 +40,8 @@ module rtlcnn_engine #
     parameter CLK_MHZ = 100,
     // Values per cycle through requant, pool and output packer: 1 or 2 (1 when P_OC = 1)
     parameter RQ_LANES = 2,
+    // On-chip feature buffer depth in 64-bit beats (a power of two, 16 .. 65536; version 1.5)
+    parameter FBUF_DEPTH = 8192,
     // AXI4-Lite address width
     parameter AXIL_ADDR_WIDTH = 12
 )
@@ -127,6 +133,10 @@ initial begin
         $error("Error: RQ_LANES must be 1 or 2 (instance %m)");
         $finish;
     end
+    if (FBUF_DEPTH < 16 || FBUF_DEPTH > 65536 || (1 << $clog2(FBUF_DEPTH)) != FBUF_DEPTH) begin
+        $error("Error: FBUF_DEPTH must be a power of two, 16 .. 65536 (instance %m)");
+        $finish;
+    end
     if ((IBUF_DEPTH % NB) != 0 || (1 << $clog2(IBUF_DEPTH)) != IBUF_DEPTH) begin
         $error("Error: IBUF_DEPTH must be a power of two (instance %m)");
         $finish;
@@ -154,7 +164,21 @@ reg out_done_reg = 1'b0, out_done_next;
 // last (its header's FLAGS.LAST); header beat counter; the job's index in the stream; after
 // an error, input beats are dropped until TLAST
 localparam [31:0] CMD_MAGIC = 32'h444D4352;  // ASCII "RCMD", little endian
+localparam [31:0] END_MAGIC = 32'h444E4552;  // ASCII "REND": the stream's end
 localparam [2:0] HDR_LAST_BEAT = 3'd7;
+localparam FA_WIDTH = $clog2(FBUF_DEPTH);
+/* verilator lint_off WIDTH */
+localparam [32:0] FBUF_DEPTH_33 = FBUF_DEPTH;
+/* verilator lint_on WIDTH */
+// the current command job's FLAGS (IN_FBUF, B_FBUF, OUT_FBUF) and feature buffer bases
+reg fl_in_reg = 1'b0, fl_in_next;
+reg fl_b_reg = 1'b0, fl_b_next;
+reg fl_out_reg = 1'b0, fl_out_next;
+reg [15:0] in_base_reg = 16'd0, in_base_next, b_base_reg = 16'd0, b_base_next, out_base_reg = 16'd0, out_base_next;
+// the LAST job is done: the next input beat must be END, with TLAST
+reg end_expect_reg = 1'b0, end_expect_next;
+// an error in this command stream: the output (the final beat with TLAST) goes to m_axis
+reg cmd_err_reg = 1'b0, cmd_err_next;
 reg cmd_mode_reg = 1'b0, cmd_mode_next;
 reg cmd_last_reg = 1'b0, cmd_last_next;
 reg [2:0] hdr_cnt_reg = 3'd0, hdr_cnt_next;
@@ -177,6 +201,7 @@ rtlcnn_axil_regs #(
     .PBUF_DEPTH(PBUF_DEPTH),
     .CLK_MHZ(CLK_MHZ),
     .RQ_LANES(RQ),
+    .FBUF_DEPTH(FBUF_DEPTH),
     .ADDR_WIDTH(AXIL_ADDR_WIDTH)
 )
 regs_inst (
@@ -373,9 +398,16 @@ wire chk12 = !is_pool_op && (act_lo > act_max || (op_int32 && cfg_act != 16'h7F8
 // ADD: OUT_C = IN_C, no pool, no OUT_INT32, no PAIR, no parameters or weights, 1 <= k <= 62
 wire chk13 = is_add && !(cfg_out_c == cfg_in_c && op_pool == 2'd0 && !op_int32 && !op_pair && !op_lp && !op_lw
     && add_k != 6'd0 && add_k != 6'd63);
+// feature buffer (version 1.5, command jobs): each part in the buffer, B_FBUF only with ADD,
+// OUT_FBUF not on the LAST job (the stream's output must end on m_axis)
+wire [32:0] fb_a_end = {17'd0, in_base_reg} + (is_add ? {2'b0, d_ibeats_reg[31:1]} : {1'b0, d_ibeats_reg[31:0]});
+wire [32:0] fb_b_end = {17'd0, b_base_reg} + {2'b0, d_ibeats_reg[31:1]};
+wire [32:0] fb_o_end = {17'd0, out_base_reg} + {1'b0, d_out_beats_reg};
+wire chk15 = (fl_in_reg && fb_a_end > FBUF_DEPTH_33) || (fl_b_reg && (!is_add || fb_b_end > FBUF_DEPTH_33))
+    || (fl_out_reg && (cmd_last_reg || fb_o_end > FBUF_DEPTH_33));
 wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
     : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : chk12 ? 4'd12
-    : chk13 ? 4'd13 : 4'd0;
+    : chk13 ? 4'd13 : chk15 ? 4'd15 : 4'd0;
 
 // ---------------------------------------------------------------------------------------
 // controller
@@ -387,17 +419,25 @@ always @(posedge clk) begin
     check_code_reg <= check_code;
 end
 wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code_reg == 4'd0;
-wire in_beat = s_axis_tvalid && s_axis_tready;
+// an input beat: from s_axis, or (a command job's I section part in the feature buffer) read
+// from there; P, W, headers and drains only ever come from s_axis
+wire st_beat = s_axis_tvalid && s_axis_tready;
+wire fb_beat;
+wire [63:0] fb_rd_data;
+wire in_beat = st_beat || fb_beat;
+wire [63:0] in_data = fb_beat ? fb_rd_data : s_axis_tdata;
 reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
 wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
-// the job's last input beat carries TLAST: a register job, or a command stream's last job
-wire want_tlast = !cmd_mode_reg || cmd_last_reg;
-wire err_early = in_beat && s_axis_tlast && !(in_final && want_tlast) && in_state_reg != IN_DRAIN;
+// the job's last input beat carries TLAST: a register job (a command stream's only TLAST is
+// on its END beat)
+wire want_tlast = !cmd_mode_reg;
+wire err_early = st_beat && s_axis_tlast && !(in_final && want_tlast) && in_state_reg != IN_DRAIN;
 // a command header beat, and what is wrong with it
-wire hdr_beat = in_beat && state_reg == STATE_HDR;
-wire hdr_we = hdr_beat && hdr_cnt_reg != 3'd0 && hdr_cnt_reg != HDR_LAST_BEAT;
-wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[63:33] != 31'd0))
-    || (hdr_cnt_reg == HDR_LAST_BEAT && s_axis_tdata != 64'd0);
+wire hdr_beat = st_beat && state_reg == STATE_HDR;
+wire hdr_we = hdr_beat && !end_expect_reg && hdr_cnt_reg != 3'd0 && hdr_cnt_reg != HDR_LAST_BEAT;
+wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[63:36] != 28'd0))
+    || (hdr_cnt_reg == HDR_LAST_BEAT && s_axis_tdata[63:48] != 16'd0);
+wire end_ok = s_axis_tdata == {32'd0, END_MAGIC};
 wire go_cmd = ctrl_run_cmd && !cmd_drain_reg;
 wire go_job = ctrl_start && !cmd_drain_reg;
 wire out_done;
@@ -421,8 +461,16 @@ always @* begin
     cmd_last_next = cmd_last_reg;
     hdr_cnt_next = hdr_cnt_reg;
     job_index_next = job_index_reg;
-    cmd_drain_next = cmd_drain_reg && !(in_beat && s_axis_tlast);
+    cmd_drain_next = cmd_drain_reg && !(st_beat && s_axis_tlast);
     cmd_abort = 1'b0;
+    fl_in_next = fl_in_reg;
+    fl_b_next = fl_b_reg;
+    fl_out_next = fl_out_reg;
+    in_base_next = in_base_reg;
+    b_base_next = b_base_reg;
+    out_base_next = out_base_reg;
+    end_expect_next = end_expect_reg;
+    cmd_err_next = cmd_err_reg;
 
     case (state_reg)
         STATE_IDLE: begin
@@ -436,13 +484,39 @@ always @* begin
                 cmd_last_next = 1'b0;
                 hdr_cnt_next = 3'd0;
                 job_index_next = 16'd0;
+                fl_in_next = 1'b0;
+                fl_b_next = 1'b0;
+                fl_out_next = 1'b0;
+                end_expect_next = 1'b0;
+                cmd_err_next = 1'b0;
             end
         end
         STATE_HDR: begin
-            if (hdr_beat) begin
+            if (hdr_beat && end_expect_reg) begin
+                // after the LAST job: the END beat, with TLAST (the outputs are all sent)
+                state_next = STATE_IDLE;
+                done_next = 1'b1;
+                end_expect_next = 1'b0;
+                if (!end_ok) begin
+                    error_next = 3'b001;
+                    config_err_next = CFG_HEADER;
+                    cmd_drain_next = !s_axis_tlast;
+                end else if (!s_axis_tlast) begin
+                    error_next = 3'b100;
+                    cmd_drain_next = 1'b1;
+                end
+            end else if (hdr_beat) begin
                 hdr_cnt_next = hdr_cnt_reg + 3'd1;
                 if (hdr_cnt_reg == 3'd0) begin
                     cmd_last_next = s_axis_tdata[32];
+                    fl_in_next = s_axis_tdata[33];
+                    fl_b_next = s_axis_tdata[34];
+                    fl_out_next = s_axis_tdata[35];
+                end
+                if (hdr_cnt_reg == HDR_LAST_BEAT) begin
+                    in_base_next = s_axis_tdata[15:0];
+                    b_base_next = s_axis_tdata[31:16];
+                    out_base_next = s_axis_tdata[47:32];
                 end
                 if (hdr_bad || s_axis_tlast) begin
                     // a bad header, or the stream ends inside one: stop, end the output
@@ -452,6 +526,7 @@ always @* begin
                     error_next = {1'b0, s_axis_tlast, hdr_bad};
                     config_err_next = hdr_bad ? CFG_HEADER : 4'd0;
                     cmd_abort = 1'b1;
+                    cmd_err_next = 1'b1;
                     cmd_drain_next = !s_axis_tlast;
                 end else if (hdr_cnt_reg == HDR_LAST_BEAT) begin
                     state_next = STATE_CHECK;
@@ -468,6 +543,7 @@ always @* begin
                     config_err_next = check_code_reg;
                     // a command stream: the rest of its input follows; end the output too
                     cmd_abort = cmd_mode_reg;
+                    cmd_err_next = cmd_mode_reg;
                     cmd_drain_next = cmd_mode_reg;
                 end else begin
                     state_next = STATE_RUN;
@@ -480,8 +556,9 @@ always @* begin
                 state_next = STATE_IDLE;
                 done_next = 1'b1;
                 error_next = error_reg | 3'b010;
+                cmd_err_next = cmd_mode_reg;
             end else begin
-                if (in_beat && in_final && want_tlast && !s_axis_tlast) begin
+                if (st_beat && in_final && want_tlast && !s_axis_tlast) begin
                     error_next = error_reg | 3'b100;
                 end
                 if (out_done_reg && in_state_reg == IN_DONE) begin
@@ -490,6 +567,10 @@ always @* begin
                         state_next = STATE_HDR;
                         hdr_cnt_next = 3'd0;
                         job_index_next = job_index_reg + 16'd1;
+                    end else if (cmd_mode_reg) begin
+                        // the LAST job: the END beat follows
+                        state_next = STATE_HDR;
+                        end_expect_next = 1'b1;
                     end else begin
                         state_next = STATE_IDLE;
                         done_next = 1'b1;
@@ -510,6 +591,11 @@ always @* begin
         job_index_next = 16'd0;
         cmd_drain_next = 1'b0;
         cmd_abort = 1'b0;
+        fl_in_next = 1'b0;
+        fl_b_next = 1'b0;
+        fl_out_next = 1'b0;
+        end_expect_next = 1'b0;
+        cmd_err_next = 1'b0;
     end
 end
 
@@ -525,6 +611,14 @@ always @(posedge clk) begin
     hdr_cnt_reg <= hdr_cnt_next;
     job_index_reg <= job_index_next;
     cmd_drain_reg <= cmd_drain_next;
+    fl_in_reg <= fl_in_next;
+    fl_b_reg <= fl_b_next;
+    fl_out_reg <= fl_out_next;
+    in_base_reg <= in_base_next;
+    b_base_reg <= b_base_next;
+    out_base_reg <= out_base_next;
+    end_expect_reg <= end_expect_next;
+    cmd_err_reg <= cmd_err_next;
 
     if (state_reg == STATE_IDLE && (go_job || go_cmd) && !ctrl_soft_reset) begin
         cyc_total_reg <= 32'd0;
@@ -558,6 +652,11 @@ always @(posedge clk) begin
         hdr_cnt_reg <= 3'd0;
         job_index_reg <= 16'd0;
         cmd_drain_reg <= 1'b0;
+        fl_in_reg <= 1'b0;
+        fl_b_reg <= 1'b0;
+        fl_out_reg <= 1'b0;
+        end_expect_reg <= 1'b0;
+        cmd_err_reg <= 1'b0;
         cyc_total_reg <= 32'd0;
         cyc_mac_reg <= 32'd0;
         cyc_in_stall_reg <= 32'd0;
@@ -599,8 +698,10 @@ wire pb_we = in_beat && in_state_reg == IN_P && in_cnt_reg[0];
 wire wb_we = in_beat && in_state_reg == IN_W;
 wire ib_we = in_beat && in_state_reg == IN_I;
 
+// the I section's current part (an ADD's a, then b) comes from the feature buffer
+wire part_fb = in_state_reg == IN_I && (ib_bpart_reg ? fl_b_reg : fl_in_reg);
 assign s_axis_tready = (state_reg == STATE_RUN && (in_state_reg == IN_P || in_state_reg == IN_W
-    || in_state_reg == IN_I || in_state_reg == IN_DRAIN)) || state_reg == STATE_HDR || cmd_drain_reg;
+    || (in_state_reg == IN_I && !part_fb) || in_state_reg == IN_DRAIN)) || state_reg == STATE_HDR || cmd_drain_reg;
 
 always @* begin
     in_state_next = in_state_reg;
@@ -706,6 +807,73 @@ always @(posedge clk) begin
         rows_avail_reg <= 16'd0;
     end
 end
+
+// ---------------------------------------------------------------------------------------
+// feature buffer (version 1.5): a command job's I section parts read from it, its output
+// written into it (FBUF_DEPTH beats; one read and one write port)
+// ---------------------------------------------------------------------------------------
+// beats of the I section's parts: a (the map; an ADD's first operand) and b
+wire [31:0] part_a_beats = add_mode_reg ? {1'b0, d_ibeats_reg[31:1]} : d_ibeats_reg[31:0];
+wire [31:0] part_b_beats = {1'b0, d_ibeats_reg[31:1]};
+// a part starts: the I section begins (part a), or an ADD's operand b begins
+wire start_a = in_state_next == IN_I && in_state_reg != IN_I;
+wire start_b = ib_we && add_mode_reg && !ib_bpart_reg && in_cnt_reg == d_ibeats_reg[32:1] - 32'd1;
+reg [FA_WIDTH-1:0] fb_raddr_reg = {FA_WIDTH{1'b0}};
+reg [31:0] fb_left_reg = 32'd0;  // beats of the current part still to read
+reg fb_q_reg = 1'b0;             // a beat was read last cycle: its data are on fb_rd_data
+wire fb_rd_en = fb_left_reg != 32'd0 && state_reg == STATE_RUN;
+assign fb_beat = fb_q_reg;
+always @(posedge clk) begin
+    fb_q_reg <= fb_rd_en && !flush;
+    if (start_a && fl_in_reg) begin
+        fb_raddr_reg <= in_base_reg[FA_WIDTH-1:0];
+        fb_left_reg <= part_a_beats;
+    end else if (start_b && fl_b_reg) begin
+        fb_raddr_reg <= b_base_reg[FA_WIDTH-1:0];
+        fb_left_reg <= part_b_beats;
+    end else if (fb_rd_en) begin
+        fb_raddr_reg <= fb_raddr_reg + 1'b1;
+        fb_left_reg <= fb_left_reg - 32'd1;
+    end
+    if (flush && !accept) begin
+        fb_left_reg <= 32'd0;
+        fb_q_reg <= 1'b0;
+    end
+end
+
+// the output: to m_axis, or (OUT_FBUF, unless the stream has failed: its final beat goes to
+// m_axis) into the feature buffer, which takes a beat every cycle
+wire pk_tvalid, pk_tlast;
+wire [63:0] pk_tdata;
+wire out_to_fb = fl_out_reg && !cmd_err_reg;
+wire pk_tready = out_to_fb || m_axis_tready;
+assign m_axis_tvalid = pk_tvalid && !out_to_fb;
+assign m_axis_tdata = pk_tdata;
+assign m_axis_tlast = pk_tlast;
+reg [FA_WIDTH-1:0] fb_waddr_reg = {FA_WIDTH{1'b0}};
+wire fb_we = pk_tvalid && out_to_fb;
+always @(posedge clk) begin
+    if (accept) begin
+        fb_waddr_reg <= out_base_reg[FA_WIDTH-1:0];
+    end else if (fb_we) begin
+        fb_waddr_reg <= fb_waddr_reg + 1'b1;
+    end
+end
+
+rtlcnn_sdp_ram #(
+    .WIDTH(64),
+    .DEPTH(FBUF_DEPTH),
+    .ADDR_WIDTH(FA_WIDTH)
+)
+fbuf_inst (
+    .clk(clk),
+    .wr_en(fb_we),
+    .wr_addr(fb_waddr_reg),
+    .wr_data(pk_tdata),
+    .rd_en(fb_rd_en),
+    .rd_addr(fb_raddr_reg),
+    .rd_data(fb_rd_data)
+);
 
 // parameter buffer: the requant reads RQ consecutive entries a cycle, so with RQ = 2 it
 // is two banks of even and odd entries (the same block RAM in all)
@@ -875,7 +1043,7 @@ ibuf0_inst (
     .clk(clk),
     .wr_en(ib_we && !ib_wrow_reg[IR_WIDTH-1]),
     .wr_addr(ib_wr_addr),
-    .wr_data(s_axis_tdata),
+    .wr_data(in_data),
     .rd_en(ib_rd_en),
     .rd_addr(ib_rd_addr),
     .rd_data(ib_rd_data0)
@@ -890,7 +1058,7 @@ ibuf1_inst (
     .clk(clk),
     .wr_en(ib_we && ib_wrow_reg[IR_WIDTH-1]),
     .wr_addr(ib_wr_addr),
-    .wr_data(s_axis_tdata),
+    .wr_data(in_data),
     .rd_en(ib_rd_en),
     .rd_addr(ib_rd_addr),
     .rd_data(ib_rd_data1)
@@ -1124,11 +1292,11 @@ stream_out_inst (
     // in_last with any valid bytes, the ADD's words included
     .in_last(add_mode_reg ? add_last : pl_last),
     .in_ready(out_ready),
-    .m_axis_tdata(m_axis_tdata),
+    .m_axis_tdata(pk_tdata),
     .m_axis_tkeep(m_axis_tkeep),
-    .m_axis_tvalid(m_axis_tvalid),
-    .m_axis_tready(m_axis_tready),
-    .m_axis_tlast(m_axis_tlast),
+    .m_axis_tvalid(pk_tvalid),
+    .m_axis_tready(pk_tready),
+    .m_axis_tlast(pk_tlast),
     .done(out_done)
 );
 

@@ -20,7 +20,9 @@ module rtlcnn_top #
     // Clock the build is made for, in MHz (a hint for the driver)
     parameter CLK_MHZ = 100,
     // Values per cycle through requant, pool and output packer: 1 or 2 (register RQ_LANES)
-    parameter RQ_LANES = 2
+    parameter RQ_LANES = 2,
+    // On-chip feature buffer depth in 64-bit beats (register FBUF_DEPTH; command streams)
+    parameter FBUF_DEPTH = 8192
 )
 (
     // Clock and reset interfaces of the block-design module reference (UG994, "Inferring
@@ -83,6 +85,7 @@ rtlcnn_engine #(
     .PBUF_DEPTH(PBUF_DEPTH),
     .CLK_MHZ(CLK_MHZ),
     .RQ_LANES(RQ_LANES),
+    .FBUF_DEPTH(FBUF_DEPTH),
     .AXIL_ADDR_WIDTH(12)
 )
 engine_inst (

@@ -48,10 +48,14 @@ def test_headers_hold_the_twelve_registers_and_read_back():
         w = h.view("<u4")
         assert w[0] == regs.CMD_MAGIC and w[1] == i % 2 and not w[14] and not w[15]
         assert list(w[2:14]) == list(cfg.registers().values())
-        assert C.parse_header(h) == (cfg, bool(i % 2))
+        assert C.parse_header(h) == (cfg, bool(i % 2), C.STREAMED)
+        place = C.Place(*(None if v < 0 else int(v) for v in rng.integers(-1, 65536, 3)))
+        h = C.command_header(cfg, last=False, place=place)
+        assert C.parse_header(h) == (cfg, False, place)
+        assert h.view("<u4")[1] == place.flags() and place.flags() >> 4 == 0
 
 
-@pytest.mark.parametrize("word, value", [(0, 0x52434E4E), (1, 2), (1, 1 << 31), (14, 1), (15, 1 << 8)])
+@pytest.mark.parametrize("word, value", [(0, 0x52434E4E), (1, 16), (1, 1 << 31), (15, 1 << 16)])
 def test_a_bad_header_is_config_error_14(word, value):
     h = C.command_header(S.JobConfig.linear(8, 8), last=True).view("<u4").copy()
     h[word] = value
@@ -85,7 +89,9 @@ def test_the_engine_model_runs_a_stream_as_its_jobs_one_by_one():
     parts = C.split_output(np.frombuffer(out, np.uint8), cfgs)
     assert [len(p) for p in parts] == [c.out_beats() * 8 for c in cfgs]
     assert bytes(parts[0]) == EngineModel(B).run_job(cfgs[0], streams[0])
-    for bad, why in ((data[:-8], "ends inside job 4"), (data[:32], "inside job 0's header"),
+    for bad, why in ((data[:-16], "ends inside job 4"), (data[:32], "inside job 0's header"),
+                     (data[:-8], "ends before its END beat"),
+                     (np.concatenate([data[:-8], np.zeros(8, np.uint8)]), "is not END"),
                      (np.concatenate([data, np.zeros(8, np.uint8)]), "8 bytes follow")):
         with pytest.raises(ValueError, match=why):
             EngineModel(B).run_commands(None, bad)

@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from ..core import commands as C
 from ..core import schedule as SC
 from ..core import stream as S
 
@@ -60,7 +61,7 @@ class _NullEngine:
     def __init__(self, build: S.Build):
         self.build = build
         if build.has_command_streams:
-            self.run_commands = lambda cfgs, stream: bytes(sum(c.out_beats() for c in cfgs) * 8)
+            self.run_commands = lambda cfgs, stream, places=None: bytes(C.command_out_beats(cfgs, places) * 8)
 
     def run_job(self, cfg, stream):
         return bytes(cfg.out_beats() * 8)
@@ -72,11 +73,11 @@ def host_overhead(prog, build: S.Build, n: int = 64, repeat: int = 5) -> dict:
     pl = SC.plan(prog, build)
     x = _images(prog, n)
     eng = _NullEngine(build)
-    SC.execute(pl, prog.quantize_input(x[:2]), eng, SC.Residency(), "warm")
+    SC.execute(pl, prog.quantize_input(x[:2]), eng, SC.Residency(), "warm", chain=True)
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
-        SC.execute(pl, prog.quantize_input(x), eng, SC.Residency(), "x")
+        SC.execute(pl, prog.quantize_input(x), eng, SC.Residency(), "x", chain=True)
         best = min(best, time.perf_counter() - t)
     return {"jobs": pl.jobs(n), "us_per_job": best / pl.jobs(n) * 1e6, "us_per_image": best / n * 1e6}
 

@@ -59,6 +59,10 @@ class LayerProfile:
     wall_s: float = 0.0
     utilization: float = 0.0
     unfolded: bool = False
+    #: the op ran in a chained segment (engine 1.5: activations on chip) with these ops; the
+    #: engine counts cycles per transfer, so a segment's cycles are shared among its ops in
+    #: proportion to the cost model's cycles of their jobs
+    chained: tuple = ()
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -288,10 +292,10 @@ class Accelerator:
         """The largest command stream (each way) :meth:`run_commands` takes: the DMA's limit."""
         return self.max_transfer
 
-    def run_commands(self, cfgs, stream: np.ndarray) -> np.ndarray:
+    def run_commands(self, cfgs, stream: np.ndarray, places=None) -> np.ndarray:
         """Run a command stream (engine 1.5): the jobs ``cfgs`` whose headers and sections
-        ``stream`` holds (:func:`rtlcnn.core.commands.command_stream`), one DMA transfer
-        each way; their outputs back to back.
+        ``stream`` holds (:func:`rtlcnn.core.commands.command_stream`, ``places`` as given
+        to it), one DMA transfer each way; the outputs sent on m_axis back to back.
 
         Raises
         ------
@@ -302,14 +306,14 @@ class Accelerator:
         if not self.build.has_command_streams:
             raise AcceleratorError(f"command streams need engine version 1.5; this engine is "
                                    f"{self.build.version}")
-        in_bytes = C.command_in_beats(cfgs, self.build) * 8
-        out_bytes = C.command_out_beats(cfgs) * 8
+        in_bytes = C.command_in_beats(cfgs, self.build, places) * 8
+        out_bytes = C.command_out_beats(cfgs, places) * 8
         if len(stream) != in_bytes:
             raise AcceleratorError(f"command stream has {len(stream)} bytes, its {len(cfgs)} jobs "
                                    f"need {in_bytes}")
         for cfg in cfgs:  # the driver's checks of each new configuration (cached)
             self._check_config(cfg)
-        return self._transfer(S.CTRL_RUN_STREAM, cfgs, stream, in_bytes, out_bytes)
+        return self._transfer(S.CTRL_RUN_STREAM, cfgs, stream, in_bytes, out_bytes, places)
 
     def _write_config(self, cfg: S.JobConfig) -> None:
         # OP..ADD_MULT are twelve consecutive words, one block write; an engine before 1.4 has
@@ -319,7 +323,7 @@ class Accelerator:
         n = 12 if self.build.has_add else 11 if self.build.has_act_bounds else 10
         self.mmio.write(S.REG_OP, words[:n].tobytes())
 
-    def _transfer(self, ctrl, cfgs, stream, in_bytes, out_bytes):
+    def _transfer(self, ctrl, cfgs, stream, in_bytes, out_bytes, places=None):
         """CTRL = ``ctrl`` (START or RUN_STREAM), one receive and one send, the wait."""
         send, recv = self._buffers(in_bytes, out_bytes)
         send[:in_bytes] = stream
@@ -328,7 +332,7 @@ class Accelerator:
             self.mmio.write(S.REG_CTRL, ctrl)
             self.dma.recvchannel.transfer(view)
             self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
-            self._wait(cfgs, in_bytes, out_bytes, self._deadline(cfgs), view)
+            self._wait(cfgs, in_bytes, out_bytes, self._deadline(cfgs), view, places)
         except (KeyboardInterrupt, RuntimeError) as exc:
             # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
             self._recover(exc)
@@ -351,7 +355,7 @@ class Accelerator:
         r = self.mmio.read
         return (r(S.REG_CYC_TOTAL), r(S.REG_CYC_MAC), r(S.REG_CYC_IN_STALL), r(S.REG_CYC_OUT_STALL))
 
-    def _wait(self, cfgs, in_bytes, out_bytes, deadline, view=None):
+    def _wait(self, cfgs, in_bytes, out_bytes, deadline, view=None, places=None):
         """Poll the receive channel and STATUS until the job (or command stream) is done,
         or raise. On a board the first poll waits for the jobs' expected time and the
         polls after it back off; the mock board's status reads run the simulation."""
@@ -378,7 +382,7 @@ class Accelerator:
                     raise self._recover(AcceleratorError(
                         f"the engine reported an error (ERROR=0x{err:x}: {what}) in {cfg}",
                         status=st, error_bits=err))
-                raise self._recover(self._stream_error(cfgs, st, err, what, deadline, view))
+                raise self._recover(self._stream_error(cfgs, st, err, what, deadline, view, places))
             if (s2 | mm) & D.SR_ERRORS:
                 raise self._recover(AcceleratorError(
                     f"DMA error (MM2S status 0x{mm:x}, S2MM status 0x{s2:x}; bit 4 internal, 5 slave, "
@@ -396,7 +400,7 @@ class Accelerator:
                     channel=channel, sent_bytes=in_bytes if channel == "send" else out_bytes,
                     dma_status=status, status=st, error_bits=err))
 
-    def _stream_error(self, cfgs, st, err, what, deadline, view) -> AcceleratorError:
+    def _stream_error(self, cfgs, st, err, what, deadline, view, places) -> AcceleratorError:
         """The error of a failed command stream: JOB_INDEX names the job; the jobs before it
         gave their outputs (the engine ended the output packet with TLAST: wait for S2MM)."""
         k = min(int(self.mmio.read(S.REG_JOB_INDEX)), len(cfgs) - 1)
@@ -406,7 +410,7 @@ class Accelerator:
         while time.monotonic() < deadline:
             if self.dma_mmio.read(D.S2MM + D.DMASR) & D.SR_IDLE:
                 got = self.dma_mmio.read(D.S2MM + D.LENGTH)
-                need = int(C.output_offsets(cfgs[:k])[-1])
+                need = int(C.output_offsets(cfgs[:k], None if places is None else places[:k])[-1])
                 if view is not None and got >= need:
                     view.invalidate()
                     exc.jobs_done = k
@@ -505,20 +509,30 @@ class Network:
         completed = []
         state = {"t": time.perf_counter()}
 
+        pending = {}  # layer -> cost-model cycles of its jobs since the last transfer's end
+
         def on_job(rec, raw):
             p = prof[rec.layer]
             p.jobs += 1
             p.macs += rec.macs
-            p.dma_bytes += rec.cfg.in_beats(self.acc.build) * 8 + rec.cfg.out_beats() * 8
-            if rec.transfer_end:  # the counters cover the transfer's jobs (all of this layer)
+            p.dma_bytes += rec.dma_bytes
+            pending[rec.layer] = pending.get(rec.layer, 0) + SC.job_cycles(rec.cfg, self.acc.build)
+            if rec.transfer_end:  # the counters cover the transfer's jobs
                 p.transfers += 1
                 now = time.perf_counter()
                 cyc = self.acc.read_counters()
-                p.cycles += cyc[0]
-                p.mac_cycles += cyc[1]
-                p.in_stall += cyc[2]
-                p.out_stall += cyc[3]
-                p.wall_s += now - state["t"]
+                total = sum(pending.values())
+                names = tuple(sorted(pending)) if len(pending) > 1 else ()
+                for layer, est in pending.items():  # one layer, or a chained segment's
+                    q = prof[layer]
+                    share = est / total if total else 1.0 / len(pending)
+                    q.cycles += round(cyc[0] * share)
+                    q.mac_cycles += round(cyc[1] * share)
+                    q.in_stall += round(cyc[2] * share)
+                    q.out_stall += round(cyc[3] * share)
+                    q.wall_s += (now - state["t"]) * share
+                    q.chained = names or q.chained
+                pending.clear()
                 state["t"] = now
 
         for b0 in range(0, n, bs):
@@ -528,7 +542,7 @@ class Network:
                 # execute writes each image's row of ``out`` as soon as its last job is done,
                 # so a failure mid-batch keeps the results of the batch's finished images
                 SC.execute(self.plan, xq[b0:b0 + bs], self.acc, self.acc.residency, self.key,
-                           on_job=on_job, out=out[b0:b0 + bs], completed=completed)
+                           on_job=on_job, out=out[b0:b0 + bs], completed=completed, chain=True)
             except AcceleratorError as e:
                 e.completed = list(range(b0)) + [b0 + i for i in sorted(completed)]
                 e.partial_output = out

@@ -61,6 +61,7 @@ REGISTER_TABLE = (
     Register("MAX_KERNEL", 0x020, RO, "largest supported kernel size (7)"),
     Register("STREAM_BYTES", 0x024, RO, "bytes per AXI4-Stream beat (8)"),
     Register("RQ_LANES", 0x028, RO, "values per cycle through requant, pool and packer (1 or 2; 1.2)"),
+    Register("FBUF_DEPTH", 0x02C, RO, "on-chip feature buffer depth in 64-bit beats (1.5)"),
     # control and status
     Register("CTRL", 0x040, WO, "bit0 START, bit1 SOFT_RESET, bit2 RUN_STREAM (1.5; self-clearing)"),
     Register("STATUS", 0x044, RO, "bit0 BUSY, bit1 DONE, bit2 ERROR, bit3 DRAINING, bit4 CMD (1.5)"),
@@ -101,14 +102,16 @@ for _r in REGISTER_TABLE:  # REG_ID, REG_VERSION, ... REG_CYC_OUT_STALL
     __all__.append("REG_" + _r.name)
 del _r
 
-#: the identification and build registers, ID .. RQ_LANES (an engine before 1.2 reads 0 at RQ_LANES)
+#: the identification and build registers, ID .. FBUF_DEPTH (an engine before 1.2 reads 0 at
+#: RQ_LANES, one before 1.5 at FBUF_DEPTH)
 BUILD_REGISTERS = tuple(r.offset for r in REGISTER_TABLE if r.offset < REGISTERS["CTRL"])
 
 ID_VALUE = 0x52434E4E  # ASCII "RCNN"
 VERSION_MAJOR = 1
 #: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register;
 #: 4: the ADD opcode (OP's ADD_K field, the ADD_MULT register, check 13); 5: command
-#: streams (CTRL.RUN_STREAM, STATUS.CMD, JOB_INDEX, CONFIG_ERR 14)
+#: streams (CTRL.RUN_STREAM, STATUS.CMD, JOB_INDEX, CONFIG_ERR 14 and 15) and the on-chip
+#: feature buffer (FBUF_DEPTH)
 VERSION_MINOR = 5
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
@@ -188,17 +191,29 @@ CFG_PARAM_FIT = 10
 CFG_PAIR = 11
 CFG_ACT = 12
 CFG_ADD = 13
-#: version 1.5: a command header without the magic word, or with reserved bits set
+#: version 1.5: a command header without the magic word, or with reserved bits set; an END
+#: beat that is not END
 CFG_HEADER = 14
+#: version 1.5: a command job's feature buffer use: a part past FBUF_DEPTH, B_FBUF without ADD,
+#: or OUT_FBUF on the LAST job
+CFG_FBUF = 15
 
 # Command streams (version 1.5): a header of CMD_HEADER_BEATS beats before each job's sections.
 #: header word 0: ASCII "RCMD" (bytes R, C, M, D: the little-endian 32-bit value)
 CMD_MAGIC = 0x444D4352
 #: beats of a command header: {FLAGS, MAGIC}, six beats of the twelve job registers OP ..
-#: ADD_MULT (two a beat, the lower address in the low half), one reserved beat (zero)
+#: ADD_MULT (two a beat, the lower address in the low half), {OUT_BASE, B_BASE, IN_BASE}
 CMD_HEADER_BEATS = 8
-#: header FLAGS (word 1) bit 0: the stream's last job (TLAST ends its input and output)
+#: header FLAGS (word 1) bit 0: the stream's last job (TLAST ends its output; END follows)
 CMD_FLAG_LAST = 1 << 0
+#: FLAGS bit 1: the I section's map (an ADD's operand a) is in the feature buffer at IN_BASE
+CMD_FLAG_IN_FBUF = 1 << 1
+#: FLAGS bit 2: an ADD's operand b is in the feature buffer at B_BASE
+CMD_FLAG_B_FBUF = 1 << 2
+#: FLAGS bit 3: the output goes into the feature buffer at OUT_BASE, not to m_axis
+CMD_FLAG_OUT_FBUF = 1 << 3
+#: the beat after the LAST job: ASCII "REND" in word 0, word 1 zero; the stream's only TLAST
+CMD_END_MAGIC = 0x444E4552
 
 _CONFIG_ERROR_TEXT = {
     CFG_OK: "configuration accepted",
@@ -218,8 +233,10 @@ _CONFIG_ERROR_TEXT = {
     CFG_ACT: "ACT bounds are empty (max(act_min, 0 with RELU) > act_max), or set with OUT_INT32",
     CFG_ADD: "ADD needs OUT_C = IN_C, POOL = 0, OUT_INT32 = 0, PAIR = 0, LOAD_* = 0 and "
              "1 <= ADD_K <= 62",
-    CFG_HEADER: "a command header does not start with the word RCMD, or sets reserved FLAGS bits or "
-                "the reserved last beat",
+    CFG_HEADER: "a command header does not start with the word RCMD or sets reserved bits, or the beat "
+                "after the LAST job is not END",
+    CFG_FBUF: "a command job's feature buffer part ends past FBUF_DEPTH, B_FBUF is set without ADD, "
+              "or the LAST job has OUT_FBUF",
 }
 
 for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
@@ -252,6 +269,8 @@ class Build:
     clk_mhz: int = 100
     #: output values per cycle through requant, pool and output packer (at most P_OC)
     rq_lanes: int = 2
+    #: on-chip feature buffer depth in 64-bit beats (engine 1.5; 0 before)
+    fbuf_depth: int = 8192
     max_kernel: int = MAX_KERNEL
     stream_bytes: int = STREAM_BYTES
     #: VERSION[15:0] of the engine: 1 and later have KERNEL's KW field and OP.PAIR,
@@ -295,6 +314,7 @@ class Build:
             # repository's fusesoc.core and overlays used the default (2, at most P_OC);
             # it only changes cycle estimates, never a result.
             rq_lanes = min(DEFAULT_BUILD.rq_lanes, max(p_oc, 1))
+        fbuf = int(read(REGISTERS["FBUF_DEPTH"])) if minor >= 5 else 0
         return cls(
             p_oc=p_oc,
             p_ic=int(read(REGISTERS["P_IC"])),
@@ -303,6 +323,7 @@ class Build:
             pbuf_depth=int(read(REGISTERS["PBUF_DEPTH"])),
             clk_mhz=int(read(REGISTERS["CLK_MHZ"])),
             rq_lanes=rq_lanes,
+            fbuf_depth=fbuf,
             max_kernel=int(read(REGISTERS["MAX_KERNEL"])),
             stream_bytes=int(read(REGISTERS["STREAM_BYTES"])),
             version_minor=minor,
@@ -326,6 +347,7 @@ class Build:
 _PARAMETER_FIELDS = {
     "p_oc": "P_OC", "p_ic": "P_IC", "wbuf_depth": "WBUF_DEPTH", "ibuf_depth": "IBUF_DEPTH",
     "pbuf_depth": "PBUF_DEPTH", "clk_mhz": "CLK_MHZ", "rq_lanes": "RQ_LANES",
+    "fbuf_depth": "FBUF_DEPTH",
 }
 
 #: the default build, written once: rtlcnn_top's parameter defaults, fusesoc.core, the

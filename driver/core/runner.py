@@ -14,19 +14,15 @@ way instead of one per job. The jobs, their order and their outputs are the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from . import commands as C
+from . import chain as CH
 from . import ref_ops
 from . import stream as S
-from . import unfold as U
+from .jobs import FLUSH, OPCODE_HOST, Job, JobRecord, dispatch, engine_input
 
-__all__ = ["Residency", "JobRecord", "execute", "OPCODE_HOST"]
+__all__ = ["Residency", "JobRecord", "execute", "OPCODE_HOST", "Job", "dispatch", "engine_input"]
 
-#: the LayerPlan opcode of an op the host runs without the engine (a concatenation)
-OPCODE_HOST = -1
 
 class Residency:
     """What the engine's weight and parameter buffers hold: key -> (wbase, words, pbase, n)."""
@@ -49,32 +45,8 @@ class Residency:
         self.held.clear()
 
 
-@dataclass
-class JobRecord:
-    """What happened in one job (for profiles). ``image`` is the job's first image;
-    ``images`` all of them (several for a LINEAR layer's batched jobs); ``cfg.macs()``
-    counts the MACs of all of them."""
-
-    layer: int
-    image: int
-    cfg: S.JobConfig
-    cycles: dict = field(default_factory=dict)
-    images: tuple = ()
-    #: the layer's own MACs in this job (default ``cfg.macs()``; see LayerPlan.job_macs)
-    macs: int = -1
-    #: the last job of its transfer: the engine's counters now cover the jobs since the
-    #: previous such job (one job, or a whole command stream)
-    transfer_end: bool = True
-
-    def __post_init__(self):
-        if not self.images:
-            self.images = (self.image,)
-        if self.macs < 0:
-            self.macs = self.cfg.macs()
-
-
 def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=None,
-            on_job=None, out=None, completed=None) -> list:
+            on_job=None, out=None, completed=None, chain: bool = False) -> list:
     """Run the plan on a batch of int8 inputs (N, C, H, W); return every op's raw output.
 
     ``engine.run_job(cfg, stream) -> bytes`` runs one job. ``residency`` tracks what the
@@ -88,6 +60,10 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
     listed in ``completed``, whatever the others did. A LINEAR layer's job runs a chunk
     of images (:meth:`LayerPlan.chunks`), so several images can complete with one job;
     they are appended in image order.
+
+    ``chain`` (an engine with command streams and a feature buffer, the whole plan): run
+    the segments of :func:`rtlcnn.core.chain.segments` on chip; the outputs of the layers
+    inside a segment stay there (None in the list returned).
     """
     build = pl.build
     outs = []
@@ -98,8 +74,25 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
     if out is not None and out.shape != (n,) + tuple(run[-1].out_shape):
         raise ValueError(f"execute: out has shape {out.shape}, the batch's last op "
                          f"gives {(n,) + tuple(run[-1].out_shape)}")
-    for lp in run:
+    segs = {}
+    if chain and layers is None and hasattr(engine, "run_commands") and getattr(
+            engine, "build", build).has_command_streams:
+        segs = {s.first: s for s in CH.segments(pl) if s.chained}
+    skip = -1
+    for at, lp in enumerate(run):
+        if at <= skip:  # inside a chained segment (outs has its entries)
+            continue
         final = lp is run[-1]
+        if at in segs:
+            seg = segs[at]
+            last = run[seg.last]
+            fin = last is run[-1]
+            y = CH.run_segment(pl, seg, env, engine, residency, net_key, on_job, out if fin else None,
+                               completed if fin else None, n)
+            outs.extend([None] * (seg.last - at) + [y])  # (the layers before its last: on chip)
+            skip = seg.last
+            env[last.index] = y
+            continue
         op = pl.program.ops[lp.index] if lp.op is None else lp.op  # (an average: as a conv)
         src = srcs[lp.index]
         x = env[src[0]] if src[0] in env else outs[-1]  # (a partial run: the op before it)
@@ -144,91 +137,12 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
     """The jobs of one dense layer plan on a batch ``x`` (and an ADD's second operand
     ``x2``); its output. ``key0`` prefixes the residency keys of its slices; ``out`` and
     ``completed`` as :func:`execute` (None unless it is the batch's last layer)."""
-    if lp.opcode == S.OPCODE_LINEAR:
-        xin = x.reshape(n, -1)
-    elif lp.layout == "im2col":
-        xin = U.im2col(x, op.weight.shape[2], int(op.stride), int(op.padding))
-    elif lp.layout == "kx":
-        xin = U.kx_input(x, op.weight.shape[2], int(op.padding))
-    elif lp.layout == "pair":
-        xin = U.pair_input(x, op.weight.shape[2], int(op.padding))
-    elif lp.layout == "pixels":  # (N, C, H, W) -> (N, H*W, C, 1): pixels as channels
-        xin = np.ascontiguousarray(x.reshape(n, x.shape[1], -1).transpose(0, 2, 1))[:, :, :, None]
-    else:
-        xin = x
+    xin = engine_input(lp, op, x, n)
     dtype = np.int32 if lp.out_int32 else np.int8
     y = np.empty((n,) + ((1, lp.in_shape[0], 1) if lp.layout == "pixels" else tuple(lp.out_shape)), dtype)
     gen = _split_linear if lp.rsplit else _layer_jobs
-    _dispatch(engine, build, gen(lp, build, xin, x2, y, residency, key0, out, completed), on_job)
+    dispatch(engine, build, gen(lp, build, xin, x2, y, residency, key0, out, completed), on_job)
     return y
-
-
-#: what a job generator yields to have the jobs so far run before it goes on (its next
-#: job's input depends on their outputs)
-_FLUSH = object()
-
-
-@dataclass
-class _Job:
-    """A job a generator yields: ``done(raw) -> JobRecord`` takes its output."""
-
-    cfg: S.JobConfig
-    stream: np.ndarray
-    done: object
-
-
-def _dispatch(engine, build, jobs, on_job) -> None:
-    """Run the jobs of a generator in order: one by one, or (an engine with
-    ``run_commands`` and a build with command streams) as command streams of at most
-    ``engine.max_command_bytes`` each way (one per :data:`_FLUSH` at least).
-
-    A failed command stream's error may carry ``jobs_done`` and ``commands_output`` (the
-    jobs before the failed one, and the bytes they gave): those jobs are taken first."""
-    cmd = hasattr(engine, "run_commands") and getattr(engine, "build", build).has_command_streams
-    limit = getattr(engine, "max_command_bytes", None) or 1 << 62
-    hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
-    pend, size = [], [0, 0]
-
-    def take(batch, raws):
-        for i, (job, raw) in enumerate(zip(batch, raws)):
-            rec = job.done(raw)
-            rec.transfer_end = i == len(batch) - 1
-            if on_job is not None:
-                on_job(rec, raw)
-
-    def flush():
-        if not pend:
-            return
-        batch = list(pend)
-        pend.clear()
-        size[:] = [0, 0]
-        if len(batch) == 1:
-            take(batch, [engine.run_job(batch[0].cfg, batch[0].stream)])
-            return
-        cfgs = [j.cfg for j in batch]
-        try:
-            raw = engine.run_commands(cfgs, C.command_stream(cfgs, [j.stream for j in batch]))
-        except Exception as exc:
-            done = getattr(exc, "jobs_done", 0)
-            if done:
-                take(batch[:done], C.split_output(exc.commands_output, cfgs[:done]))
-            raise
-        take(batch, C.split_output(raw, cfgs))
-
-    for job in jobs:
-        if job is _FLUSH:
-            flush()
-            continue
-        if not cmd:
-            take([job], [engine.run_job(job.cfg, job.stream)])
-            continue
-        nin, nout = hb + len(job.stream), job.cfg.out_beats() * S.STREAM_BYTES
-        if pend and (size[0] + nin > limit or size[1] + nout > limit):
-            flush()
-        pend.append(job)
-        size[0] += nin
-        size[1] += nout
-    flush()
 
 
 def _layer_jobs(lp, build, xin, x2, y, residency, key0, out, completed):
@@ -269,7 +183,7 @@ def _layer_jobs(lp, build, xin, x2, y, residency, key0, out, completed):
                     _complete(range(i0, i1), left, y, out, completed)
                     return JobRecord(lp.index, i0, cfg, images=tuple(range(i0, i1)), macs=lp.job_macs(cfg))
 
-                yield _Job(cfg, st, done)
+                yield Job(cfg, st, done)
 
 
 def _complete(images, left, y, out, completed) -> None:
@@ -314,5 +228,5 @@ def _split_linear(lp, build, xin, x2, y, residency, key0, out, completed):
                         _complete((img,), left, y, out, completed)
                     return JobRecord(lp.index, img, cfg, images=(img,), macs=cfg.macs())
 
-                yield _Job(cfg, st, done)
-            yield _FLUSH  # part r + 1's parameters are these jobs' sums
+                yield Job(cfg, st, done)
+            yield FLUSH  # part r + 1's parameters are these jobs' sums

@@ -46,6 +46,7 @@ from .regs import (  # noqa: F401  (re-exported)
     DEFAULT_BUILD, Build, config_error_text, REGISTERS, REG_ACT, ACT_MAX_SHIFT, ACT_RESET, CFG_ACT,
     OPCODE_ADD, OP_ADD_K_SHIFT, REG_ADD_MULT, ADD_MULT_MB_SHIFT, ADD_MULT_LIMIT, CFG_ADD,
     CTRL_RUN_STREAM, STATUS_CMD, REG_JOB_INDEX, CFG_HEADER, CMD_HEADER_BEATS, CMD_MAGIC, CMD_FLAG_LAST,
+    CFG_FBUF, REG_FBUF_DEPTH,
 )
 # isort: on
 
@@ -483,7 +484,8 @@ def pack_input(x, p_ic: int) -> np.ndarray:
     return xp.view(np.uint8).reshape(-1)
 
 
-def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) -> np.ndarray:
+def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None,
+               omit=(False, False)) -> np.ndarray:
     """The whole input stream of one job: sections P, W, I, each padded to whole beats.
 
     Parameters
@@ -493,10 +495,13 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
     weights : int8 (OUT_C, IN_C, K, KW) or (OUT_C, IN_C), for PAIR (2, OUT_C, IN_C, K, KW);
         needed with LOAD_WEIGHTS
     x : int8 (IN_C, IN_H, IN_W) or (IN_C,); ADD: the pair (a, b) of its two operands
+    omit : (a, b): leave out the I section's map (an ADD's a) and an ADD's b, which a command
+        job takes from the feature buffer (:class:`rtlcnn.core.commands.Place`); x (or its
+        entry) may be None then
 
     Returns
     -------
-    ndarray of uint8, ``cfg.in_beats(build) * 8`` bytes
+    ndarray of uint8, ``cfg.in_beats(build) * 8`` bytes less the parts left out
     """
     parts = []
     if cfg.param_beats():
@@ -520,18 +525,24 @@ def job_stream(cfg: JobConfig, build: Build, params=None, weights=None, x=None) 
         if cfg.pair:
             wa = pair_lanes(wa, build.p_oc)
         parts.append(_pad_to_beat(pack_weights(wa, build.p_oc, build.p_ic)))
+    if cfg.is_add and (omit[0] or omit[1]):
+        x = x if x is not None else (None, None)
+    elif omit[0]:
+        return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
     if x is None:
         raise ValueError("every job needs its input x")
     if cfg.is_add:
         if len(x) != 2:
             raise ValueError("an ADD job needs x=(a, b), its two operand maps")
-        for xa in x:
+        for xa, left_out in zip(x, omit):
+            if left_out:
+                continue
             if np.shape(xa) != (cfg.in_c, cfg.in_h, cfg.in_w):
                 raise ValueError(f"ADD operand has shape {np.shape(xa)}, the job needs "
                                  f"{(cfg.in_c, cfg.in_h, cfg.in_w)}")
             parts.append(_pad_to_beat(pack_input(xa, build.p_ic)))
-        out = np.concatenate(parts)
-        assert len(out) == cfg.in_beats(build) * STREAM_BYTES
+        out = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+        assert len(out) == (cfg.in_beats(build) - cfg.input_beats(build) // 2 * (omit[0] + omit[1])) * 8
         return out
     xa = np.asarray(x)
     want = (cfg.in_c,) if xa.ndim == 1 else (cfg.in_c, cfg.in_h, cfg.in_w)

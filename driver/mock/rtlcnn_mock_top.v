@@ -25,6 +25,7 @@ module rtlcnn_mock_top #
     parameter PBUF_DEPTH = 1024,
     parameter CLK_MHZ = 100,
     parameter RQ_LANES = 2,
+    parameter FBUF_DEPTH = 8192,
     // beats one segment may hold in each direction
     parameter SEG_DEPTH = 65536
 )
@@ -124,7 +125,8 @@ rtlcnn_top #(
     .IBUF_DEPTH(IBUF_DEPTH),
     .PBUF_DEPTH(PBUF_DEPTH),
     .CLK_MHZ(CLK_MHZ),
-    .RQ_LANES(RQ_LANES)
+    .RQ_LANES(RQ_LANES),
+    .FBUF_DEPTH(FBUF_DEPTH)
 ) engine (
     .aclk(aclk),
     .aresetn(aresetn),

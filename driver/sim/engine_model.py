@@ -33,33 +33,73 @@ class EngineModel:
         self.pvalid = np.zeros(build.pbuf_depth, bool)
         self.jobs = 0
         self.beats_in = 0
+        #: the on-chip feature buffer (engine 1.5): FBUF_DEPTH beats
+        self.fbuf = np.zeros(max(build.fbuf_depth, 1), "<u8")
 
-    def run_commands(self, cfgs, stream) -> bytes:
+    def run_commands(self, cfgs, stream, places=None) -> bytes:
         """A command stream (engine 1.5): each header's job in turn, until the one with
-        FLAGS.LAST; the jobs' outputs back to back. ValueError as the engine's errors
-        (a bad header, a rejected configuration, a stream that ends early or goes on).
-        ``cfgs`` (the jobs the caller put in the stream, or None) must be the headers'."""
-        if not self.build.has_command_streams:
-            raise ValueError(f"engine model: an engine {self.build.version} has no command streams")
+        FLAGS.LAST, then the END beat; the outputs sent on m_axis back to back. Parts a
+        header places in the feature buffer are read from and written to :attr:`fbuf`.
+        ValueError as the engine's errors (a bad header or END, a rejected configuration,
+        a stream that ends early or goes on). ``cfgs`` and ``places`` (the jobs the caller
+        put in the stream, or None) must be the headers'."""
+        b = self.build
+        if not b.has_command_streams:
+            raise ValueError(f"engine model: an engine {b.version} has no command streams")
         data = np.asarray(stream, np.uint8).reshape(-1)
         pos, out, got, last, index = 0, [], [], False, 0
         hb = S.STREAM_BYTES * C.CMD_HEADER_BEATS
         while not last:
             if pos + hb > len(data):
                 raise ValueError(f"engine model: the command stream ends inside job {index}'s header")
-            cfg, last = C.parse_header(data[pos:pos + hb])
-            n = cfg.in_beats(self.build) * S.STREAM_BYTES
-            if cfg.check(self.build) == 0 and pos + hb + n > len(data):
+            cfg, last, place = C.parse_header(data[pos:pos + hb])
+            pos += hb
+            code = cfg.check(b) or C.check_place(cfg, place, last, b)
+            if code:
+                raise ValueError(f"engine model: CONFIG_ERR {code} in job {index}: "
+                                 f"{S.config_error_text(code)}")
+            n = C.stream_part_beats(cfg, b, place) * S.STREAM_BYTES
+            if pos + n > len(data):
                 raise ValueError(f"engine model: the command stream ends inside job {index} ({cfg})")
-            out.append(self.run_job(cfg, data[pos + hb:pos + hb + n]))
-            got.append(cfg)
-            pos += hb + n
+            raw = self.run_job(cfg, self._splice(cfg, place, data[pos:pos + n]))
+            if place.out_base is not None:
+                self.fbuf[place.out_base:place.out_base + len(raw) // 8] = np.frombuffer(raw, "<u8")
+            else:
+                out.append(raw)
+            got.append((cfg, place))
+            pos += n
             index += 1
-        if cfgs is not None and list(cfgs) != got:
+        end = data[pos:pos + S.STREAM_BYTES]
+        if len(end) < S.STREAM_BYTES:
+            raise ValueError("engine model: the command stream ends before its END beat")
+        if bytes(end) != bytes(C.end_beat()):
+            raise ValueError(f"engine model: CONFIG_ERR {S.CFG_HEADER}: the beat after the LAST job "
+                             "is not END")
+        pos += S.STREAM_BYTES
+        if cfgs is not None and [c for c, _ in got] != list(cfgs):
             raise ValueError("engine model: the command stream's headers are not the jobs given")
+        if places is not None and [p for _, p in got] != list(places):
+            raise ValueError("engine model: the command stream's headers do not place the jobs as given")
         if pos != len(data):
-            raise ValueError(f"engine model: {len(data) - pos} bytes follow the command stream's last job")
+            raise ValueError(f"engine model: {len(data) - pos} bytes follow the command stream's END beat")
         return b"".join(out)
+
+    def _splice(self, cfg, place, part) -> np.ndarray:
+        """A job's whole input stream: its stream part with the I section parts that
+        ``place`` puts in the feature buffer read from there."""
+        if place.in_base is None and place.b_base is None:
+            return part
+        ib = cfg.input_beats(self.build)
+        pre = (cfg.in_beats(self.build) - ib) * S.STREAM_BYTES  # P and W
+        halves = [(place.in_base, ib // 2), (place.b_base, ib // 2)] if cfg.is_add else [(place.in_base, ib)]
+        pieces, pos = [part[:pre]], pre
+        for base, beats in halves:
+            if base is None:
+                pieces.append(part[pos:pos + beats * S.STREAM_BYTES])
+                pos += beats * S.STREAM_BYTES
+            else:
+                pieces.append(self.fbuf[base:base + beats].view(np.uint8))
+        return np.concatenate(pieces)
 
     def run_job(self, cfg: S.JobConfig, stream) -> bytes:
         b = self.build

@@ -329,7 +329,7 @@ def test_mock_vivado_rejects_a_top_without_the_stream_ports(tclsh, spec, tmp_pat
     bad.write_text(
         "module rtlcnn_top #(parameter P_OC = 16, parameter P_IC = 8, parameter WBUF_DEPTH = 2048,\n"
         "  parameter IBUF_DEPTH = 4096, parameter PBUF_DEPTH = 1024, parameter CLK_MHZ = 100,\n"
-        "  parameter RQ_LANES = 2)\n"
+        "  parameter RQ_LANES = 2, parameter FBUF_DEPTH = 8192)\n"
         '  ((* X_INTERFACE_INFO = "xilinx.com:signal:clock:1.0 aclk CLK" *)\n'
         '   (* X_INTERFACE_PARAMETER = "ASSOCIATED_BUSIF s_axis, ASSOCIATED_RESET aresetn" *)\n'
         "   input wire aclk,\n"

@@ -16,7 +16,7 @@ from cocotb.triggers import ClockCycles
 from tb_top import TB, expected, make_add, make_layer, random_add, random_cfg
 
 from rtlcnn.core import commands as C
-from rtlcnn.core import regs
+from rtlcnn.core import reference, regs
 from rtlcnn.core import stream as st
 from rtlcnn.core.stream import JobConfig
 
@@ -148,8 +148,8 @@ async def test_command_stream_errors(dut):
 
     # header errors in job 2: its output never starts; jobs 0 and 1 are in the packet
     done2 = b"".join(want[:2])
-    for label, data in (("bad magic", corrupt(2, 0, 0x12345678)), ("reserved flag", corrupt(2, 1, 2)),
-                        ("reserved beat", corrupt(2, 15, 1))):
+    for label, data in (("bad magic", corrupt(2, 0, 0x12345678)), ("reserved flag", corrupt(2, 1, 16)),
+                        ("reserved bits", corrupt(2, 15, 1 << 16))):
         out = await expect_failed_stream(tb, jobs, data, 2, st.ERR_CONFIG, regs.CFG_HEADER, label)
         assert out[:len(done2)] == done2 and len(out) == len(done2) + 8, label
         await good_stream(label)
@@ -166,7 +166,14 @@ async def test_command_stream_errors(dut):
     # the stream ends with job 3 although its header does not say LAST
     await expect_failed_stream(tb, jobs, good[:starts[4]], 3, st.ERR_TLAST_EARLY, 0, "no LAST")
     await good_stream("no LAST")
-    # TLAST missing: beats after the last job's are drained, the outputs are all there
+    # the beat after the LAST job is not END: the outputs are all there (with TLAST)
+    bad_end = good.copy().view("<u4")
+    bad_end[-2] = 0x12345678
+    out = await expect_failed_stream(tb, jobs, bad_end.view(np.uint8), len(jobs) - 1, st.ERR_CONFIG,
+                                     regs.CFG_HEADER, "bad END")
+    assert out == b"".join(want), "bad END: outputs"
+    await good_stream("bad END")
+    # TLAST missing: beats after the END beat are drained, the outputs are all there
     extra = np.concatenate([good, np.zeros(24, np.uint8)])
     out = await expect_failed_stream(tb, jobs, extra, len(jobs) - 1, st.ERR_TLAST_MISSING, 0, "TLAST missing")
     assert out == b"".join(want), "TLAST missing: outputs"
@@ -185,3 +192,74 @@ async def test_command_stream_errors(dut):
     tb.set_traffic(0.2, 0.3)
     assert await tb.read(regs.REG_STATUS) == 0 and await tb.read(regs.REG_JOB_INDEX) == 0
     await good_stream("soft reset")
+
+
+@cocotb.test()
+async def test_feature_buffer(dut):
+    """Jobs chained through the on-chip feature buffer: a conv's output is the next conv's
+    input, both are an ADD's operands, a pool's and a LINEAR's input (the map's bytes as its
+    features), never in the streams; bit-exact with the reference, with stalls and
+    backpressure; CONFIG_ERR 15 for every misuse, the failed job's packet ends on m_axis."""
+    seed = int(os.environ.get("RTLCNN_SEED", "1")) + 400
+    tb = TB(dut, seed)
+    await tb.reset()
+    b = tb.build
+    rng = np.random.default_rng(seed)
+    tb.start_stream_monitor()
+    assert await tb.read(regs.REG_FBUF_DEPTH) == b.fbuf_depth
+    c = 2 * b.p_ic  # a multiple of P_IC: a map's output layout is its input layout
+    conv0 = JobConfig(in_c=3, in_h=7, in_w=6, out_c=c, kernel=3, pad=(1, 1, 1, 1), relu=True)
+    x0, w0, p0, y0 = make_layer(rng, conv0)
+    conv1 = JobConfig(in_c=c, in_h=7, in_w=6, out_c=c, kernel=3, pad=(1, 1, 1, 1), act_min=-40, act_max=90)
+    _, w1, p1, _ = make_layer(rng, conv1)
+    y1 = expected(conv1, y0, w1, p1)
+    add = JobConfig.add(c, 7, 6, 30000, 21000, 16, relu=True)
+    y2 = reference.add_int(y0, y1, (add.add_ma, add.add_mb), (add.add_k - 31,), True)
+    pool = JobConfig.pool2d("max", c, 7, 6)
+    y3 = reference.pool2d_int(y1[None], "max")[0]
+    lin = JobConfig.linear(7 * 6 * c, 8, out_int32=True)
+    wl = rng.integers(-127, 128, (8, 7 * 6 * c)).astype(np.int8)
+    pl = (rng.integers(-999, 999, 8), np.zeros(8, np.int64), np.zeros(8, np.int64))
+    y4 = reference.linear_int(y1.transpose(1, 2, 0).reshape(1, -1), wl, *pl, False, True).reshape(8, 1, 1)
+    a0 = 5
+    a1 = a0 + conv0.out_beats()
+    jobs = [conv0, conv1, add, pool, lin]
+    places = [C.Place(out_base=a0), C.Place(in_base=a0, out_base=a1), C.Place(in_base=a0, b_base=a1),
+              C.Place(in_base=a1), C.Place(in_base=a1)]
+    none = np.zeros(0, np.uint8)
+    streams = [st.job_stream(conv0, b, p0, w0, x0),  # each with its P and W sections only
+               np.concatenate([st.pack_params(*p1), _weights(conv1, b, w1)]), none, none,
+               np.concatenate([st.pack_params(*pl), _weights(lin, b, wl)])]
+    for cfg, pl_, s_ in zip(jobs, places, streams):
+        assert len(s_) == C.stream_part_beats(cfg, b, pl_) * 8, cfg
+    data = C.command_stream(jobs, streams, places)
+    want = out_bytes(add, y2) + out_bytes(pool, y3) + out_bytes(lin, y4)
+    for idle, bp in ((0, 0), (0.3, 0.3), (0.1, 0.7)):
+        tb.set_traffic(idle, bp)
+        out, status, err = await tb.run_commands(jobs, data)
+        assert err == 0 and not status & st.STATUS_ERROR, f"ERROR={err:#x} traffic {idle}/{bp}"
+        assert len(out) == C.command_out_beats(jobs, places) * 8
+        assert out == want, f"feature buffer chain differs from the reference (traffic {idle}/{bp})"
+    # misuse: CONFIG_ERR 15, named by JOB_INDEX; the failed job's packet end goes to m_axis
+    tb.set_traffic(0.2, 0.3)
+    depth = b.fbuf_depth
+    for label, k, bad in (
+            ("output past the end", 0, C.Place(out_base=depth - conv0.out_beats() + 1)),
+            ("input past the end", 3, C.Place(in_base=depth - pool.input_beats(b) + 1)),
+            ("B_FBUF without ADD", 3, C.Place(in_base=a1, b_base=0)),
+            ("OUT_FBUF on the LAST job", 4, C.Place(in_base=a1, out_base=100))):
+        pls = list(places)
+        pls[k] = bad
+        assert C.check_place(jobs[k], bad, k == 4, b) == regs.CFG_FBUF, label
+        await expect_failed_stream(tb, jobs, C.command_stream(jobs, streams, pls), k, st.ERR_CONFIG,
+                                   regs.CFG_FBUF, label)
+    out, status, err = await tb.run_commands(jobs, data)
+    assert err == 0 and out == want, "the chain after the errors"
+
+
+def _weights(cfg, b, w):
+    """A job's W section."""
+    full = st.job_stream(cfg.replace(load_params=False), b, None, w,
+                         np.zeros((cfg.in_c, cfg.in_h, cfg.in_w) if not cfg.op == st.OPCODE_LINEAR
+                                  else (cfg.in_c,), np.int8))
+    return full[:cfg.weight_beats(b) * 8]

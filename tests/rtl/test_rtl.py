@@ -107,7 +107,8 @@ def test_top_narrow(sim, testcase):
 
 
 @pytest.mark.parametrize("params", [SMALL, DEFAULT], ids=["small", "default"])
-@pytest.mark.parametrize("testcase", ["test_command_stream", "test_command_stream_errors"])
+@pytest.mark.parametrize("testcase", ["test_command_stream", "test_command_stream_errors",
+                                      "test_feature_buffer"])
 def test_top_commands(sim, params, testcase):
     """Command streams (engine 1.5): tests/rtl/tb_cmd.py."""
     run_cocotb(sim, "rtlcnn_top", params, "tb_cmd", testcase, env={"RTLCNN_SEED": 7, "RTLCNN_CASES": 8},
