@@ -438,13 +438,16 @@ wire hdr_we = hdr_beat && !end_expect_reg && hdr_cnt_reg != 3'd0 && hdr_cnt_reg 
 wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[63:36] != 28'd0))
     || (hdr_cnt_reg == HDR_LAST_BEAT && s_axis_tdata[63:48] != 16'd0);
 wire end_ok = s_axis_tdata == {32'd0, END_MAGIC};
-wire go_cmd = ctrl_run_cmd && !cmd_drain_reg;
+// RUN_STREAM waits for nothing: it is ignored while the input drains or an earlier packet's
+// final beat still waits on m_axis (a stream's packet never starts behind another's end)
+wire pk_tvalid;
+wire go_cmd = ctrl_run_cmd && !cmd_drain_reg && !pk_tvalid;
 wire go_job = ctrl_start && !cmd_drain_reg;
 wire out_done;
 // datapath flush: reset, soft reset, a new job, an aborted job; the output packer is
 // reset only by the first three: an aborted job ends its output packet with TLAST. In a
-// command stream the packer is reset once, at RUN_STREAM (as START's accept does, this
-// withdraws the never taken last beat of an aborted job): its jobs share one packet.
+// command stream the packer is reset once, at RUN_STREAM (when no beat waits in it): its
+// jobs share one packet.
 wire out_flush = rst || ctrl_soft_reset || (accept && !cmd_mode_reg)
     || (state_reg == STATE_IDLE && go_cmd);
 wire abort = state_reg == STATE_RUN && err_early;
@@ -843,7 +846,7 @@ end
 
 // the output: to m_axis, or (OUT_FBUF, unless the stream has failed: its final beat goes to
 // m_axis) into the feature buffer, which takes a beat every cycle
-wire pk_tvalid, pk_tlast;
+wire pk_tlast;
 wire [63:0] pk_tdata;
 wire out_to_fb = fl_out_reg && !cmd_err_reg;
 wire pk_tready = out_to_fb || m_axis_tready;

@@ -43,9 +43,16 @@ def run_chained(prog, build, n=3, seed=1, unfold=None):
     out = np.zeros((n,) + tuple(prog.output_shape), np.int32 if prog.ops[-1].out_int32 else np.int8)
     done = []
     eng = Streams(build)
-    outs = SC.execute(pl, prog.quantize_input(x), eng, SC.Residency(), "net", out=out, completed=done,
-                      chain=True)
+    res = SC.Residency()
+    outs = SC.execute(pl, prog.quantize_input(x), eng, res, "net", out=out, completed=done, chain=True)
     want = R.run_all_int(prog, x)
+    eng.first_streams = eng.streams
+    # again, the weights on chip: the segments run from their prepared streams
+    again = np.zeros_like(out)
+    outs2 = SC.execute(pl, prog.quantize_input(x), eng, res, "net", out=again, chain=True)
+    np.testing.assert_array_equal(outs2[-1], want[-1])
+    np.testing.assert_array_equal(again, want[-1])
+    eng.prepared = [v for v in pl.__dict__.get("_prepared", {}).values() if v is not None]
     np.testing.assert_array_equal(outs[-1], want[-1])
     np.testing.assert_array_equal(out, want[-1])
     assert sorted(done) == list(range(n))
@@ -82,7 +89,7 @@ def test_lenet_is_two_segments_and_bit_exact():
         # conv1's 6 channels are no input stream layout of 6 x 14 x 14: it ends a segment;
         # conv2 .. fc3 run on chip, fc1 with its weights in HWC order
         assert [(s.first, s.last) for s in segs] == [(0, 0), (1, 4)]
-        assert eng.streams == 2
+        assert eng.first_streams == 2 and len(eng.prepared) == 2  # (the next call: both prepared)
         assert segs[1].plans[2] is not pl.layers[2] and segs[1].plans[3] is pl.layers[3]
 
 
@@ -91,7 +98,8 @@ def test_resnet_runs_on_chip_up_to_its_global_pool():
     pl, eng = run_chained(prog, B, n=3)
     segs = _check_rules(pl)
     assert max(s.last - s.first + 1 for s in segs) >= len(pl.layers) - 2
-    assert eng.streams == len(segs) < len(pl.layers)
+    assert eng.first_streams == len(segs) < len(pl.layers)
+    assert len(eng.prepared) == len(segs)
 
 
 @pytest.mark.parametrize("build", [B, TINY], ids=["default", "tiny"])

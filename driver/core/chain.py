@@ -52,6 +52,12 @@ class Segment:
     def chained(self) -> bool:
         return self.last > self.first
 
+    def runs_here(self, layers) -> bool:
+        """:func:`run_segment` runs it: chained, or one layer of one job an image (not a
+        LINEAR, which the runner batches several images a job)."""
+        lp = layers[self.first]
+        return self.chained or (_single(lp) and lp.opcode != S.OPCODE_LINEAR)
+
 
 def _single(lp) -> bool:
     """One job an image: one slice, one whole-width band, nothing split or on the host."""
@@ -176,7 +182,19 @@ def run_segment(pl, seg: Segment, env: dict, engine, residency, net_key, on_job,
     """Run a chained segment on a batch: image by image, each of its layers one job; returns
     the output of its last layer (N, ...). ``env`` holds the host's tensors (op index ->
     (N, ...)); ``out`` / ``completed`` as :func:`rtlcnn.core.runner.execute` (its last layer
-    the batch's last, else None)."""
+    the batch's last, else None).
+
+    Once the segment's weights are on chip, a batch runs from a :class:`Prepared` stream:
+    built once per batch size, its only per-call work is writing the images into their
+    slots and cutting the outputs apart, both vectorized."""
+    prep = _prepared(pl, seg, engine, residency, net_key, n)
+    if prep is not None:
+        return prep.run(env, engine, on_job, out, completed, n)
+    return _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n)
+
+
+def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n):
+    """:func:`run_segment`, job by job from the plan (weights loaded where needed)."""
     layers, build = pl.layers, pl.build
     srcs = pl.program.sources()
     pos = {lp.index: i for i, lp in enumerate(layers)}
@@ -240,3 +258,141 @@ def run_segment(pl, seg: Segment, env: dict, engine, residency, net_key, on_job,
 
     dispatch(engine, build, gen(), on_job)
     return y.reshape((n,) + tuple(last.out_shape)) if pixels else y
+
+
+def _keys(pl, seg, net_key) -> list:
+    """The residency keys of a segment's layers with weights, and their slices."""
+    out = []
+    for k in range(seg.first, seg.last + 1):
+        lp = seg.plans.get(k, pl.layers[k])
+        if lp.has_weights:
+            key = (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "hwc")
+            out.append(key)
+    return out
+
+
+def _prepared(pl, seg, engine, residency, net_key, n):
+    """The :class:`Prepared` batch of ``n`` images for this segment, or None (weights not on
+    chip, inputs from the host other than the first layer's map, an engine that takes no
+    command streams)."""
+    if not hasattr(engine, "run_commands") or not all(residency.has(k) for k in _keys(pl, seg, net_key)):
+        return None
+    cache = pl.__dict__.setdefault("_prepared", {})
+    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+    key = (seg.first, n, net_key, limit)
+    if key not in cache:
+        cache[key] = Prepared.build(pl, seg, n, limit)
+    return cache[key]
+
+
+class Prepared:
+    """A segment's command streams for a batch, built once: headers, the feature buffer
+    places and zeroed slots for each image's input map; the weights are on chip."""
+
+    @classmethod
+    def build(cls, pl, seg, n, limit):
+        layers, build = pl.layers, pl.build
+        srcs = pl.program.sources()
+        pos = {lp.index: i for i, lp in enumerate(layers)}
+        self = cls()
+        self.seg, self.pl = seg, pl
+        first, last = layers[seg.first], layers[seg.last]
+        self.first, self.last = first, last
+        cfgs, places, parts = [], [], []
+        for k in range(seg.first, seg.last + 1):
+            lp = seg.plans.get(k, layers[k])
+            cfg = lp.config(lp.slices[0], lp.bands[0], False, 1)
+            bases = []
+            for s_ in srcs[lp.index][:2 if lp.opcode == S.OPCODE_ADD else 1]:
+                p = pos.get(s_)
+                bases.append(seg.regions[p] if p is not None and seg.first <= p < k else None)
+            bases += [None] * (2 - len(bases))
+            if k > seg.first and None in bases[:2 if lp.opcode == S.OPCODE_ADD else 1]:
+                return None  # an input from the host past the first layer: job by job
+            out_base = seg.regions[k] if k < seg.last else None
+            place = C.Place(in_base=bases[0], b_base=bases[1], out_base=out_base)
+            cfgs.append(cfg)
+            places.append(place)
+            parts.append(C.stream_part_beats(cfg, build, place) * S.STREAM_BYTES)
+        if first.opcode == S.OPCODE_ADD:
+            return None
+        self.in_bytes = parts[0]  # the first layer's input map: the only per-image bytes
+        self.job_cfgs, self.job_places = cfgs, places
+        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
+        per_image = sum(parts) + hb * len(cfgs)
+        self.out_bytes = last.config(last.slices[0], last.bands[0], False, 1).out_beats() * S.STREAM_BYTES
+        m = max(1, min(n, (limit - S.STREAM_BYTES) // per_image, limit // max(self.out_bytes, 1)))
+        self.chunks = []
+        for i0 in range(0, n, m):
+            k = min(m, n - i0)
+            jc = tuple(cfgs * k)
+            data = C.command_stream(list(jc), [np.zeros(b, np.uint8) for b in parts] * k, places * k)
+            self.chunks.append((i0, k, jc, tuple(places * k), data))
+        self.per_image = per_image
+        self.jobs_per_image = len(cfgs)
+        self.macs = [seg.plans.get(j, layers[j]).job_macs(c)
+                     for j, c in zip(range(seg.first, seg.last + 1), cfgs)]
+        return self
+
+    def run(self, env, engine, on_job, out, completed, n):
+        pl, first, last = self.pl, self.first, self.last
+        build = pl.build
+        srcs = pl.program.sources()
+        op0 = pl.program.ops[first.index] if first.op is None else first.op
+        xin = engine_input(first, op0, env[srcs[first.index][0]], n)
+        packed = _pack_batch(first, xin, build, self.in_bytes)
+        pixels = last.layout == "pixels"
+        dtype = np.int32 if last.out_int32 else np.int8
+        y = np.empty((n,) + ((1, last.in_shape[0], 1) if pixels else tuple(last.out_shape)), dtype)
+        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
+        for i0, k, jc, pc, data in self.chunks:
+            # image i's input map: after its first header, one image's bytes apart
+            view = data[:k * self.per_image].reshape(k, self.per_image)
+            view[:, hb:hb + self.in_bytes] = packed[i0:i0 + k]
+            try:
+                raw = engine.run_commands(jc, data, pc)
+            except Exception as exc:
+                done = getattr(exc, "jobs_done", 0) // self.jobs_per_image
+                if done:
+                    self._take(np.asarray(exc.commands_output), i0, done, y, out, completed, on_job, False)
+                raise
+            self._take(raw, i0, k, y, out, completed, on_job, True, len(data) + len(raw))
+        return y.reshape((n,) + tuple(last.out_shape)) if pixels else y
+
+    def _take(self, raw, i0, k, y, out, completed, on_job, whole, dma=0):
+        b = np.asarray(raw if not isinstance(raw, bytes) else np.frombuffer(raw, np.uint8)).reshape(-1)
+        b = b.view(np.uint8)
+        cfg = self.job_cfgs[-1]
+        size = cfg.out_values() * (4 if cfg.out_int32 else 1)
+        vals = b[:k * self.out_bytes].reshape(k, self.out_bytes)[:, :size]  # (padding dropped)
+        res = vals.copy().view("<i4" if cfg.out_int32 else np.int8)
+        res = res.reshape(k, cfg.out_h, cfg.out_w, cfg.out_c)
+        y[i0:i0 + k] = res.transpose(0, 3, 1, 2).reshape((k,) + y.shape[1:])
+        if out is not None:
+            out[i0:i0 + k] = y[i0:i0 + k].reshape((k,) + out.shape[1:])
+        if completed is not None:
+            completed.extend(range(i0, i0 + k))
+        if on_job is not None and whole:  # one record a layer for the chunk's jobs
+            ks = list(range(self.seg.first, self.seg.last + 1))
+            for j, (kk, cfg_j) in enumerate(zip(ks, self.job_cfgs)):
+                rec = JobRecord(self.pl.layers[kk].index, i0, cfg_j, images=tuple(range(i0, i0 + k)),
+                                macs=self.macs[j] * k, jobs=k)
+                rec.transfer_end = j == len(ks) - 1
+                rec.dma_bytes = dma if rec.transfer_end else 0
+                on_job(rec, None)
+
+
+def _pack_batch(lp, xin, build, nbytes) -> np.ndarray:
+    """The I sections of a batch (N, nbytes): each image's map in HWC order, channels padded
+    to P_IC, padded to whole beats (LINEAR: its feature vector)."""
+    n = xin.shape[0]
+    x = xin.reshape(n, -1, 1, 1) if lp.opcode == S.OPCODE_LINEAR else xin
+    band = lp.bands[0]
+    x = x[:, :, band.r0:band.r1]
+    _, c, h, w = x.shape
+    icg = -(-c // build.p_ic)
+    out = np.zeros((n, nbytes), np.uint8)
+    xp = np.zeros((n, h, w, icg * build.p_ic), np.int8)
+    xp[..., :c] = x.transpose(0, 2, 3, 1)
+    out[:, :h * w * icg * build.p_ic] = xp.reshape(n, -1).view(np.uint8)
+    return out

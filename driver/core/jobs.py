@@ -33,6 +33,8 @@ class JobRecord:
     #: the last job of its transfer: the engine's counters now cover the jobs since the
     #: previous such job (one job, or a whole command stream)
     transfer_end: bool = True
+    #: jobs this record stands for (a prepared command stream reports a layer's jobs at once)
+    jobs: int = 1
     #: bytes the job moved over the DMA (its stream, header included, and its output on
     #: m_axis; parts in the feature buffer do not count); set by :func:`dispatch`
     dma_bytes: int = 0

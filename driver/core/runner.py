@@ -77,7 +77,7 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
     segs = {}
     if chain and layers is None and hasattr(engine, "run_commands") and getattr(
             engine, "build", build).has_command_streams:
-        segs = {s.first: s for s in CH.segments(pl) if s.chained}
+        segs = {s.first: s for s in CH.segments(pl) if s.runs_here(pl.layers)}
     skip = -1
     for at, lp in enumerate(run):
         if at <= skip:  # inside a chained segment (outs has its entries)

@@ -50,7 +50,7 @@ module fv_axil_regs #
 wire s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_arready, s_axil_rvalid;
 wire [1:0] s_axil_bresp, s_axil_rresp;
 wire [31:0] s_axil_rdata;
-wire ctrl_start, ctrl_soft_reset;
+wire ctrl_start, ctrl_soft_reset, ctrl_run_cmd;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] cfg_op, cfg_in_c, cfg_in_h, cfg_in_w, cfg_out_c, cfg_kernel, cfg_stride;
 wire [15:0] cfg_pad;
@@ -71,7 +71,10 @@ rtlcnn_axil_regs #(
     .s_axil_arvalid(s_axil_arvalid), .s_axil_arready(s_axil_arready),
     .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
     .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
-    .ctrl_start(ctrl_start), .ctrl_soft_reset(ctrl_soft_reset),
+    .ctrl_start(ctrl_start), .ctrl_soft_reset(ctrl_soft_reset), .ctrl_run_cmd(ctrl_run_cmd),
+    // command header writes (version 1.5) come from the engine only while it is busy, when
+    // the AXI writes to the configuration are ignored; the AXI properties hold without them
+    .cmd_we(1'b0), .cmd_idx(3'd0), .cmd_data(64'd0), .sts_cmd(1'b0), .sts_job_index(16'd0),
     .cfg_op(cfg_op), .cfg_in_c(cfg_in_c), .cfg_in_h(cfg_in_h), .cfg_in_w(cfg_in_w),
     .cfg_out_c(cfg_out_c), .cfg_kernel(cfg_kernel), .cfg_stride(cfg_stride), .cfg_pad(cfg_pad),
     .cfg_wbase(cfg_wbase), .cfg_pbase(cfg_pbase),
@@ -94,12 +97,13 @@ axil_slave_props #(.ADDR_WIDTH(12), .MAX_WAIT(12), .RST_LATENCY(1), .MIN_RESET(1
 // the register file takes a write's address and data together (the engine's CTRL decode
 // relies on it), and the control pulses come from the writes only
 reg f_past_valid = 1'b0;
-reg f_wr_start = 1'b0, f_wr_soft = 1'b0;
+reg f_wr_start = 1'b0, f_wr_soft = 1'b0, f_wr_run = 1'b0;
 wire wr_hs = s_axil_awvalid && s_axil_awready;
 wire wr_ctrl = wr_hs && {s_axil_awaddr[11:2], 2'b00} == 12'h040 && s_axil_wstrb[0];
 always @(posedge clk) begin
     f_past_valid <= 1'b1;
-    f_wr_start <= !rst && wr_ctrl && s_axil_wdata[0] && !s_axil_wdata[1];
+    f_wr_start <= !rst && wr_ctrl && s_axil_wdata[0] && !s_axil_wdata[1] && !s_axil_wdata[2];
+    f_wr_run <= !rst && wr_ctrl && s_axil_wdata[2] && !s_axil_wdata[1] && !s_axil_wdata[0];
     f_wr_soft <= !rst && wr_ctrl && s_axil_wdata[1];
 end
 always @* begin
@@ -109,6 +113,7 @@ always @* begin
     if (f_past_valid && !rst) begin
         start_from_ctrl_write: assert (ctrl_start == f_wr_start);
         soft_reset_from_ctrl_write: assert (ctrl_soft_reset == f_wr_soft);
+        run_stream_from_ctrl_write: assert (ctrl_run_cmd == f_wr_run);
     end
     if (!rst) begin
         cover_start: cover (ctrl_start);

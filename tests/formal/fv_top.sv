@@ -158,15 +158,17 @@ end
 wire s_hs = s_axis_tvalid && s_axis_tready;
 
 reg [4:0] f_soft_age = 5'd31;   // cycles since the last SOFT_RESET write (saturating)
-reg [4:0] f_start_age = 5'd31;  // cycles since the last START write (saturating)
-reg [4:0] f_run_age = 5'd31;    // cycles since the last RUN_STREAM write (saturating)
+reg [15:0] f_start_hist = 16'd0;  // bit i: a START was written i + 1 cycles ago
+reg [15:0] f_go_hist = 16'd0;     // bit i: a START or RUN_STREAM was written i + 1 cycles ago
 reg f_out_job = 1'b0;  // START written, and no SOFT_RESET nor the output's TLAST beat since
 reg f_in_job = 1'b0;   // START written, and no SOFT_RESET nor an input TLAST beat since
 always @(posedge aclk) begin
     f_soft_age <= wr_soft ? 5'd1 : (f_soft_age == 5'd31 ? 5'd31 : f_soft_age + 5'd1);
-    f_start_age <= wr_start ? 5'd1 : (f_start_age == 5'd31 ? 5'd31 : f_start_age + 5'd1);
-    f_run_age <= wr_run ? 5'd1 : (f_run_age == 5'd31 ? 5'd31 : f_run_age + 5'd1);
-    if (m_hs && m_axis_tlast) f_out_job <= 1'b0;
+    f_start_hist <= {f_start_hist[14:0], wr_start};
+    f_go_hist <= {f_go_hist[14:0], wr_go};
+    // a TLAST taken up to 2 + CHECK_WAIT cycles after a START or RUN_STREAM write ends an
+    // earlier packet (a new job cannot send before its check): the job stays open
+    if (m_hs && m_axis_tlast && !(wr_go || f_go_hist[CHECK_WAIT + 1:0] != 0)) f_out_job <= 1'b0;
     if (s_hs && s_axis_tlast) f_in_job <= 1'b0;
     if (wr_go) begin
         f_out_job <= 1'b1;
@@ -178,8 +180,8 @@ always @(posedge aclk) begin
     end
     if (!aresetn) begin
         f_soft_age <= 5'd31;
-        f_start_age <= 5'd31;
-        f_run_age <= 5'd31;
+        f_start_hist <= 16'd0;
+        f_go_hist <= 16'd0;
         f_out_job <= 1'b0;
         f_in_job <= 1'b0;
     end
@@ -188,9 +190,10 @@ end
 // The output port is reset (an offered beat withdrawn) by SOFT_RESET, seen two cycles
 // after its write, and by a START that the engine accepts (the check ends 2 + CHECK_WAIT
 // cycles after the write), which withdraws only the final beat of an aborted job that
-// was never taken; RUN_STREAM (version 1.5) withdraws such a beat at once, seen two
-// cycles after its write as SOFT_RESET.
-wire f_withdraw_ok = !STRICT && (f_soft_age == 5'd2 || f_start_age == 5'd3 + CHECK_WAIT || f_run_age == 5'd2);
+// was never taken. RUN_STREAM (version 1.5) withdraws nothing: it is ignored while a beat
+// waits.
+// (A later START, ignored while the engine is busy, does not hide the one it accepted.)
+wire f_withdraw_ok = !STRICT && (f_soft_age == 5'd2 || f_start_hist[CHECK_WAIT + 2]);
 
 axis_props #(.SOURCE_IS_DUT(1), .RST_LATENCY(2), .KEEP_ALL_ONES(1)) m_axis_props (
     .clk(aclk), .rst(!aresetn), .withdraw_ok(f_withdraw_ok),
@@ -217,7 +220,6 @@ always @* begin
     end
     if (f_up) begin
         cover_start_written: cover (wr_start);
-        cover_stream_written: cover (wr_run);
         cover_input_taken: cover (s_hs && s_axis_tlast);
         cover_output_packet_done: cover (m_hs && m_axis_tlast);
     end
