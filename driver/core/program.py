@@ -174,7 +174,10 @@ class Program:
         if x.dtype == np.int8:
             return x
         if np.issubdtype(x.dtype, np.floating):
-            if not np.all(np.isfinite(x)):
+            # (one pass: the sum is finite exactly when every value is, float64 cannot overflow here)
+            with np.errstate(invalid="ignore", over="ignore"):
+                total = np.add.reduce(x, axis=None, dtype=np.float64) if x.size else 0.0
+            if not np.isfinite(total):
                 bad = ~np.isfinite(x)
                 count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
                 raise InputError(f"images contain {count} NaN or infinite value{'s' if count > 1 else ''}"
@@ -211,7 +214,11 @@ class Program:
             return (f"the images hold integer pixel values up to {xmax:g}, but {what} takes values in "
                     f"[{lo:.4g}, {hi:.4g}]: scale them as the calibration images were (8-bit pixels / 255, "
                     "16-bit / 65535, as `rtlcnn run` does for image files) before predict")
-        saturated = float(np.count_nonzero(np.abs(y) > 127.5)) / x.size
+        if self.input_norm is None:  # y = x / s is monotone: its extremes are those of x, divided
+            big = max(-xmin, xmax) / s > 127.5
+        else:
+            big = True
+        saturated = float(np.count_nonzero(np.abs(y) > 127.5)) / x.size if big else 0.0
         if saturated > 0.01:
             return (f"{saturated:.0%} of the image values lie beyond +-{bound:.4g}, the largest the input "
                     f"quantization of {what} represents (input_scale {s:.4g}): they saturate. The "
@@ -240,13 +247,18 @@ class Program:
         x = self.check_images(images)
         if x.dtype == np.int8:
             return x
-        y = self.normalize(x) / float(self.input_scale)
+        if self.input_norm is None:  # (x as float64, divided: one pass)
+            y = np.divide(x, float(self.input_scale), dtype=np.float64)
+        else:
+            y = self.normalize(x)
+            y /= float(self.input_scale)
         problem = self._domain_problem(x, y)
         if problem:
             if strict:
                 raise InputError(problem)
             warnings.warn(problem, InputRangeWarning, stacklevel=_caller_level())
-        return np.clip(np.rint(y), -128, 127).astype(np.int8)
+        np.rint(y, out=y)
+        return np.clip(y, -128, 127, out=y).astype(np.int8)
 
     def dequantize_output(self, raw) -> np.ndarray:
         """Raw outputs of the last op (int8 or int32) to float32 real values, with
