@@ -11,6 +11,7 @@ from test_add_engine import sixteen_bit_adds
 
 from rtlcnn import models
 from rtlcnn.core import chain as CH
+from rtlcnn.core import chain_run as CR
 from rtlcnn.core import commands as C
 from rtlcnn.core import random_programs as RP
 from rtlcnn.core import reference as R
@@ -69,28 +70,44 @@ def _check_rules(pl):
     srcs = pl.program.sources()
     pos = {lp.index: i for i, lp in enumerate(pl.layers)}
     for s in segs:
+        live = []
         for k in range(s.first, s.last):  # internal tensors: read only inside the segment
             readers = [q for q, lp in enumerate(pl.layers) if pl.layers[k].index in srcs[lp.index]]
             assert readers and max(readers) <= s.last and min(readers) > k
-            assert 0 <= s.regions[k] and s.regions[k] + CH._out_beats(pl.layers[k]) <= pl.build.fbuf_depth
-        for k in range(s.first + 1, s.last + 1):
-            assert pl.layers[k].layout is None
+            lo, hi = s.regions[k], s.regions[k] + s.chunk * s.strides[k]  # a chunk's outputs
+            assert 0 <= lo and hi <= pl.build.fbuf_depth
+            assert s.strides[k] == CH.out_beats(s.plan(pl.layers, k))
+            live = [r for r in live if r[2] >= k]
+            assert not any(a < hi and lo < b for a, b, _ in live), (k, live)  # no live tensor overwritten
+            live.append((lo, hi, max(readers)))
+        for k in range(s.first, s.last + 1):
+            lp = s.plan(pl.layers, k)
+            assert lp.index == pl.layers[k].index and (k == s.first or lp.layout is None)
+            if lp is not pl.layers[k] and lp.has_weights:  # a variant: the same weight words
+                assert CH._weight_beats(lp, pl.build) == CH._weight_beats(pl.layers[k], pl.build)
+            if k in s.batched:
+                assert lp.opcode == S.OPCODE_LINEAR and s.chunk > 1
             for src in srcs[pl.layers[k].index]:
                 p = pos.get(src)
                 assert p is None or p >= s.first or p in {t.last for t in segs}  # from the buffer or the host
     return segs
 
 
-def test_lenet_is_two_segments_and_bit_exact():
+def test_lenet_is_one_segment_and_bit_exact():
     prog = models.load("lenet5_mnist")
     for unfold in (None, False):
         pl, eng = run_chained(prog, B, n=6, unfold=unfold)
         segs = _check_rules(pl)
-        # conv1's 6 channels are no input stream layout of 6 x 14 x 14: it ends a segment;
-        # conv2 .. fc3 run on chip, fc1 with its weights in HWC order
-        assert [(s.first, s.last) for s in segs] == [(0, 0), (1, 4)]
-        assert eng.first_streams == 2 and len(eng.prepared) == 2  # (the next call: both prepared)
-        assert segs[1].plans[2] is not pl.layers[2] and segs[1].plans[3] is pl.layers[3]
+        # conv1 (pair layout: its input comes from the host) .. fc3 on chip: conv2 reads the
+        # buffer as is (the kx layout would need the host), conv1's 6 channels padded to 8,
+        # fc2's 84 outputs to 88 so that the LINEARs take the chunk's images in one job each
+        assert [(s.first, s.last) for s in segs] == [(0, 4)]
+        assert pl.layers[1].layout is None and pl.layers[0].layout == ("pair" if unfold is None else None)
+        seg = segs[0]
+        assert seg.plan(pl.layers, 0).out_shape[0] == 8 and seg.plan(pl.layers, 1).engine_in[0] == 8
+        assert seg.plan(pl.layers, 3).out_shape == (88,) and seg.plan(pl.layers, 4).engine_in[0] == 88
+        assert seg.batched == {2, 3, 4} and seg.chunk >= 32
+        assert eng.first_streams == 1 and len(eng.prepared) == 1  # (the next call: prepared)
 
 
 def test_resnet_runs_on_chip_up_to_its_global_pool():
@@ -133,8 +150,8 @@ def test_a_small_feature_buffer_shortens_the_segments():
 
 
 def test_streams_cross_the_dma_once_per_segment():
-    """What a chained LeNet batch sends: the images, the weights once, the headers, and
-    conv1's output back in and out; nothing of conv2 .. fc2."""
+    """What a chained LeNet batch sends: the images, the weights once, a header a job and
+    one END beat; nothing of conv2 .. fc3's inputs."""
     prog = models.load("lenet5_mnist")
     pl = SC.plan(prog, B)
     n = 64
@@ -144,11 +161,47 @@ def test_streams_cross_the_dma_once_per_segment():
     res = SC.Residency()
     SC.execute(pl, x, eng, res, "k", chain=True)
     sent_first = eng.beats_sent
-    eng.beats_sent = 0
+    eng.beats_sent = eng.streams = 0
     SC.execute(pl, x, eng, res, "k", chain=True)  # weights on chip now
-    per_image = eng.beats_sent / n
+    assert eng.streams == 1
+    seg = CH.segments(pl)[0]
     conv1 = pl.layers[0].config(pl.layers[0].slices[0], pl.layers[0].bands[0], False, 1)
-    conv2 = pl.layers[1].config(pl.layers[1].slices[0], pl.layers[1].bands[0], False, 1)
-    want = (conv1.in_beats(B) + conv2.in_beats(B) + 5 * C.CMD_HEADER_BEATS) + 2 / n
-    assert per_image == pytest.approx(want)
+    chunks = -(-n // seg.chunk)
+    jobs = sum(len(CR.chunk_jobs(pl, seg, c)) for c in (n // chunks,) * chunks)
+    assert jobs == 2 * n + 3 * chunks  # conv1 and conv2 an image; fc1, fc2, fc3 a chunk
+    assert eng.beats_sent == n * conv1.in_beats(B) + jobs * C.CMD_HEADER_BEATS + 1
     assert sent_first > eng.beats_sent
+
+
+def test_a_failed_chained_stream_says_which_images_have_results():
+    """An engine error in a chunk's last layer: the images before it have their outputs."""
+    prog = models.load("lenet5_mnist")
+    pl = SC.plan(prog, B)
+    n = 40
+    x = prog.quantize_input(np.random.default_rng(2).uniform(0, 1, (n,) + tuple(prog.input_shape))
+                            .astype(np.float32))
+    want = R.run_all_int(prog, x)[-1]
+    class Failing(EngineModel):
+        fail = False
+
+        def run_commands(self, cfgs, stream, places=None):
+            if not self.fail:
+                return super().run_commands(cfgs, stream, places)
+            bad = len(cfgs) - 1  # the second chunk's fc3 job: its images complete last
+            good = super().run_commands(cfgs, stream, places)  # (as if job `bad` had failed)
+            exc = RuntimeError(f"engine error in job {bad}")
+            exc.jobs_done = bad
+            exc.commands_output = good[:int(C.output_offsets(cfgs[:bad], places[:bad])[-1])]
+            raise exc
+
+    out = np.zeros((n,) + tuple(prog.output_shape), np.int32)
+    done = []
+    eng, res = Failing(B), SC.Residency()
+    SC.execute(pl, x, eng, res, "k", chain=True)  # weights on chip: prepared next
+    eng.fail = True
+    with pytest.raises(RuntimeError, match="engine error"):
+        SC.execute(pl, x, eng, res, "k", out=out, completed=done, chain=True)
+    seg = CH.segments(pl)[0]
+    first = -(-n // -(-n // seg.chunk))  # the first chunk's images
+    assert sorted(done) == list(range(first))
+    np.testing.assert_array_equal(out[:first], want[:first])

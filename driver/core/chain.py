@@ -5,21 +5,31 @@ On an engine with command streams (1.5) a plan's layers are cut into segments
 on-chip feature buffer and the layers after it read it from there
 (:class:`rtlcnn.core.commands.Place`), so a batch costs one command stream per segment
 (or a few, at the DMA's transfer limit) instead of one per layer, and nothing goes back
-to the host in between. The segment runs image by image (each image's layers in turn),
-so its layers' weights must all be on chip together; only its first layer's input and
-its last layer's output cross the DMA.
+to the host in between. Only its first layer's input and its last layer's output cross
+the DMA; :mod:`rtlcnn.core.chain_run` runs it.
+
+A segment runs its images in chunks of :attr:`Segment.chunk`: each layer's jobs for the
+chunk, then the next layer's, so the buffer holds each tensor of the segment for the
+whole chunk (image ``i`` of the chunk at ``regions[p] + i * strides[p]`` beats) and a
+LINEAR layer takes the chunk's images in one job, as it does layer by layer
+(:attr:`Segment.batched`).
 
 What can be chained (everything else is a segment of its own, run layer by layer by
 :mod:`rtlcnn.core.runner`, as on engines before 1.5):
 
-- every layer of a segment runs as one job an image: one output-channel slice, one row
-  band of the whole width, no split reduction, not a grouped conv's chunks, not a host op;
+- every layer of a segment runs as one job an image (or a LINEAR's one job for several):
+  one output-channel slice, one row band of the whole width, no split reduction, not a
+  grouped conv's chunks, not a host op;
 - a layer after the first reads its map as the engine lays it out (no host layout: im2col,
   kx, pair, pixels need the host), and every tensor it reads from the buffer is that of an
   earlier layer of the segment whose bytes are the map's input stream: a map of one pixel,
   or channels a multiple of P_IC (the output stream packs OUT_C values a pixel, the input
   stream pads a pixel's channels to P_IC), or any map read by a LINEAR, whose weights are
-  then permuted from PyTorch's CHW flattening to the engine's HWC order;
+  then permuted from PyTorch's CHW flattening to the engine's HWC order. A conv or LINEAR
+  whose output channels are not a multiple of P_IC and are read only by convs and LINEARs
+  gets zero output channels up to one (zero weights, zero bias: :func:`_pad_out`) and its
+  readers zero weights for them (:func:`_pad_in`): the same words of the weight buffer
+  (P_OC is a multiple of P_IC), the parameter buffer's room reserved by the planner;
 - a tensor made inside a segment is read only inside it; the regions of the tensors
   (first fit, each freed after its last reader) fit the feature buffer.
 """
@@ -30,11 +40,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import commands as C
 from . import stream as S
-from .jobs import OPCODE_HOST, Job, JobRecord, dispatch, engine_input
+from .jobs import OPCODE_HOST
+from .tiling import Slice
 
-__all__ = ["Segment", "segments", "run_segment"]
+__all__ = ["Segment", "segments", "MAX_CHUNK"]
+
+#: most images a segment's chunk holds (the LINEAR layers' jobs take at most this many)
+MAX_CHUNK = 256
 
 
 @dataclass
@@ -43,18 +56,28 @@ class Segment:
 
     first: int
     last: int
-    #: position -> beat address of that layer's output in the feature buffer (all but last)
+    #: position -> beat address of that layer's outputs for a chunk (all but last)
     regions: dict = field(default_factory=dict)
-    #: position -> the LayerPlan to run there (a LINEAR after a map: weights in HWC order)
+    #: position -> the LayerPlan to run there (every position; a variant of the plan's own
+    #: where its weights change: HWC order, zero channels)
     plans: dict = field(default_factory=dict)
+    #: images a chunk runs layer by layer
+    chunk: int = 1
+    #: position -> beats one image's output takes in its region
+    strides: dict = field(default_factory=dict)
+    #: positions of LINEAR layers that run one job for several images of a chunk
+    batched: frozenset = frozenset()
 
     @property
     def chained(self) -> bool:
         return self.last > self.first
 
+    def plan(self, layers, k):
+        return self.plans.get(k, layers[k])
+
     def runs_here(self, layers) -> bool:
-        """:func:`run_segment` runs it: chained, or one layer of one job an image (not a
-        LINEAR, which the runner batches several images a job)."""
+        """:mod:`rtlcnn.core.chain_run` runs it: chained, or one layer of one job an image
+        (not a LINEAR, which the runner batches several images a job)."""
         lp = layers[self.first]
         return self.chained or (_single(lp) and lp.opcode != S.OPCODE_LINEAR)
 
@@ -63,6 +86,23 @@ def _single(lp) -> bool:
     """One job an image: one slice, one whole-width band, nothing split or on the host."""
     return (not lp.gsplit and not lp.rsplit and lp.opcode != OPCODE_HOST and len(lp.slices) == 1
             and len(lp.bands) == 1 and lp.bands[0].c1 is None)
+
+
+def _is_map(lp) -> bool:
+    """Its output is a map of several pixels in the engine's pixel order."""
+    return lp.layout != "pixels" and len(lp.out_shape) == 3 and lp.out_shape[1] * lp.out_shape[2] > 1
+
+
+def _pad_to(lp, build) -> int:
+    """Output channels of ``lp`` padded up to a multiple of P_IC, or 0 if that is not
+    possible without changing its weight words (a conv or LINEAR of one slice, int8)."""
+    c = lp.out_shape[0]
+    c2 = -(-c // build.p_ic) * build.p_ic
+    lim = build.p_oc // 2 if lp.layout == "pair" else -(-c // build.p_oc) * build.p_oc
+    if (not lp.has_weights or lp.out_int32 or not _single(lp) or c2 > lim or build.p_oc % build.p_ic
+            or lp.slices[0].pbase + c2 > build.pbuf_depth):
+        return 0
+    return c2
 
 
 def _edge_ok(p, q, build) -> bool:
@@ -74,7 +114,9 @@ def _edge_ok(p, q, build) -> bool:
     if len(p.out_shape) != 3:
         return False
     c, h, w = p.out_shape
-    return (h * w == 1 or c % build.p_ic == 0) and tuple(q.engine_in) == (c, h, w)
+    if tuple(q.engine_in) != (c, h, w):
+        return False
+    return h * w == 1 or c % build.p_ic == 0 or (q.opcode == S.OPCODE_CONV and _pad_to(p, build) > 0)
 
 
 def _overlap(a, b) -> bool:
@@ -83,17 +125,22 @@ def _overlap(a, b) -> bool:
         sa.pbase < sb.pbase + (sb.oc1 - sb.oc0) and sb.pbase < sa.pbase + (sa.oc1 - sa.oc0))
 
 
-def _out_beats(lp) -> int:
-    return lp.config(lp.slices[0], lp.bands[0], False, 1).out_beats()
+def out_beats(lp, images: int = 1) -> int:
+    return lp.config(lp.slices[0], lp.bands[0], False, images).out_beats()
 
 
-def _alloc(layers, i, j, consumers, depth):
-    """First-fit beat regions of the outputs of layers i .. j-1, each live until its last
-    reader (a reader's own output never overwrites its input); None if they do not fit."""
+def _weight_beats(lp, build) -> int:
+    return lp.config(lp.slices[0], lp.bands[0], True, 1).weight_beats(build)
+
+
+def _alloc(sizes, i, j, consumers, depth):
+    """First-fit beat regions of the outputs of layers i .. j-1 (``sizes[p]`` beats), each
+    live until its last reader (a reader's own output never overwrites its input); None
+    if they do not fit."""
     live, regions = [], {}
     for p in range(i, j):
         live = [r for r in live if r[2] >= p]
-        size = _out_beats(layers[p])
+        size = sizes[p]
         at = 0
         for base, n, _ in sorted(live):
             if base - at >= size:
@@ -148,251 +195,109 @@ def segments(pl) -> list:
         if _single(layers[i]):
             while j + 1 < n and join_ok(i, j + 1):
                 j += 1
-        regions = None
-        while j > i:
+        seg = None
+        while j > i and seg is None:
             if closed(i, j):
-                regions = _alloc(layers, i, j, consumers, build.fbuf_depth)
-                if regions is not None:
-                    break
-            j -= 1
-        seg = Segment(i, j, regions or {})
-        for k in range(i + 1, j + 1):
-            seg.plans[k] = _hwc_plan(layers[k], [layers[p] for p in src_pos[k] if p is not None and p >= i])
+                seg = _build(layers, build, i, j, src_pos, consumers)
+            if seg is None:
+                j -= 1
+        if seg is None:  # (no tensors in the buffer: a chunk as large as the runner likes)
+            seg = Segment(i, i, plans={i: layers[i]}, chunk=MAX_CHUNK)
         segs.append(seg)
-        on_host.add(j)
-        i = j + 1
+        on_host.add(seg.last)
+        i = seg.last + 1
     pl._segments = segs
     return segs
 
 
-def _hwc_plan(lp, producers):
+def _build(layers, build, i, j, src_pos, consumers):
+    """The segment of layers i .. j (its plans, chunk and regions), or None if its
+    variants or its tensors do not fit."""
+    plans = {k: layers[k] for k in range(i, j + 1)}
+    inside = {k: [p for p in src_pos[k] if p is not None and i <= p < k] for k in range(i, j + 1)}
+    for p in range(i, j):  # zero channels where a conv reads a map of channels not a multiple of P_IC
+        lp = plans[p]
+        readers = consumers[p]
+        if _is_map(lp) and lp.out_shape[0] % build.p_ic and any(
+                plans[q].opcode != S.OPCODE_LINEAR for q in readers):
+            c2 = _pad_to(lp, build)
+            if not c2 or any(plans[q].opcode not in (S.OPCODE_CONV, S.OPCODE_LINEAR) for q in readers):
+                return None
+            for q in readers:
+                plans[q] = _pad_in(plans[q], lp.out_shape, c2)
+            plans[p] = _pad_out(lp, c2)
+    for k in range(i + 1, j + 1):  # a LINEAR reading a map: its weights in HWC order
+        if inside[k]:
+            plans[k] = _hwc_plan(plans[k], plans[inside[k][0]])
+    batched = set()
+    for k in range(i, j + 1):
+        lp = plans[k]
+        if lp.opcode != S.OPCODE_LINEAR or lp.images_per_job < 2:
+            continue
+        row = -(-lp.engine_in[0] // build.p_ic) * build.p_ic  # bytes of one image's input row
+        if not all(out_beats(plans[p]) * S.STREAM_BYTES == row for p in inside[k]):
+            continue
+        if k < j and out_beats(lp) * S.STREAM_BYTES != lp.out_shape[0]:  # images' outputs back to back
+            c2 = _pad_to(lp, build)
+            if not c2 or c2 % S.STREAM_BYTES or any(plans[q].opcode != S.OPCODE_LINEAR for q in consumers[k]):
+                continue
+            for q in consumers[k]:
+                plans[q] = _pad_in(plans[q], lp.out_shape, c2)
+            plans[k] = lp = _pad_out(lp, c2)
+        batched.add(k)
+    weighted = [plans[k] for k in range(i, j + 1) if plans[k].has_weights]
+    for k in range(i, j + 1):  # the same weight words as planned, nothing overlapping
+        if plans[k].has_weights and _weight_beats(plans[k], build) != _weight_beats(layers[k], build):
+            return None
+    if any(_overlap(a, b) for x, a in enumerate(weighted) for b in weighted[x + 1:]):
+        return None
+    strides = {p: out_beats(plans[p]) for p in range(i, j)}
+    regions = _alloc(strides, i, j, consumers, build.fbuf_depth)
+    if regions is None:
+        return None
+    end = max([regions[p] + strides[p] for p in range(i, j)] or [1])
+    chunk = max(1, min(MAX_CHUNK, build.fbuf_depth // end))  # (first fit scales with the sizes)
+    regions = {p: r * chunk for p, r in regions.items()}
+    return Segment(i, j, regions, plans, chunk, strides, frozenset(batched) if chunk > 1 else frozenset())
+
+
+def _pad_out(lp, c2):
+    """``lp`` with output channels up to ``c2``: zero weights and bias (their values are
+    multiplied by the zero weights of :func:`_pad_in` only)."""
+    c = lp.out_shape[0]
+    extra = c2 - c
+    w = np.concatenate([lp.weight, np.zeros((extra,) + lp.weight.shape[1:], lp.weight.dtype)])
+    sl = lp.slices[0]
+    return replace(lp, weight=w, bias=np.concatenate([lp.bias, np.zeros(extra, lp.bias.dtype)]),
+                   mult=np.concatenate([lp.mult, np.repeat(lp.mult[-1:], extra)]),
+                   shift=np.concatenate([lp.shift, np.repeat(lp.shift[-1:], extra)]),
+                   out_shape=(c2,) + tuple(lp.out_shape[1:]),
+                   slices=[Slice(sl.oc0, sl.oc1 + extra, sl.wbase, sl.pbase, sl.words)])
+
+
+def _pad_in(lq, shape, c2):
+    """``lq`` reading a map of ``shape`` (C, ...) with zero channels up to ``c2``."""
+    c = shape[0]
+    if lq.opcode == S.OPCODE_LINEAR:  # (O, C*H*W) in PyTorch's order: pad C
+        rest = tuple(shape[1:])
+        w = lq.weight.reshape((lq.weight.shape[0], c) + rest)
+        pad = np.zeros((w.shape[0], c2 - c) + rest, w.dtype)
+        w = np.concatenate([w, pad], axis=1).reshape(w.shape[0], -1)
+        return replace(lq, weight=w, engine_in=(w.shape[1], 1, 1), in_shape=(c2,) + rest)
+    w = lq.weight
+    pad = np.zeros((w.shape[0], c2 - c) + w.shape[2:], w.dtype)
+    return replace(lq, weight=np.concatenate([w, pad], axis=1), in_shape=(c2,) + tuple(shape[1:]),
+                   engine_in=(c2,) + tuple(lq.engine_in[1:]))
+
+
+def _hwc_plan(lp, producer):
     """A LINEAR reading a map of several pixels from the buffer takes its features in the
     engine's HWC order: its weight columns permuted from PyTorch's CHW flattening."""
-    if lp.opcode != S.OPCODE_LINEAR or not producers:
+    if lp.opcode != S.OPCODE_LINEAR:
         return lp
-    shape = producers[0].out_shape
-    if producers[0].layout == "pixels" or len(shape) != 3 or shape[1] * shape[2] == 1 or shape[0] == 1:
+    shape = producer.out_shape
+    if producer.layout == "pixels" or len(shape) != 3 or shape[1] * shape[2] == 1 or shape[0] == 1:
         return lp
     c, h, w = shape
     wt = lp.weight.reshape(lp.weight.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(lp.weight.shape[0], -1)
     return replace(lp, weight=np.ascontiguousarray(wt))
-
-
-def run_segment(pl, seg: Segment, env: dict, engine, residency, net_key, on_job, out, completed, n):
-    """Run a chained segment on a batch: image by image, each of its layers one job; returns
-    the output of its last layer (N, ...). ``env`` holds the host's tensors (op index ->
-    (N, ...)); ``out`` / ``completed`` as :func:`rtlcnn.core.runner.execute` (its last layer
-    the batch's last, else None).
-
-    Once the segment's weights are on chip, a batch runs from a :class:`Prepared` stream:
-    built once per batch size, its only per-call work is writing the images into their
-    slots and cutting the outputs apart, both vectorized."""
-    prep = _prepared(pl, seg, engine, residency, net_key, n)
-    if prep is not None:
-        return prep.run(env, engine, on_job, out, completed, n)
-    return _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n)
-
-
-def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n):
-    """:func:`run_segment`, job by job from the plan (weights loaded where needed)."""
-    layers, build = pl.layers, pl.build
-    srcs = pl.program.sources()
-    pos = {lp.index: i for i, lp in enumerate(layers)}
-    first = layers[seg.first]
-    last = layers[seg.last]
-    op0 = pl.program.ops[first.index] if first.op is None else first.op
-    xin = engine_input(first, op0, env[srcs[first.index][0]], n)
-    pixels = last.layout == "pixels"
-    dtype = np.int32 if last.out_int32 else np.int8
-    y = np.empty((n,) + ((1, last.in_shape[0], 1) if pixels else tuple(last.out_shape)), dtype)
-
-    def host_part(k, lp, s, img):
-        """Input ``s`` of layer ``k`` from the host, as the engine takes it."""
-        if k == seg.first and s == srcs[lp.index][0]:
-            x = xin[img]
-        else:
-            x = env[s][img]
-        if lp.opcode == S.OPCODE_LINEAR:
-            return np.asarray(x).reshape(-1)
-        band = lp.bands[0]
-        return x[:, band.r0:band.r1]
-
-    def gen():
-        for img in range(n):
-            for k in range(seg.first, seg.last + 1):
-                lp = seg.plans.get(k, layers[k])
-                sl, band = lp.slices[0], lp.bands[0]
-                key = (net_key, lp.index, 0) if lp is layers[k] else (net_key, lp.index, "hwc")
-                load = lp.has_weights and not residency.has(key)
-                cfg = lp.config(sl, band, load, 1)
-                bases = []
-                for s in srcs[lp.index][:2 if lp.opcode == S.OPCODE_ADD else 1]:
-                    p = pos.get(s)
-                    bases.append(seg.regions[p] if p is not None and seg.first <= p < k else None)
-                while len(bases) < 2:
-                    bases.append(None)
-                place = C.Place(in_base=bases[0], b_base=bases[1],
-                                out_base=seg.regions[k] if k < seg.last else None)
-                xs = [None if b is not None else host_part(k, lp, s, img)
-                      for s, b in zip(srcs[lp.index], bases)]
-                x = tuple(xs[:2]) if lp.opcode == S.OPCODE_ADD else xs[0]
-                params = weights = None
-                if load:
-                    params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
-                    weights = lp.slice_weights(sl)
-                omit = (bases[0] is not None, bases[1] is not None)
-                st = S.job_stream(cfg, build, params, weights, x, omit=omit)
-                if load:
-                    residency.store(key, sl)
-
-                def done(raw, cfg=cfg, img=img, k=k, lp=lp):
-                    if k == seg.last:
-                        y[img] = S.unpack_output(raw, cfg).reshape(y.shape[1:])
-                        if out is not None:
-                            out[img] = y[img].reshape(out.shape[1:])
-                        if completed is not None:
-                            completed.append(img)
-                    return JobRecord(lp.index, img, cfg, macs=lp.job_macs(cfg))
-
-                yield Job(cfg, st, done, place)
-
-    dispatch(engine, build, gen(), on_job)
-    return y.reshape((n,) + tuple(last.out_shape)) if pixels else y
-
-
-def _keys(pl, seg, net_key) -> list:
-    """The residency keys of a segment's layers with weights, and their slices."""
-    out = []
-    for k in range(seg.first, seg.last + 1):
-        lp = seg.plans.get(k, pl.layers[k])
-        if lp.has_weights:
-            key = (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "hwc")
-            out.append(key)
-    return out
-
-
-def _prepared(pl, seg, engine, residency, net_key, n):
-    """The :class:`Prepared` batch of ``n`` images for this segment, or None (weights not on
-    chip, inputs from the host other than the first layer's map, an engine that takes no
-    command streams)."""
-    if not hasattr(engine, "run_commands") or not all(residency.has(k) for k in _keys(pl, seg, net_key)):
-        return None
-    cache = pl.__dict__.setdefault("_prepared", {})
-    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
-    key = (seg.first, n, net_key, limit)
-    if key not in cache:
-        cache[key] = Prepared.build(pl, seg, n, limit)
-    return cache[key]
-
-
-class Prepared:
-    """A segment's command streams for a batch, built once: headers, the feature buffer
-    places and zeroed slots for each image's input map; the weights are on chip."""
-
-    @classmethod
-    def build(cls, pl, seg, n, limit):
-        layers, build = pl.layers, pl.build
-        srcs = pl.program.sources()
-        pos = {lp.index: i for i, lp in enumerate(layers)}
-        self = cls()
-        self.seg, self.pl = seg, pl
-        first, last = layers[seg.first], layers[seg.last]
-        self.first, self.last = first, last
-        cfgs, places, parts = [], [], []
-        for k in range(seg.first, seg.last + 1):
-            lp = seg.plans.get(k, layers[k])
-            cfg = lp.config(lp.slices[0], lp.bands[0], False, 1)
-            bases = []
-            for s_ in srcs[lp.index][:2 if lp.opcode == S.OPCODE_ADD else 1]:
-                p = pos.get(s_)
-                bases.append(seg.regions[p] if p is not None and seg.first <= p < k else None)
-            bases += [None] * (2 - len(bases))
-            if k > seg.first and None in bases[:2 if lp.opcode == S.OPCODE_ADD else 1]:
-                return None  # an input from the host past the first layer: job by job
-            out_base = seg.regions[k] if k < seg.last else None
-            place = C.Place(in_base=bases[0], b_base=bases[1], out_base=out_base)
-            cfgs.append(cfg)
-            places.append(place)
-            parts.append(C.stream_part_beats(cfg, build, place) * S.STREAM_BYTES)
-        if first.opcode == S.OPCODE_ADD:
-            return None
-        self.in_bytes = parts[0]  # the first layer's input map: the only per-image bytes
-        self.job_cfgs, self.job_places = cfgs, places
-        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
-        per_image = sum(parts) + hb * len(cfgs)
-        self.out_bytes = last.config(last.slices[0], last.bands[0], False, 1).out_beats() * S.STREAM_BYTES
-        m = max(1, min(n, (limit - S.STREAM_BYTES) // per_image, limit // max(self.out_bytes, 1)))
-        self.chunks = []
-        for i0 in range(0, n, m):
-            k = min(m, n - i0)
-            jc = tuple(cfgs * k)
-            data = C.command_stream(list(jc), [np.zeros(b, np.uint8) for b in parts] * k, places * k)
-            self.chunks.append((i0, k, jc, tuple(places * k), data))
-        self.per_image = per_image
-        self.jobs_per_image = len(cfgs)
-        self.macs = [seg.plans.get(j, layers[j]).job_macs(c)
-                     for j, c in zip(range(seg.first, seg.last + 1), cfgs)]
-        return self
-
-    def run(self, env, engine, on_job, out, completed, n):
-        pl, first, last = self.pl, self.first, self.last
-        build = pl.build
-        srcs = pl.program.sources()
-        op0 = pl.program.ops[first.index] if first.op is None else first.op
-        xin = engine_input(first, op0, env[srcs[first.index][0]], n)
-        packed = _pack_batch(first, xin, build, self.in_bytes)
-        pixels = last.layout == "pixels"
-        dtype = np.int32 if last.out_int32 else np.int8
-        y = np.empty((n,) + ((1, last.in_shape[0], 1) if pixels else tuple(last.out_shape)), dtype)
-        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
-        for i0, k, jc, pc, data in self.chunks:
-            # image i's input map: after its first header, one image's bytes apart
-            view = data[:k * self.per_image].reshape(k, self.per_image)
-            view[:, hb:hb + self.in_bytes] = packed[i0:i0 + k]
-            try:
-                raw = engine.run_commands(jc, data, pc)
-            except Exception as exc:
-                done = getattr(exc, "jobs_done", 0) // self.jobs_per_image
-                if done:
-                    self._take(np.asarray(exc.commands_output), i0, done, y, out, completed, on_job, False)
-                raise
-            self._take(raw, i0, k, y, out, completed, on_job, True, len(data) + len(raw))
-        return y.reshape((n,) + tuple(last.out_shape)) if pixels else y
-
-    def _take(self, raw, i0, k, y, out, completed, on_job, whole, dma=0):
-        b = np.asarray(raw if not isinstance(raw, bytes) else np.frombuffer(raw, np.uint8)).reshape(-1)
-        b = b.view(np.uint8)
-        cfg = self.job_cfgs[-1]
-        size = cfg.out_values() * (4 if cfg.out_int32 else 1)
-        vals = b[:k * self.out_bytes].reshape(k, self.out_bytes)[:, :size]  # (padding dropped)
-        res = vals.copy().view("<i4" if cfg.out_int32 else np.int8)
-        res = res.reshape(k, cfg.out_h, cfg.out_w, cfg.out_c)
-        y[i0:i0 + k] = res.transpose(0, 3, 1, 2).reshape((k,) + y.shape[1:])
-        if out is not None:
-            out[i0:i0 + k] = y[i0:i0 + k].reshape((k,) + out.shape[1:])
-        if completed is not None:
-            completed.extend(range(i0, i0 + k))
-        if on_job is not None and whole:  # one record a layer for the chunk's jobs
-            ks = list(range(self.seg.first, self.seg.last + 1))
-            for j, (kk, cfg_j) in enumerate(zip(ks, self.job_cfgs)):
-                rec = JobRecord(self.pl.layers[kk].index, i0, cfg_j, images=tuple(range(i0, i0 + k)),
-                                macs=self.macs[j] * k, jobs=k)
-                rec.transfer_end = j == len(ks) - 1
-                rec.dma_bytes = dma if rec.transfer_end else 0
-                on_job(rec, None)
-
-
-def _pack_batch(lp, xin, build, nbytes) -> np.ndarray:
-    """The I sections of a batch (N, nbytes): each image's map in HWC order, channels padded
-    to P_IC, padded to whole beats (LINEAR: its feature vector)."""
-    n = xin.shape[0]
-    x = xin.reshape(n, -1, 1, 1) if lp.opcode == S.OPCODE_LINEAR else xin
-    band = lp.bands[0]
-    x = x[:, :, band.r0:band.r1]
-    _, c, h, w = x.shape
-    icg = -(-c // build.p_ic)
-    out = np.zeros((n, nbytes), np.uint8)
-    xp = np.zeros((n, h, w, icg * build.p_ic), np.int8)
-    xp[..., :c] = x.transpose(0, 2, 3, 1)
-    out[:, :h * w * icg * build.p_ic] = xp.reshape(n, -1).view(np.uint8)
-    return out

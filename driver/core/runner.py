@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import chain as CH
+from . import chain_run as CR
 from . import ref_ops
 from . import stream as S
 from .jobs import FLUSH, OPCODE_HOST, Job, JobRecord, dispatch, engine_input
@@ -87,7 +88,7 @@ def execute(pl, xq: np.ndarray, engine, residency: Residency, net_key, layers=No
             seg = segs[at]
             last = run[seg.last]
             fin = last is run[-1]
-            y = CH.run_segment(pl, seg, env, engine, residency, net_key, on_job, out if fin else None,
+            y = CR.run_segment(pl, seg, env, engine, residency, net_key, on_job, out if fin else None,
                                completed if fin else None, n)
             outs.extend([None] * (seg.last - at) + [y])  # (the layers before its last: on chip)
             skip = seg.last

@@ -55,6 +55,11 @@ JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost mode
 #: the board's ARM: some 50 us), in engine cycles at 100 MHz; weighs unfolding against
 #: the extra jobs it can bring
 HOST_JOB_CYCLES = 5000
+#: what a host layout costs an image beyond its engine cycles where the layer could
+#: otherwise read its input from the feature buffer (engines with command streams): the
+#: host lays out the map (in numpy on the ARM: some 50 us for a LeNet-sized map) and the
+#: segment of on-chip layers ends there, so the map crosses the DMA twice
+CHAIN_BREAK_CYCLES = HOST_JOB_CYCLES
 #: the batch whose per-image cost Plan.summary() shows for layers that batch images
 #: (Network.predict's default batch size)
 SUMMARY_BATCH = 64
@@ -514,7 +519,14 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     in_shapes = [shapes[src[0] + 1] for src in srcs]  # each op's (first) input
     big = dict(wroom=build.wbuf_depth, proom=build.pbuf_depth)
 
-    def best(i, op, ins, outs, wbase, pbase, wroom, proom):
+    chaining = build.has_command_streams and build.fbuf_depth > 0
+
+    def chain_break(i, lp, made) -> int:  # a host layout ends a chain its input could continue
+        p = made[srcs[i][0]] if chaining and lp.unfold and 0 <= srcs[i][0] < len(made) else None
+        one = p is not None and not p.gsplit and not p.rsplit and len(p.slices) == len(p.bands) == 1
+        return CHAIN_BREAK_CYCLES if one and p.opcode != OPCODE_HOST else 0
+
+    def best(i, op, ins, outs, wbase, pbase, wroom, proom, made=()):
         if op.kind in HOST_KINDS:
             return _host_layer(i, op, ins, outs)
         if op.kind == "globalavgpool":  # a 1x1 conv over the transposed map
@@ -557,27 +569,32 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
         if unfold and any(lp.unfold for lp in options):
             options = [lp for lp in options if lp.unfold]
         return min(options, key=lambda lp: (
-            lp.est_cycles + HOST_JOB_CYCLES * lp.jobs_per_image, lp.unfold))
+            lp.est_cycles + HOST_JOB_CYCLES * lp.jobs_per_image + chain_break(i, lp, made), lp.unfold))
 
-    # first try: every layer at its own place, all resident
-    layers, wbase, pbase, resident = [], 0, 0, True
-    try:
-        for i, op in enumerate(program.ops):
-            lp = best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
-            for u in lp.units():
-                if not u.has_weights:
-                    continue
-                if u.rsplit or len(u.slices) > 1 or wbase + _words(u) > build.wbuf_depth or \
-                        pbase + u.slices[-1].oc1 > build.pbuf_depth:
-                    raise LayerNotSupported("does not fit together")
-                sl = u.slices[0]
-                u.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
-                wbase += _words(u)
-                pbase += u.slices[-1].oc1
-            layers.append(lp)
-    except LayerNotSupported:
-        resident = False
+    # first try: every layer at its own place, all resident; where the engine chains layers,
+    # each layer's parameters get room for channels up to a multiple of P_IC (chain._pad_out)
+    for room in ((build.p_ic, 1) if chaining else (1,)):
+        layers, wbase, pbase, resident = [], 0, 0, True
+        try:
+            for i, op in enumerate(program.ops):
+                lp = best(i, op, in_shapes[i], shapes[i + 1], 0, 0, made=layers, **big)
+                for u in lp.units():
+                    if not u.has_weights:
+                        continue
+                    if u.rsplit or len(u.slices) > 1 or wbase + _words(u) > build.wbuf_depth or \
+                            pbase + u.slices[-1].oc1 > build.pbuf_depth:
+                        raise LayerNotSupported("does not fit together")
+                    sl = u.slices[0]
+                    u.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
+                    wbase += _words(u)
+                    pbase += _cdiv(u.slices[-1].oc1, room) * room
+                layers.append(lp)
+        except LayerNotSupported:
+            resident = False
+        if resident:
+            break
     if not resident:
-        layers = [best(i, op, in_shapes[i], shapes[i + 1], 0, 0, **big)
-                  for i, op in enumerate(program.ops)]
+        layers = []
+        for i, op in enumerate(program.ops):
+            layers.append(best(i, op, in_shapes[i], shapes[i + 1], 0, 0, made=layers, **big))
     return Plan(program, build, layers, resident)

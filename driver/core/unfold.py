@@ -32,7 +32,7 @@ import numpy as np
 
 from . import reference as R
 
-__all__ = ["kx_input", "kx_weights", "pair_input", "pair_weights", "pair_exact",
+__all__ = ["kx_input", "taps_hwc", "kx_weights", "pair_input", "pair_weights", "pair_exact",
            "conv_width", "layer_job", "engine_conv_int", "im2col"]
 
 
@@ -50,6 +50,21 @@ def _row_taps(x: np.ndarray, k: int, pad: int, ncols: int, step: int, taps: int)
     win = np.lib.stride_tricks.sliding_window_view(xp[:, :, :, :need], taps, axis=3)
     win = win[:, :, :, ::step]                       # (N, C, H, ncols, taps)
     return np.ascontiguousarray(win.transpose(0, 4, 1, 2, 3).reshape(n, taps * c, h, ncols))
+
+
+def taps_hwc(x: np.ndarray, k: int, pad: int, layout: str) -> np.ndarray:
+    """The ``kx`` or ``pair`` layout of a batch ``(N, C, H, W)`` in the engine's pixel order,
+    as a strided view of one padded copy: ``(N, H, OW', taps, C)``, channel ``t*C + c`` of
+    pixel ``(iy, j)`` at ``[:, iy, j, t, c]`` (what :func:`kx_input` / :func:`pair_input`
+    give, transposed; for writing straight into a command stream's slots)."""
+    n, c, h, w = x.shape
+    ow = conv_width(w, k, pad)
+    ncols, step, taps = (ow, 1, k) if layout == "kx" else (ow // 2, 2, k + 1)
+    need = (ncols - 1) * step + taps
+    xp = np.zeros((n, c, h, max(need, w + 2 * pad)), dtype=x.dtype)
+    xp[:, :, :, pad:pad + w] = x
+    win = np.lib.stride_tricks.sliding_window_view(xp[:, :, :, :need], taps, axis=3)[:, :, :, ::step]
+    return win.transpose(0, 2, 3, 4, 1)
 
 
 def kx_input(x: np.ndarray, k: int, pad: int) -> np.ndarray:

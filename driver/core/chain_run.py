@@ -1,0 +1,354 @@
+"""Running a chained segment (:mod:`rtlcnn.core.chain`) on a batch: command streams whose
+jobs read and write the feature buffer.
+
+A batch runs in chunks of at most ``Segment.chunk`` images; a chunk's jobs are each
+layer's jobs for its images (one a image, or a batched LINEAR's one for several), layer
+after layer (:func:`chunk_jobs`). Once the segment's weights are on chip, a batch size's
+command streams are built once (:class:`Prepared`): a call then only writes the images
+into their slots and cuts the outputs apart, both vectorized; before that, and wherever a
+layer past the first takes an input from the host, the jobs are made one by one
+(:func:`_run_generic`) and :func:`rtlcnn.core.jobs.dispatch` packs them into streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import commands as C
+from . import stream as S
+from . import unfold as U
+from .jobs import Job, JobRecord, dispatch, engine_input
+
+__all__ = ["run_segment", "chunk_jobs", "Prepared"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One job of a chunk: layer position ``k`` (plan ``lp``) on the chunk's images
+    [a, b), its configuration (no loads) and place."""
+
+    k: int
+    lp: object
+    a: int
+    b: int
+    cfg: S.JobConfig
+    place: C.Place
+
+
+def _pos(pl):
+    cached = pl.__dict__.get("_positions")
+    if cached is None:
+        cached = pl._positions = {lp.index: i for i, lp in enumerate(pl.layers)}
+    return cached
+
+
+def _reads(pl, k) -> list:
+    """The tensors layer ``k`` reads (op indices; an ADD's two operands)."""
+    lp = pl.layers[k]
+    src = pl.program.sources()[lp.index]
+    return src[:2] if lp.opcode == S.OPCODE_ADD else src[:1]
+
+
+def chunk_jobs(pl, seg, c: int) -> list:
+    """The :class:`Spec` s of a chunk of ``c`` images, in the order they run."""
+    pos = _pos(pl)
+    out = []
+    for k in range(seg.first, seg.last + 1):
+        lp = seg.plan(pl.layers, k)
+        ranges = lp.chunks(c) if k in seg.batched else [(a, a + 1) for a in range(c)]
+        inside = [pos.get(s) for s in _reads(pl, k)]
+        inside = [p if p is not None and seg.first <= p < k else None for p in inside]
+        for a, b in ranges:
+            cfg = lp.config(lp.slices[0], lp.bands[0], False, b - a)
+            bases = [None if p is None else seg.regions[p] + a * seg.strides[p] for p in inside] + [None]
+            out_base = seg.regions[k] + a * seg.strides[k] if k < seg.last else None
+            out.append(Spec(k, lp, a, b, cfg, C.Place(bases[0], bases[1], out_base)))
+    return out
+
+
+def _key(pl, seg, k, net_key):
+    lp = seg.plan(pl.layers, k)
+    return (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "chain")
+
+
+def _chunks(n: int, size: int) -> list:
+    """[i0, i1) of ceil(n / size) chunks of balanced sizes."""
+    k = -(-n // size)
+    base, extra = divmod(n, k)
+    bounds = np.cumsum([0] + [base + (1 if j < extra else 0) for j in range(k)])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
+def _out_array(last, n):
+    pixels = last.layout == "pixels"
+    dtype = np.int32 if last.out_int32 else np.int8
+    return np.empty((n,) + ((1, last.in_shape[0], 1) if pixels else tuple(last.out_shape)), dtype)
+
+
+def _finish(last, y, n):
+    return y.reshape((n,) + tuple(last.out_shape)) if last.layout == "pixels" else y
+
+
+def _first_input(pl, seg, env, n):
+    first = seg.plan(pl.layers, seg.first)
+    op0 = pl.program.ops[first.index] if first.op is None else first.op
+    return engine_input(first, op0, env[pl.program.sources()[first.index][0]], n)
+
+
+def run_segment(pl, seg, env: dict, engine, residency, net_key, on_job, out, completed, n):
+    """Run a chained segment on a batch; returns the output of its last layer (N, ...).
+    ``env`` holds the host's tensors (op index -> (N, ...)); ``out`` / ``completed`` as
+    :func:`rtlcnn.core.runner.execute` (its last layer the batch's last, else None)."""
+    prep = _prepared(pl, seg, engine, residency, net_key, n)
+    if prep is not None:
+        return prep.run(env, engine, on_job, out, completed, n)
+    return _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n)
+
+
+def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, completed, n):
+    """:func:`run_segment`, job by job (weights loaded where needed)."""
+    layers, build = pl.layers, pl.build
+    xin = _first_input(pl, seg, env, n)
+    last = seg.plan(layers, seg.last)
+    y = _out_array(last, n)
+    reads = {k: _reads(pl, k) for k in range(seg.first, seg.last + 1)}
+
+    def host_part(k, lp, s, i0, sp):
+        """Input ``s`` of a job of layer ``k`` from the host, as the engine takes it."""
+        x = xin if k == seg.first and s == reads[k][0] else env[s]
+        if lp.opcode == S.OPCODE_LINEAR:
+            rows = np.asarray(x[i0 + sp.a:i0 + sp.b]).reshape(sp.b - sp.a, -1)
+            return rows[0] if sp.b - sp.a == 1 else rows.T[:, :, None]  # (F, N, 1): image i is row i
+        band = lp.bands[0]
+        return x[i0 + sp.a][:, band.r0:band.r1]
+
+    def gen():
+        for i0, i1 in _chunks(n, seg.chunk):
+            for sp in chunk_jobs(pl, seg, i1 - i0):
+                lp, sl = sp.lp, sp.lp.slices[0]
+                key = _key(pl, seg, sp.k, net_key)
+                load = lp.has_weights and not residency.has(key)
+                cfg = sp.cfg.replace(load_params=True, load_weights=True) if load else sp.cfg
+                streamed = [sp.place.in_base is None, sp.place.b_base is None]
+                xs = [host_part(sp.k, lp, s, i0, sp) if on else None for s, on in zip(reads[sp.k], streamed)]
+                x = tuple(xs[:2]) if lp.opcode == S.OPCODE_ADD else xs[0]
+                params = weights = None
+                if load:
+                    params = (lp.bias[sl.oc0:sl.oc1], lp.mult[sl.oc0:sl.oc1], lp.shift[sl.oc0:sl.oc1])
+                    weights = lp.slice_weights(sl)
+                st = S.job_stream(cfg, build, params, weights, x, omit=(not streamed[0], not streamed[1]))
+                if load:
+                    residency.store(key, sl)
+
+                def done(raw, cfg=cfg, sp=sp, i0=i0):
+                    img = i0 + sp.a
+                    if sp.k == seg.last:
+                        res = S.unpack_output(raw, cfg)
+                        if sp.b - sp.a > 1:  # (OUT_C, N, 1): image by image
+                            res = res.reshape(cfg.out_c, -1).T
+                            y[img:i0 + sp.b] = res.reshape((sp.b - sp.a,) + y.shape[1:])
+                        else:
+                            y[img] = res.reshape(y.shape[1:])
+                        if out is not None:
+                            out[img:i0 + sp.b] = y[img:i0 + sp.b].reshape((sp.b - sp.a,) + out.shape[1:])
+                        if completed is not None:
+                            completed.extend(range(img, i0 + sp.b))
+                    return JobRecord(sp.lp.index, img, cfg, images=tuple(range(img, i0 + sp.b)),
+                                     macs=sp.lp.job_macs(cfg))
+
+                yield Job(cfg, st, done, sp.place)
+
+    dispatch(engine, build, gen(), on_job)
+    return _finish(last, y, n)
+
+
+def _prepared(pl, seg, engine, residency, net_key, n):
+    """The :class:`Prepared` batch of ``n`` images for this segment, or None (weights not on
+    chip, inputs from the host other than the first layer's, an engine that takes no
+    command streams)."""
+    if not hasattr(engine, "run_commands"):
+        return None
+    for k in range(seg.first, seg.last + 1):
+        if seg.plan(pl.layers, k).has_weights and not residency.has(_key(pl, seg, k, net_key)):
+            return None
+    cache = pl.__dict__.setdefault("_prepared", {})
+    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+    key = (seg.first, n, net_key, limit)
+    if key not in cache:
+        cache[key] = Prepared.build(pl, seg, n, limit)
+    return cache[key]
+
+
+@dataclass
+class _Transfer:
+    """One command stream of a prepared batch: its jobs, its bytes (the images' slots
+    zero), where each run of images' inputs and outputs lies in it, and its profile."""
+
+    cfgs: tuple
+    places: tuple
+    data: np.ndarray
+    ins: list    # (img0, count, view): the slots of count images' inputs, a (count, width) view
+    outs: list   # (img0, count, byte offset, stride, first job, jobs)
+    records: list  # (layer index, first image, cfg, images, macs, jobs)
+
+
+class Prepared:
+    """A segment's command streams for a batch of ``n`` images, built once (the weights
+    are on chip): headers, feature buffer places and zeroed slots for the images."""
+
+    @classmethod
+    def build(cls, pl, seg, n, limit):
+        build = pl.build
+        layers = pl.layers
+        first, last = seg.plan(layers, seg.first), seg.plan(layers, seg.last)
+        if first.opcode == S.OPCODE_ADD:
+            return None
+        reads_ok = all(
+            _pos(pl).get(s) is not None and seg.first <= _pos(pl)[s] < k
+            for k in range(seg.first + 1, seg.last + 1) for s in _reads(pl, k))
+        if not reads_ok:
+            return None  # an input from the host past the first layer: job by job
+        self = cls()
+        self.seg, self.pl, self.first, self.last = seg, pl, first, last
+        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
+        cfg1 = last.config(last.slices[0], last.bands[0], False, 1)
+        self.out_shape1 = (cfg1.out_h, cfg1.out_w, cfg1.out_c)
+        self.value_bytes = cfg1.out_values() * (4 if cfg1.out_int32 else 1)
+        row = -(-first.engine_in[0] // build.p_ic) * build.p_ic  # one pixel's (a LINEAR's image's) bytes
+        self.in_bytes = row if first.opcode == S.OPCODE_LINEAR else first.config(
+            first.slices[0], first.bands[0], False, 1).input_beats(build) * S.STREAM_BYTES
+        self.row = row
+        self.transfers = []
+        cur = None
+        for i0, i1 in _chunks(n, seg.chunk):
+            specs = chunk_jobs(pl, seg, i1 - i0)
+            nin = sum(hb + C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES for sp in specs)
+            nout = sum(sp.cfg.out_beats() for sp in specs if sp.k == seg.last) * S.STREAM_BYTES
+            if nin + S.STREAM_BYTES > limit or nout > limit:
+                return None  # (a chunk larger than a transfer: job by job, dispatch cuts it)
+            if cur is None or cur[1] + nin > limit or cur[2] + nout > limit:
+                cur = [[], 0, 0]
+                self.transfers.append(cur)
+            cur[0].append((i0, specs))
+            cur[1] += nin
+            cur[2] += nout
+        self.transfers = [self._transfer(chunks, build) for chunks, _, _ in self.transfers]
+        return self
+
+    def _transfer(self, chunks, build) -> _Transfer:
+        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
+        cfgs, places, parts, ins, outs, recs = [], [], [], [], [], {}
+        off = out_off = 0
+        for i0, specs in chunks:
+            for sp in specs:
+                part = C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES
+                if sp.k == self.seg.first:  # the images' inputs: after the header
+                    stride = hb + part if sp.b - sp.a == 1 else self.in_bytes
+                    _extend(ins, (i0 + sp.a, sp.b - sp.a, off + hb, stride))
+                if sp.k == self.seg.last:
+                    nb = sp.cfg.out_beats() * S.STREAM_BYTES
+                    stride = nb if sp.b - sp.a == 1 else self.value_bytes
+                    _extend(outs, (i0 + sp.a, sp.b - sp.a, out_off, stride, len(cfgs), 1))
+                    out_off += nb
+                r = recs.setdefault(sp.k, [sp.lp.index, i0 + sp.a, sp.cfg, [], 0, 0])
+                r[3].extend(range(i0 + sp.a, i0 + sp.b))
+                r[4] += sp.lp.job_macs(sp.cfg)
+                r[5] += 1
+                cfgs.append(sp.cfg)
+                places.append(sp.place)
+                parts.append(np.zeros(part, np.uint8))
+                off += hb + part
+        data = C.command_stream(cfgs, parts, places)
+        # each run of inputs as a writable view of the stream's bytes (count, width)
+        ins = [(img0, count, self._slots(data[o:], count, stride)) for img0, count, o, stride in ins]
+        return _Transfer(tuple(cfgs), tuple(places), data, ins, outs,
+                         [(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for _, r in sorted(recs.items())])
+
+    def _slots(self, data, count, stride):
+        """A writable view of ``count`` images' input slots, ``stride`` bytes apart at the
+        start of ``data``, shaped as :meth:`_source` gives the images (the channels past
+        the map's are padding, zero in the stream and never written)."""
+        first, row = self.first, self.row
+        if first.opcode == S.OPCODE_LINEAR:
+            return np.lib.stride_tricks.as_strided(data, (count, first.engine_in[0]), (stride, 1))
+        band = first.bands[0]
+        h, w = band.r1 - band.r0, first.engine_in[2]
+        if first.layout in ("kx", "pair"):
+            c = first.in_shape[0]
+            shape, strides = (count, h, w, first.engine_in[0] // c, c), (stride, w * row, row, c, 1)
+        else:
+            shape, strides = (count, h, w, first.engine_in[0]), (stride, w * row, row, 1)
+        return np.lib.stride_tricks.as_strided(data, shape, strides)
+
+    def _source(self, env, n):
+        """The batch's inputs of the first layer as :meth:`_slots` takes them (views where
+        it can: one copy of the map for a host layout)."""
+        pl, first = self.pl, self.first
+        x = env[pl.program.sources()[first.index][0]]
+        if first.opcode == S.OPCODE_LINEAR:
+            return x.reshape(n, -1)
+        band = first.bands[0]
+        if first.layout in ("kx", "pair"):
+            op = pl.program.ops[first.index] if first.op is None else first.op
+            return U.taps_hwc(x, op.weight.shape[2], int(op.padding), first.layout)[:, band.r0:band.r1]
+        return _first_input(pl, self.seg, env, n)[:, :, band.r0:band.r1].transpose(0, 2, 3, 1)
+
+    def run(self, env, engine, on_job, out, completed, n):
+        src = self._source(env, n)
+        y = _out_array(self.last, n)
+        for t in self.transfers:
+            for img0, count, view in t.ins:
+                view[:] = src[img0:img0 + count]
+            try:
+                raw = engine.run_commands(t.cfgs, t.data, t.places)
+            except Exception as exc:
+                done = getattr(exc, "jobs_done", 0)
+                if done:
+                    self._take(t, np.asarray(exc.commands_output), y, out, completed, done)
+                raise
+            self._take(t, raw, y, out, completed, len(t.cfgs))
+            if on_job is not None:  # one record a layer for the transfer's jobs
+                for j, (index, img, cfg, images, macs, jobs) in enumerate(t.records):
+                    rec = JobRecord(index, img, cfg, images=images, macs=macs, jobs=jobs)
+                    rec.transfer_end = j == len(t.records) - 1
+                    rec.dma_bytes = len(t.data) + len(raw) if rec.transfer_end else 0
+                    on_job(rec, None)
+        return _finish(self.last, y, n)
+
+    def _take(self, t, raw, y, out, completed, jobs_done):
+        """The outputs of the transfer's jobs before ``jobs_done`` into ``y`` (and ``out``,
+        ``completed``)."""
+        b = np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else np.asarray(raw).reshape(-1)
+        b = b.view(np.uint8)
+        dtype = "<i4" if self.last.out_int32 else np.int8
+        oh, ow, oc = self.out_shape1
+        vb = self.value_bytes
+        for img0, count, off, stride, j0, jobs in t.outs:
+            if jobs_done <= j0:
+                break
+            if jobs_done < j0 + jobs:  # (a run of one-image jobs, cut by the failure)
+                count = jobs_done - j0
+            if off + (count - 1) * stride + vb > len(b):
+                raise ValueError(f"the command stream's output has {len(b)} bytes, its jobs give more")
+            vals = np.lib.stride_tricks.as_strided(b[off:], (count, vb), (stride, 1)).copy().view(dtype)
+            res = vals.reshape(count, oh, ow, oc).transpose(0, 3, 1, 2).reshape((count,) + y.shape[1:])
+            y[img0:img0 + count] = res
+            if out is not None:
+                out[img0:img0 + count] = res.reshape((count,) + out.shape[1:])
+            if completed is not None:
+                completed.extend(range(img0, img0 + count))
+
+
+def _extend(runs, run) -> None:
+    """Append ``run`` (img0, count, offset, stride, ...) to ``runs``, merging it into the
+    last run where it continues that run's images at the same stride."""
+    if runs:
+        p = runs[-1]
+        one = run[1] == 1 and p[3] == run[3]
+        if one and p[0] + p[1] == run[0] and p[2] + p[1] * p[3] == run[2] and (len(run) == 4 or (
+                p[4] + p[5] == run[4] and p[5] == p[1])):
+            runs[-1] = (p[0], p[1] + 1, p[2], p[3]) + ((p[4], p[5] + 1) if len(run) > 4 else ())
+            return
+    runs.append(run)
