@@ -162,8 +162,11 @@ def test_streams_cross_the_dma_once_per_segment():
     SC.execute(pl, x, eng, res, "k", chain=True)
     sent_first = eng.beats_sent
     eng.beats_sent = eng.streams = 0
-    SC.execute(pl, x, eng, res, "k", chain=True)  # weights on chip now
-    assert eng.streams == 1
+    macs = []
+    SC.execute(pl, x, eng, res, "k", chain=True, on_job=lambda rec, raw: macs.append(rec.macs))
+
+    assert eng.streams == 1  # (the weights were on chip)
+    assert sum(macs) == prog.macs() * n  # the layers' own MACs, not those of the zero channels
     seg = CH.segments(pl)[0]
     conv1 = pl.layers[0].config(pl.layers[0].slices[0], pl.layers[0].bands[0], False, 1)
     chunks = -(-n // seg.chunk)

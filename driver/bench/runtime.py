@@ -97,6 +97,31 @@ def host_overhead(prog, build: S.Build, n: int = 64, repeat: int = 5) -> dict:
     return {"jobs": jobs[0], "us_per_job": best / jobs[0] * 1e6, "us_per_image": best / n * 1e6}
 
 
+#: the board projection's stated model (docs/benchmarks.md, "Board projection"): how much
+#: slower the PYNQ-Z2's 650 MHz Cortex-A9 runs the driver's Python and numpy than this
+#: machine's x86 core (an assumption, no board measured: 10x, with 5x and 20x shown too)
+ARM_SLOWDOWN = 10.0
+#: one register access from Python on the board, pynq's MMIO or a DMA register inside
+#: pynq's transfer(): 30 us, from a PYNQ-Z1 measurement of 5,600 MMIO.write calls taking
+#: 150-200 ms (discuss.pynq.io/t/mmio-write-is-too-slow/389); an upper figure, pynq's
+#: later releases are faster
+US_PER_ACCESS = 30.0
+
+
+def board_projection(engine_cycles: float, host_us: float, accesses: float, batch: int,
+                     clock_mhz: float = 100.0, slowdown: float = ARM_SLOWDOWN,
+                     us_per_access: float = US_PER_ACCESS) -> dict:
+    """Projected PYNQ-Z2 images/s for a batch size: the engine's cycles per image at the
+    clock; the host's work per image (measured here, times ``slowdown``); the batch's
+    register accesses at ``us_per_access`` each, shared by its images. ``serial``: the
+    host waits for the engine and the engine for the host (the driver today);
+    ``overlapped``: the host prepares batch k+1 while the engine runs batch k."""
+    engine = engine_cycles / clock_mhz
+    host = host_us * slowdown + accesses * us_per_access / batch
+    return {"engine_us": engine, "host_us": host, "engine_only": 1e6 / engine,
+            "serial": 1e6 / (engine + host), "overlapped": 1e6 / max(engine, host)}
+
+
 def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
     from ..board.accelerator import Accelerator
     from ..mock import MockOverlay
@@ -123,8 +148,10 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
             cyc_img = tot["cycles"] / n
             cold_profile = net.profile_table()
             sim_cycles, accesses = ol.sim_cycles - c0, ol.device.register_accesses - a0
+            a1 = ol.device.register_accesses
             net.predict_int(x)  # again: the weights are on chip now
             warm = net.totals()
+            warm_accesses = ol.device.register_accesses - a1
             rows.append({
                 "sim": sim, "batch": batch, "images": n, "engine_cycles_per_image": cyc_img,
                 "images_per_s_at_clock": acc.clock_mhz * 1e6 / cyc_img,
@@ -141,6 +168,8 @@ def run_mock(sim: str, prog, batches, icarus_images: int = 2) -> list:
                 "clock_mhz": acc.clock_mhz, "build": f"P_OC={b.p_oc} P_IC={b.p_ic}",
                 "profile": cold_profile,
                 "resident_cycles_per_image": warm["cycles"] / n,
+                "resident_register_accesses": warm_accesses * batch / n,
+                "resident_dma_transfers": warm["dma_transfers"] * batch / n,
                 "resident_utilization": warm["utilization"],
                 "resident_profile": net.profile_table(),
             })
@@ -156,13 +185,20 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     prog, name = _program()
     print(f"program {name}: {prog.macs():,d} MACs per image")
+    host = {}
     for batch in (1, 64):
         for minor, how in ((4, "job by job (engine 1.4)"), (S.VERSION_MINOR, "command streams (engine 1.5)")):
             ho = host_overhead(prog, S.Build(version_minor=minor), batch)
-            print(f"host work at batch {batch}, {how}, zero-cost engine: {ho['us_per_image']:.0f} us/image "
-                  f"({ho['jobs']} jobs, {ho['us_per_job']:.0f} us/job)")
+            host[batch, minor] = ho["us_per_image"]
+            print(f"host work at batch {batch}, {how}, zero-cost engine: {ho['us_per_image']:.1f} us/image "
+                  f"({ho['jobs']} jobs, {ho['us_per_job']:.1f} us/job)")
     for sim in args.sim:
         for r in run_mock(sim, prog, args.batch, args.icarus_images):
+            if sim == "verilator" and (r["batch"], S.VERSION_MINOR) in host:
+                r["projection"] = {k: board_projection(
+                    r["resident_cycles_per_image"], host[r["batch"], S.VERSION_MINOR],
+                    r["resident_register_accesses"], r["batch"], r["clock_mhz"], slowdown=k)
+                    for k in (5.0, ARM_SLOWDOWN, 20.0)}
             print(f"\n[{r['sim']}] batch {r['batch']} ({r['images']} images measured), {r['build']} "
                   f"at {r['clock_mhz']:g} MHz")
             print(f"  engine cycles/image {r['engine_cycles_per_image']:,.0f} -> "
@@ -179,8 +215,14 @@ def main(argv=None) -> int:
             rc = r["resident_cycles_per_image"]
             print(f"  next call, weights on chip: engine cycles/image {rc:,.0f} = "
                   f"{rc / r['ideal_cycles_per_image']:.2f}x the ideal compute bound; MAC utilization "
-                  f"{r['resident_utilization']:.1%}")
+                  f"{r['resident_utilization']:.1%}; {r['resident_register_accesses']:.0f} register "
+                  f"accesses and {r['resident_dma_transfers']:.0f} DMA transfers per batch")
             print("  " + r["resident_profile"].replace("\n", "\n  "))
+            for k, pr in r.get("projection", {}).items():
+                print(f"  PYNQ-Z2 projection, ARM {k:g}x slower than this core, {US_PER_ACCESS:g} us a "
+                      f"register access: engine {pr['engine_us']:.1f} us/image, host {pr['host_us']:.1f} "
+                      f"us/image -> {pr['serial']:,.0f} images/s serial, {pr['overlapped']:,.0f} overlapped "
+                      f"(engine only {pr['engine_only']:,.0f})")
     return 0
 
 

@@ -68,6 +68,14 @@ def chunk_jobs(pl, seg, c: int) -> list:
     return out
 
 
+def _macs(pl, sp) -> int:
+    """The layer's own MACs in a job (a variant with zero channels computes more)."""
+    lp = pl.layers[sp.k]
+    if sp.lp is lp:
+        return lp.job_macs(sp.cfg)
+    return lp.job_macs(lp.config(lp.slices[0], lp.bands[0], False, sp.b - sp.a))
+
+
 def _key(pl, seg, k, net_key):
     lp = seg.plan(pl.layers, k)
     return (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "chain")
@@ -156,7 +164,7 @@ def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, complete
                         if completed is not None:
                             completed.extend(range(img, i0 + sp.b))
                     return JobRecord(sp.lp.index, img, cfg, images=tuple(range(img, i0 + sp.b)),
-                                     macs=sp.lp.job_macs(cfg))
+                                     macs=_macs(pl, sp))
 
                 yield Job(cfg, st, done, sp.place)
 
@@ -254,7 +262,7 @@ class Prepared:
                     out_off += nb
                 r = recs.setdefault(sp.k, [sp.lp.index, i0 + sp.a, sp.cfg, [], 0, 0])
                 r[3].extend(range(i0 + sp.a, i0 + sp.b))
-                r[4] += sp.lp.job_macs(sp.cfg)
+                r[4] += _macs(self.pl, sp)
                 r[5] += 1
                 cfgs.append(sp.cfg)
                 places.append(sp.place)

@@ -62,12 +62,13 @@ def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
     y = net.predict(x)
     assert y.dtype == np.float32 and np.array_equal(y, R.run(prog, x))
     prof = net.profile()
-    # conv1 (pair layout) a command stream of one job an image; conv2 (kx layout from the
-    # host) .. fc3 chained on chip, one job an image each (engine 1.5)
-    assert [lp.layout for lp in net.plan.layers[:2]] == ["pair", "kx"]
-    assert [p["jobs"] for p in prof] == [32, 32, 32, 32, 32]
-    assert [p["chained"] for p in prof] == [()] + [(1, 2, 3, 4)] * 4
-    assert net.totals()["dma_transfers"] == 4
+    # the whole network chained on chip, one command stream (engine 1.5): conv1 (pair
+    # layout, from the host) and conv2 (reading conv1's map from the feature buffer) one
+    # job an image, the LINEARs one job for the 32 images
+    assert [lp.layout for lp in net.plan.layers[:2]] == ["pair", None]
+    assert [p["jobs"] for p in prof] == [32, 32, 1, 1, 1]
+    assert [p["chained"] for p in prof] == [(0, 1, 2, 3, 4)] * 5
+    assert net.totals()["dma_transfers"] == 2
     assert sum(p["macs"] for p in prof) == prog.macs() * 32
     assert all(0 < p["utilization"] <= 1 for p in prof)
 
@@ -210,10 +211,10 @@ def _transfers(net, x, batch_size=None) -> int:
 def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_acc, default_board):
     net, prog = _small(default_acc)
     x = mp.images(prog, 2)
-    # a command stream per segment (conv1; conv2 .. fc3 on chip); fail the last transfer
-    # at its first beat: no image is complete, rows stay zeros
+    # one command stream for the batch (the whole network on chip); fail it at its first
+    # beat: no image is complete, rows stay zeros
     per2 = _transfers(net, x)
-    assert per2 == 2
+    assert per2 == 1
     default_board.inject_fault("mm2s_early_tlast", 1, after=per2 - 1)
     with pytest.raises(AcceleratorError) as info:
         net.predict_int(x)
@@ -221,10 +222,10 @@ def test_short_packet_is_an_engine_error_and_completed_images_are_named(default_
     assert e.error_bits & S.ERR_TLAST_EARLY and e.status & S.STATUS_ERROR
     assert e.completed == [] and not e.partial_output.any()
     _check(net, prog, x)
-    # batches of one: images 0 and 1 are done when the third image's layer 2 fails
+    # batches of one: images 0 and 1 are done when the third image's last transfer fails
     x3 = mp.images(prog, 3, seed=4)
     per1 = _transfers(net, x3[:1], 1)
-    default_board.inject_fault("mm2s_early_tlast", 1, after=2 * per1 + 1)
+    default_board.inject_fault("mm2s_early_tlast", 1, after=3 * per1 - 1)
     with pytest.raises(AcceleratorError) as info:
         net.predict_int(x3, batch_size=1)
     assert info.value.completed == [0, 1]
@@ -254,16 +255,17 @@ def test_a_failed_command_stream_names_its_job_and_keeps_the_images_before_it(de
     want = _check(net, prog, x)  # the weights are on chip now
     assert net.totals()["dma_transfers"] == 2  # both convs chained: one stream, 8 jobs
     lp = net.plan.layers[0]
-    # per image: conv1's header and input, conv2's header (its input is on chip)
+    # the chunk's jobs layer after layer: conv1's four (a header and the image's input
+    # each), then conv2's four (a header each: the input is on chip)
     conv1 = lp.config(lp.slices[0], lp.bands[0], False, 1)
-    beats = 2 * S.CMD_HEADER_BEATS + conv1.in_beats(default_acc.build)
-    # the stream ends inside job 4 (image 2's conv1)
-    default_board.inject_fault("mm2s_early_tlast", 2 * beats + 3)
-    with pytest.raises(AcceleratorError, match=r"\(ERROR=0x2: input TLAST early\) in job 4 of a command "
+    beats = 4 * (S.CMD_HEADER_BEATS + conv1.in_beats(default_acc.build)) + 2 * S.CMD_HEADER_BEATS
+    # the stream ends inside job 6 (image 2's conv2): images 0 and 1 have their outputs
+    default_board.inject_fault("mm2s_early_tlast", beats + 3)
+    with pytest.raises(AcceleratorError, match=r"\(ERROR=0x2: input TLAST early\) in job 6 of a command "
                        r"stream of 8 jobs") as info:
         net.predict_int(x)
     e = info.value
-    assert e.completed == [0, 1] and e.jobs_done == 4
+    assert e.completed == [0, 1] and e.jobs_done == 6
     assert np.array_equal(e.partial_output[:2], want[:2]) and not e.partial_output[2:].any()
     _check(net, prog, x)
 
