@@ -208,3 +208,66 @@ def test_a_failed_chained_stream_says_which_images_have_results():
     first = -(-n // -(-n // seg.chunk))  # the first chunk's images
     assert sorted(done) == list(range(first))
     np.testing.assert_array_equal(out[:first], want[:first])
+
+
+class Overlapping(EngineModel):
+    """The engine model behind start_commands / finish_commands, as the Accelerator: it
+    records the order of starts, finishes and slot writes, and can fail a stream."""
+
+    def __init__(self, build):
+        super().__init__(build)
+        self.log, self.fail_at, self.started = [], None, 0
+
+    def start_commands(self, cfgs, stream, places=None):
+        self.started += 1
+        self.log.append(("start", self.started))
+        if self.started == self.fail_at:
+            bad = len(cfgs) // 2
+            good = self.run_commands(cfgs, stream, places)
+            exc = RuntimeError(f"engine error in job {bad} of stream {self.started}")
+            exc.jobs_done = bad
+            exc.commands_output = good[:int(C.output_offsets(cfgs[:bad], places[:bad])[-1])]
+            return exc
+        return self.run_commands(cfgs, np.array(stream), places)  # (its own copy, as the DMA's)
+
+    def finish_commands(self, ticket):
+        self.log.append(("finish", self.started))
+        if isinstance(ticket, Exception):
+            raise ticket
+        return ticket
+
+    def cancel_commands(self, ticket, exc=None):
+        self.log.append(("cancel", self.started))
+
+
+def test_batches_run_prepared_while_the_engine_runs_the_one_before(monkeypatch):
+    prog = models.load("lenet5_mnist")
+    pl = SC.plan(prog, B)
+    n, bs = 70, 32  # batches of 32, 32 and 6
+    x = prog.quantize_input(np.random.default_rng(3).uniform(0, 1, (n,) + tuple(prog.input_shape))
+                            .astype(np.float32))
+    want = R.run_all_int(prog, x)[-1]
+    eng, res = Overlapping(B), SC.Residency()
+    out, done = np.zeros((n,) + tuple(prog.output_shape), np.int32), []
+    assert not CR.run_batches(pl, x, bs, eng, res, "k", None, out, done)  # weights not on chip: no
+    SC.execute(pl, x[:bs], eng, res, "k", chain=True)  # (the first batch loads them)
+    fill = CR.Prepared._fill
+    monkeypatch.setattr(CR.Prepared, "_fill",
+                        lambda self, t, src: (eng.log.append(("fill",)), fill(self, t, src)))
+    eng.log.clear()
+    assert CR.run_batches(pl, x, bs, eng, res, "k", None, out, done)
+    np.testing.assert_array_equal(out, want)
+    assert sorted(done) == list(range(n))
+    # one stream a batch, one at a time on the engine; a batch's images go into their
+    # slots while the engine runs the batch before (before that one is finished)
+    assert [e[0] for e in eng.log] == ["fill", "start", "fill", "finish", "start", "fill", "finish", "start",
+                                       "finish"]
+    # a failure in the second batch: the first batch and the jobs before the failed one
+    eng.fail_at, eng.started = 2, 0
+    out[:] = 0
+    done.clear()
+    with pytest.raises(RuntimeError, match="stream 2"):
+        CR.run_batches(pl, x, bs, eng, res, "k", None, out, done)
+    assert done[:bs] == list(range(bs)) and all(bs <= i < 2 * bs for i in done[bs:])
+    np.testing.assert_array_equal(out[done], want[done])
+    assert not out[2 * bs:].any()

@@ -20,14 +20,13 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..core import commands as C
 from ..core import schedule as SC
 from ..core import stream as S
-from ..core.errors import AcceleratorError, DmaTimeout, InputError, LayerNotSupported
+from ..core.errors import AcceleratorError, DmaTimeout, LayerNotSupported
 from ..core.program import Program
 from . import dma as D
 from .ip import dma_max_transfer_bytes, find_ips, pl_clock_mhz
@@ -38,34 +37,6 @@ SUPPORTED_MAJOR = S.VERSION_MAJOR
 
 #: seconds the DMA may take to finish its soft reset, and each channel to leave halt
 DMA_RESET_TIMEOUT = 1.0
-
-
-@dataclass
-class LayerProfile:
-    """What one op cost in the last call (``Network.profile()``)."""
-
-    index: int
-    name: str
-    kind: str
-    jobs: int = 0
-    #: DMA transfer pairs (one send and one receive): one per job, or per command stream
-    transfers: int = 0
-    cycles: int = 0
-    mac_cycles: int = 0
-    in_stall: int = 0
-    out_stall: int = 0
-    macs: int = 0
-    dma_bytes: int = 0
-    wall_s: float = 0.0
-    utilization: float = 0.0
-    unfolded: bool = False
-    #: the op ran in a chained segment (engine 1.5: activations on chip) with these ops; the
-    #: engine counts cycles per transfer, so a segment's cycles are shared among its ops in
-    #: proportion to the cost model's cycles of their jobs
-    chained: tuple = ()
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 #: network keys are unique in the process, so weights on chip are never mistaken for
@@ -133,6 +104,7 @@ class Accelerator:
         self._recvbuf = None
         self._verified = set()
         self._streams_checked = {}
+        self._inflight = None  # the command stream start_commands started, until finished
         self.jobs_run = 0
         #: the overlay is the mock board, whose status reads run the simulation: poll at once
         self._simulated = bool(getattr(overlay, "is_mock", False))
@@ -304,6 +276,39 @@ class Accelerator:
             As :meth:`run_job`, naming the failed job (JOB_INDEX); ``e.jobs_done`` is the
             number of jobs before it, whose outputs ``e.commands_output`` holds.
         """
+        return self.finish_commands(self.start_commands(cfgs, stream, places))
+
+    def start_commands(self, cfgs, stream: np.ndarray, places=None):
+        """:meth:`run_commands`' first half: the stream copied into the DMA buffer, the
+        engine and both DMA channels started; returns at once. The host may then prepare
+        the next stream (the engine has its own copy) and must call
+        :meth:`finish_commands` with what this returns (or :meth:`cancel_commands`)
+        before it starts another. Raises as :meth:`run_commands`."""
+        if self._inflight is not None:
+            raise AcceleratorError("a command stream is still running on the engine: finish_commands() "
+                                   "(or cancel_commands()) it before starting another")
+        in_bytes, out_bytes = self._command_sizes(cfgs, stream, places)
+        ticket = self._start(S.CTRL_RUN_STREAM, cfgs, stream, in_bytes, out_bytes, places)
+        self._inflight = ticket
+        return ticket
+
+    def finish_commands(self, ticket) -> np.ndarray:
+        """Wait for the command stream :meth:`start_commands` started (a deadline from its
+        expected engine time) and return its output bytes (valid until the next stream
+        starts). Raises as :meth:`run_commands`; the engine and DMA are reset then."""
+        if ticket is not self._inflight:
+            raise AcceleratorError("finish_commands() takes the stream start_commands() started last")
+        self._inflight = None
+        return self._finish(ticket)
+
+    def cancel_commands(self, ticket, exc: BaseException | None = None) -> None:
+        """Abandon a started command stream (the caller was interrupted): reset engine and
+        DMA, so the next call works."""
+        if ticket is self._inflight:
+            self._inflight = None
+            self._recover(exc if exc is not None else AcceleratorError("command stream cancelled"))
+
+    def _command_sizes(self, cfgs, stream, places) -> tuple:
         if not self.build.has_command_streams:
             raise AcceleratorError(f"command streams need engine version 1.5; this engine is "
                                    f"{self.build.version}")
@@ -322,7 +327,7 @@ class Accelerator:
         if len(stream) != in_bytes:
             raise AcceleratorError(f"command stream has {len(stream)} bytes, its {len(cfgs)} jobs "
                                    f"need {in_bytes}")
-        return self._transfer(S.CTRL_RUN_STREAM, cfgs, stream, in_bytes, out_bytes, places)
+        return in_bytes, out_bytes
 
     def _write_config(self, cfg: S.JobConfig) -> None:
         # OP..ADD_MULT are twelve consecutive words, one block write; an engine before 1.4 has
@@ -334,6 +339,9 @@ class Accelerator:
 
     def _transfer(self, ctrl, cfgs, stream, in_bytes, out_bytes, places=None):
         """CTRL = ``ctrl`` (START or RUN_STREAM), one receive and one send, the wait."""
+        return self._finish(self._start(ctrl, cfgs, stream, in_bytes, out_bytes, places))
+
+    def _start(self, ctrl, cfgs, stream, in_bytes, out_bytes, places):
         send, recv = self._buffers(in_bytes, out_bytes)
         send[:in_bytes] = stream
         view = recv[:out_bytes]
@@ -341,9 +349,17 @@ class Accelerator:
             self.mmio.write(S.REG_CTRL, ctrl)
             self.dma.recvchannel.transfer(view)
             self.dma.sendchannel.transfer(send[:in_bytes])  # flushes these bytes of the CPU's view
-            self._wait(cfgs, in_bytes, out_bytes, self._deadline(cfgs), view, places)
         except (KeyboardInterrupt, RuntimeError) as exc:
             # interrupted (or pynq refused a transfer): leave engine and DMA idle for the next call
+            self._recover(exc)
+            raise
+        return (cfgs, in_bytes, out_bytes, view, places, self._deadline(cfgs))
+
+    def _finish(self, ticket):
+        cfgs, in_bytes, out_bytes, view, places, deadline = ticket
+        try:
+            self._wait(cfgs, in_bytes, out_bytes, deadline, view, places)
+        except (KeyboardInterrupt, RuntimeError) as exc:
             self._recover(exc)
             raise
         got = self.dma_mmio.read(D.S2MM + D.LENGTH)
@@ -465,134 +481,4 @@ class Accelerator:
                 f"PBUF={b.pbuf_depth} at {self.clock_mhz:g} MHz>")
 
 
-class Network:
-    """A program loaded on an accelerator: ``predict`` runs images through it."""
-
-    def __init__(self, acc: Accelerator, program: Program, plan: SC.Plan, key):
-        self.acc = acc
-        self.program = program
-        self.plan = plan
-        self.key = key
-        self._profile = []
-        self._totals = {}
-        #: images per batch: weights that do not stay on chip are sent once per batch
-        self.batch_size = 64
-
-    def predict(self, images, batch_size: int | None = None, strict: bool = False) -> np.ndarray:
-        """Dequantized float32 outputs, exactly ``rtlcnn.reference.run(program, images)``.
-
-        Parameters
-        ----------
-        images : float32 (N, C, H, W) real values, or int8 already quantized
-        batch_size : images per batch (default 64); weights that do not stay on chip
-            are sent once per batch.
-        strict : bool
-            Images unlike the calibration images (0..255 pixels for a 0..1 program,
-            saturating values) raise InputError instead of an InputRangeWarning.
-
-        Raises
-        ------
-        InputError
-            Wrong shape, dtype or values; raised before anything is sent.
-        AcceleratorError, DmaTimeout
-            The engine or the DMA failed or timed out. The engine and the DMA have been
-            reset (the next call works) unless the message says that reset failed too
-            (``e.reset_error``); ``e.completed`` lists the images whose results were
-            complete, ``e.partial_output`` holds their raw outputs (other rows are zeros).
-        """
-        return self.program.dequantize_output(self.predict_int(images, batch_size, strict))
-
-    def predict_int(self, images, batch_size: int | None = None, strict: bool = False) -> np.ndarray:
-        """Raw integer outputs of the last op (int8, or int32 accumulators), exactly
-        ``rtlcnn.reference.run_int``; arguments and errors as :meth:`predict`."""
-        xq = self.program.quantize_input(images, strict)  # InputError before anything is sent
-        bs = self.batch_size if batch_size is None else int(batch_size)
-        if bs < 1:
-            raise InputError(f"batch_size must be >= 1, got {bs}")
-        n = xq.shape[0]
-        last = self.plan.layers[-1]
-        out = np.zeros((n,) + tuple(last.out_shape), np.int32 if last.out_int32 else np.int8)
-        prof = {lp.index: LayerProfile(lp.index, lp.name, lp.kind, unfolded=lp.unfold)
-                for lp in self.plan.layers}
-        t_start = time.perf_counter()
-        completed = []
-        state = {"t": time.perf_counter()}
-
-        pending = {}  # layer -> cost-model cycles of its jobs since the last transfer's end
-
-        def on_job(rec, raw):
-            p = prof[rec.layer]
-            p.jobs += rec.jobs
-            p.macs += rec.macs
-            p.dma_bytes += rec.dma_bytes
-            pending[rec.layer] = pending.get(rec.layer, 0) + rec.jobs * SC.job_cycles(rec.cfg, self.acc.build)
-            if rec.transfer_end:  # the counters cover the transfer's jobs
-                p.transfers += 1
-                now = time.perf_counter()
-                cyc = self.acc.read_counters()
-                total = sum(pending.values())
-                names = tuple(sorted(pending)) if len(pending) > 1 else ()
-                for layer, est in pending.items():  # one layer, or a chained segment's
-                    q = prof[layer]
-                    share = est / total if total else 1.0 / len(pending)
-                    q.cycles += round(cyc[0] * share)
-                    q.mac_cycles += round(cyc[1] * share)
-                    q.in_stall += round(cyc[2] * share)
-                    q.out_stall += round(cyc[3] * share)
-                    q.wall_s += (now - state["t"]) * share
-                    q.chained = names or q.chained
-                pending.clear()
-                state["t"] = now
-
-        for b0 in range(0, n, bs):
-            completed.clear()
-            state["t"] = time.perf_counter()
-            try:
-                # execute writes each image's row of ``out`` as soon as its last job is done,
-                # so a failure mid-batch keeps the results of the batch's finished images
-                SC.execute(self.plan, xq[b0:b0 + bs], self.acc, self.acc.residency, self.key,
-                           on_job=on_job, out=out[b0:b0 + bs], completed=completed, chain=True)
-            except AcceleratorError as e:
-                e.completed = list(range(b0)) + [b0 + i for i in sorted(completed)]
-                e.partial_output = out
-                self._finish(prof, t_start, n)
-                raise
-        self._finish(prof, t_start, n)
-        return out
-
-    def _finish(self, prof, t_start, n):
-        pe = self.acc.build.p_oc * self.acc.build.p_ic
-        for p in prof.values():
-            p.utilization = p.macs / (p.cycles * pe) if p.cycles else 0.0
-        self._profile = [prof[k] for k in sorted(prof)]
-        wall = time.perf_counter() - t_start
-        cycles = sum(p.cycles for p in self._profile)
-        self._totals = {
-            "images": n, "jobs": sum(p.jobs for p in self._profile), "cycles": cycles,
-            "dma_transfers": 2 * sum(p.transfers for p in self._profile),
-            "macs": sum(p.macs for p in self._profile), "wall_s": wall,
-            "engine_s": cycles / (self.acc.clock_mhz * 1e6),
-            "dma_bytes": sum(p.dma_bytes for p in self._profile),
-        }
-        self._totals["utilization"] = (self._totals["macs"] / (cycles * pe)) if cycles else 0.0
-
-    def profile(self) -> list:
-        """Per-op figures of the last ``predict`` call: a list of dicts (jobs, cycles,
-        MACs, utilization = MACs / (cycles * P_OC * P_IC), DMA bytes, wall time)."""
-        return [p.as_dict() for p in self._profile]
-
-    def totals(self) -> dict:
-        """Totals of the last call: images, jobs, cycles, engine seconds at the clock, wall."""
-        return dict(self._totals)
-
-    def profile_table(self) -> str:
-        rows = [f"{'op':>3} {'name':12s} {'jobs':>6} {'cycles':>10} {'MACs':>11} {'util':>6} "
-                f"{'DMA KiB':>8} {'wall ms':>8}"]
-        for p in self._profile:
-            rows.append(f"{p.index:3d} {(p.name or p.kind)[:12]:12s} {p.jobs:6d} {p.cycles:10,d} "
-                        f"{p.macs:11,d} {p.utilization:6.1%} {p.dma_bytes / 1024:8.1f} "
-                        f"{p.wall_s * 1e3:8.1f}")
-        return "\n".join(rows)
-
-    def __repr__(self):
-        return f"<rtlcnn.Network {self.program.name!r} on {self.acc!r}>"
+from .network import LayerProfile, Network  # noqa: E402  (Network uses Accelerator's module)

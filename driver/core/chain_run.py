@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import chain as CH
 from . import commands as C
 from . import stream as S
 from . import unfold as U
 from .jobs import Job, JobRecord, dispatch, engine_input
 
-__all__ = ["run_segment", "chunk_jobs", "Prepared"]
+__all__ = ["run_segment", "run_batches", "chunk_jobs", "Prepared"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class Spec:
     place: C.Place
 
 
+def _sources(pl) -> list:
+    """``pl.program.sources()``, once per plan (a plan is made for the program as it was)."""
+    cached = pl.__dict__.get("_sources")
+    if cached is None:
+        cached = pl._sources = pl.program.sources()
+    return cached
+
+
 def _pos(pl):
     cached = pl.__dict__.get("_positions")
     if cached is None:
@@ -47,7 +56,7 @@ def _pos(pl):
 def _reads(pl, k) -> list:
     """The tensors layer ``k`` reads (op indices; an ADD's two operands)."""
     lp = pl.layers[k]
-    src = pl.program.sources()[lp.index]
+    src = _sources(pl)[lp.index]
     return src[:2] if lp.opcode == S.OPCODE_ADD else src[:1]
 
 
@@ -102,7 +111,7 @@ def _finish(last, y, n):
 def _first_input(pl, seg, env, n):
     first = seg.plan(pl.layers, seg.first)
     op0 = pl.program.ops[first.index] if first.op is None else first.op
-    return engine_input(first, op0, env[pl.program.sources()[first.index][0]], n)
+    return engine_input(first, op0, env[_sources(pl)[first.index][0]], n)
 
 
 def run_segment(pl, seg, env: dict, engine, residency, net_key, on_job, out, completed, n):
@@ -220,6 +229,7 @@ class Prepared:
             return None  # an input from the host past the first layer: job by job
         self = cls()
         self.seg, self.pl, self.first, self.last = seg, pl, first, last
+        self._padded = {}  # batch size -> (padded map, its taps view): a host layout's input
         hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
         cfg1 = last.config(last.slices[0], last.bands[0], False, 1)
         self.out_shape1 = (cfg1.out_h, cfg1.out_w, cfg1.out_c)
@@ -294,40 +304,35 @@ class Prepared:
         """The batch's inputs of the first layer as :meth:`_slots` takes them (views where
         it can: one copy of the map for a host layout)."""
         pl, first = self.pl, self.first
-        x = env[pl.program.sources()[first.index][0]]
+        x = env[_sources(pl)[first.index][0]]
         if first.opcode == S.OPCODE_LINEAR:
             return x.reshape(n, -1)
         band = first.bands[0]
-        if first.layout in ("kx", "pair"):
+        if first.layout in ("kx", "pair"):  # a padded copy per batch size, and its window view
             op = pl.program.ops[first.index] if first.op is None else first.op
-            return U.taps_hwc(x, op.weight.shape[2], int(op.padding), first.layout)[:, band.r0:band.r1]
+            k, pad = op.weight.shape[2], int(op.padding)
+            if n not in self._padded:
+                xp = np.zeros(x.shape[:3] + (x.shape[3] + 2 * pad + k,), x.dtype)  # (the taps' reach)
+                self._padded[n] = (xp, U.taps_hwc(xp, k, 0, first.layout, width=x.shape[3] + 2 * pad))
+            xp, view = self._padded[n]
+            xp[:, :, :, pad:pad + x.shape[3]] = x
+            return view[:, band.r0:band.r1]
         return _first_input(pl, self.seg, env, n)[:, :, band.r0:band.r1].transpose(0, 2, 3, 1)
 
     def run(self, env, engine, on_job, out, completed, n):
         src = self._source(env, n)
         y = _out_array(self.last, n)
-        for t in self.transfers:
-            for img0, count, view in t.ins:
-                view[:] = src[img0:img0 + count]
-            try:
-                raw = engine.run_commands(t.cfgs, t.data, t.places)
-            except Exception as exc:
-                done = getattr(exc, "jobs_done", 0)
-                if done:
-                    self._take(t, np.asarray(exc.commands_output), y, out, completed, done)
-                raise
-            self._take(t, raw, y, out, completed, len(t.cfgs))
-            if on_job is not None:  # one record a layer for the transfer's jobs
-                for j, (index, img, cfg, images, macs, jobs) in enumerate(t.records):
-                    rec = JobRecord(index, img, cfg, images=images, macs=macs, jobs=jobs)
-                    rec.transfer_end = j == len(t.records) - 1
-                    rec.dma_bytes = len(t.data) + len(raw) if rec.transfer_end else 0
-                    on_job(rec, None)
+        _pipeline(engine, ((self, t, src, y, out, completed, 0) for t in self.transfers), on_job)
         return _finish(self.last, y, n)
 
-    def _take(self, t, raw, y, out, completed, jobs_done):
+    def _fill(self, t, src) -> None:
+        """Write a batch's images (:meth:`_source`) into the transfer's slots."""
+        for img0, count, view in t.ins:
+            view[:] = src[img0:img0 + count]
+
+    def _take(self, t, raw, y, out, completed, jobs_done, offset=0):
         """The outputs of the transfer's jobs before ``jobs_done`` into ``y`` (and ``out``,
-        ``completed``)."""
+        ``completed``: image ``i`` is ``offset + i`` there)."""
         b = np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else np.asarray(raw).reshape(-1)
         b = b.view(np.uint8)
         dtype = "<i4" if self.last.out_int32 else np.int8
@@ -346,7 +351,99 @@ class Prepared:
             if out is not None:
                 out[img0:img0 + count] = res.reshape((count,) + out.shape[1:])
             if completed is not None:
-                completed.extend(range(img0, img0 + count))
+                completed.extend(range(offset + img0, offset + img0 + count))
+
+
+class _Ran:
+    """A stream an engine without ``start_commands`` ran at once: its output or error."""
+
+    def __init__(self, engine, cfgs, data, places):
+        try:
+            self.raw, self.exc = engine.run_commands(cfgs, data, places), None
+        except Exception as exc:  # noqa: BLE001 - raised again by finish
+            self.raw, self.exc = None, exc
+
+    def finish(self):
+        if self.exc is not None:
+            raise self.exc
+        return self.raw
+
+
+def _pipeline(engine, items, on_job) -> None:
+    """Run prepared transfers in order: ``items`` yields (Prepared, transfer, source, y, out,
+    completed, offset). Each item's images go into its slots while the engine runs the one
+    before it (:meth:`Accelerator.start_commands`: the engine works from its own copy of a
+    stream); its outputs are taken before the next one starts. A failed transfer gives
+    the outputs of the jobs before the failed one and raises; an interruption between
+    start and finish resets the engine (``cancel_commands``)."""
+    start = getattr(engine, "start_commands", None)
+    pending = None  # (item, ticket) started, not yet finished
+    try:
+        for item in items:
+            prep, t, src = item[:3]
+            prep._fill(t, src)  # (overlaps the engine running the item before)
+            if pending is not None:
+                done, pending = pending, None
+                _collect(engine, done, on_job)
+            ticket = start(t.cfgs, t.data, t.places) if start else _Ran(engine, t.cfgs, t.data, t.places)
+            pending = (item, ticket)
+        if pending is not None:
+            done, pending = pending, None
+            _collect(engine, done, on_job)
+    except BaseException as exc:
+        if pending is not None and start is not None:
+            engine.cancel_commands(pending[1], exc)
+        raise
+
+
+def _collect(engine, pending, on_job) -> None:
+    """Finish a started transfer and take its outputs (those of the jobs before a failure)."""
+    (prep, t, _, y, out, completed, offset), ticket = pending
+    try:
+        raw = ticket.finish() if isinstance(ticket, _Ran) else engine.finish_commands(ticket)
+    except Exception as exc:
+        done = getattr(exc, "jobs_done", 0)
+        if done:
+            prep._take(t, np.asarray(exc.commands_output), y, out, completed, done, offset)
+        raise
+    prep._take(t, raw, y, out, completed, len(t.cfgs), offset)
+    if on_job is not None:  # one record a layer for the transfer's jobs
+        for j, (index, img, cfg, images, macs, jobs) in enumerate(t.records):
+            rec = JobRecord(index, offset + img, cfg, images=tuple(offset + i for i in images), macs=macs,
+                            jobs=jobs)
+            rec.transfer_end = j == len(t.records) - 1
+            rec.dma_bytes = len(t.data) + len(raw) if rec.transfer_end else 0
+            on_job(rec, None)
+
+
+def run_batches(pl, xq, batch: int, engine, residency, net_key, on_job, out, completed) -> bool:
+    """Run the int8 images ``xq`` (N, ...) in batches of ``batch`` when the whole plan is one
+    chained segment whose streams are prepared (weights on chip): batch k+1's images go
+    into their slots while the engine runs batch k. ``out`` (N, ...) receives the outputs,
+    ``completed`` the indices of the images done. False, having run nothing, where that
+    does not apply (then run the batches one by one with :func:`rtlcnn.core.runner.execute`)."""
+    segs = CH.segments(pl)
+    if len(segs) != 1 or not segs[0].runs_here(pl.layers) or _sources(pl)[0][0] != -1:
+        return False
+    seg, n = segs[0], xq.shape[0]
+    bounds = [(b0, min(n, b0 + batch)) for b0 in range(0, n, batch)]
+    preps = {}
+    for b0, b1 in bounds:
+        if b1 - b0 not in preps:
+            preps[b1 - b0] = _prepared(pl, seg, engine, residency, net_key, b1 - b0)
+            if preps[b1 - b0] is None:
+                return False
+
+    def items():
+        for b0, b1 in bounds:
+            prep = preps[b1 - b0]
+            y = _out_array(prep.last, b1 - b0)
+            src = prep._source({-1: xq[b0:b1]}, b1 - b0)
+            for t in prep.transfers:
+                yield prep, t, src, y, out[b0:b1], completed, b0
+
+    _pipeline(engine, items(), on_job)
+    return True
 
 
 def _extend(runs, run) -> None:

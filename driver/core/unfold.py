@@ -52,17 +52,27 @@ def _row_taps(x: np.ndarray, k: int, pad: int, ncols: int, step: int, taps: int)
     return np.ascontiguousarray(win.transpose(0, 4, 1, 2, 3).reshape(n, taps * c, h, ncols))
 
 
-def taps_hwc(x: np.ndarray, k: int, pad: int, layout: str) -> np.ndarray:
+def taps_hwc(x: np.ndarray, k: int, pad: int, layout: str, width=None) -> np.ndarray:
     """The ``kx`` or ``pair`` layout of a batch ``(N, C, H, W)`` in the engine's pixel order,
     as a strided view of one padded copy: ``(N, H, OW', taps, C)``, channel ``t*C + c`` of
     pixel ``(iy, j)`` at ``[:, iy, j, t, c]`` (what :func:`kx_input` / :func:`pair_input`
-    give, transposed; for writing straight into a command stream's slots)."""
+    give, transposed; for writing straight into a command stream's slots). ``width``: x is
+    padded already (``pad`` 0), its first ``width`` columns the padded map: the view is of
+    ``x`` itself, so writing a new map into ``x`` changes it."""
     n, c, h, w = x.shape
-    ow = conv_width(w, k, pad)
-    ncols, step, taps = (ow, 1, k) if layout == "kx" else (ow // 2, 2, k + 1)
-    need = (ncols - 1) * step + taps
-    xp = np.zeros((n, c, h, max(need, w + 2 * pad)), dtype=x.dtype)
-    xp[:, :, :, pad:pad + w] = x
+    if width is None:
+        ow = conv_width(w, k, pad)
+        ncols, step, taps = (ow, 1, k) if layout == "kx" else (ow // 2, 2, k + 1)
+        need = (ncols - 1) * step + taps
+        xp = np.zeros((n, c, h, max(need, w + 2 * pad)), dtype=x.dtype)
+        xp[:, :, :, pad:pad + w] = x
+    else:
+        ow = conv_width(width, k, 0)
+        ncols, step, taps = (ow, 1, k) if layout == "kx" else (ow // 2, 2, k + 1)
+        need = (ncols - 1) * step + taps
+        if need > w:
+            raise ValueError(f"taps_hwc: the padded map has {w} columns, its taps reach {need}")
+        xp = x
     win = np.lib.stride_tricks.sliding_window_view(xp[:, :, :, :need], taps, axis=3)[:, :, :, ::step]
     return win.transpose(0, 2, 3, 4, 1)
 
