@@ -343,9 +343,9 @@ class Prepared:
                 break
             if jobs_done < j0 + jobs:  # (a run of one-image jobs, cut by the failure)
                 count = jobs_done - j0
-            if off + (count - 1) * stride + vb > len(b):
+            if off + count * stride > len(b):  # (each job's output is whole beats: stride apart)
                 raise ValueError(f"the command stream's output has {len(b)} bytes, its jobs give more")
-            vals = np.lib.stride_tricks.as_strided(b[off:], (count, vb), (stride, 1)).copy().view(dtype)
+            vals = b[off:off + count * stride].reshape(count, stride)[:, :vb].copy().view(dtype)
             res = vals.reshape(count, oh, ow, oc).transpose(0, 3, 1, 2).reshape((count,) + y.shape[1:])
             y[img0:img0 + count] = res
             if out is not None:
@@ -408,11 +408,18 @@ def _collect(engine, pending, on_job) -> None:
         raise
     prep._take(t, raw, y, out, completed, len(t.cfgs), offset)
     if on_job is not None:  # one record a layer for the transfer's jobs
-        for j, (index, img, cfg, images, macs, jobs) in enumerate(t.records):
-            rec = JobRecord(index, offset + img, cfg, images=tuple(offset + i for i in images), macs=macs,
-                            jobs=jobs)
-            rec.transfer_end = j == len(t.records) - 1
-            rec.dma_bytes = len(t.data) + len(raw) if rec.transfer_end else 0
+        recs = t.__dict__.get("_recs")
+        if offset or recs is None:
+            recs = []
+            for j, (index, img, cfg, images, macs, jobs) in enumerate(t.records):
+                rec = JobRecord(index, offset + img, cfg, images=tuple(offset + i for i in images), macs=macs,
+                                jobs=jobs)
+                rec.transfer_end = j == len(t.records) - 1
+                rec.dma_bytes = len(t.data) + len(raw) if rec.transfer_end else 0
+                recs.append(rec)
+            if not offset:  # (the same records each call: on_job reads them, it must not keep them)
+                t._recs = recs
+        for rec in recs:
             on_job(rec, None)
 
 

@@ -159,6 +159,10 @@ class Program:
         Float images are real values (quantized with :attr:`input_scale`); int8 images
         are taken as already quantized.
         """
+        return self._checked(images)[0]
+
+    def _checked(self, images) -> tuple:
+        """:meth:`check_images`, and the float images' (min, max) (None for int8)."""
         x = np.asarray(images)
         want = tuple(int(v) for v in self.input_shape)
         if x.ndim == len(want) and tuple(x.shape) == want:
@@ -172,17 +176,16 @@ class Program:
                 f"(N, {', '.join(map(str, want))})"
             )
         if x.dtype == np.int8:
-            return x
-        if np.issubdtype(x.dtype, np.floating):
-            # (one pass: the sum is finite exactly when every value is, float64 cannot overflow here)
-            with np.errstate(invalid="ignore", over="ignore"):
-                total = np.add.reduce(x, axis=None, dtype=np.float64) if x.size else 0.0
-            if not np.isfinite(total):
+            return x, None
+        if x.dtype.kind == "f":
+            # the extremes are finite exactly when every value is (a NaN makes both NaN)
+            ext = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+            if not (np.isfinite(ext[0]) and np.isfinite(ext[1])):
                 bad = ~np.isfinite(x)
                 count, first = int(bad.sum()), tuple(int(i) for i in np.argwhere(bad)[0])
                 raise InputError(f"images contain {count} NaN or infinite value{'s' if count > 1 else ''}"
                                  f" (first at index {first})")
-            return x.astype(np.float32, copy=False)
+            return x.astype(np.float32, copy=False), ext
         raise InputError(
             f"images have dtype {x.dtype}; pass float32 real values (for MNIST-style models "
             f"pixel / 255) or int8 values already quantized with scale {self.input_scale:g}"
@@ -200,15 +203,16 @@ class Program:
         """
         return self._domain_problem(x, self.normalize(x) / float(self.input_scale))
 
-    def _domain_problem(self, x: np.ndarray, y: np.ndarray) -> Optional[str]:
+    def _domain_problem(self, x: np.ndarray, y: np.ndarray, ext=None) -> Optional[str]:
         """:meth:`input_domain_problem` given ``y = normalize(x) / input_scale``, the values
-        the quantization rounds (so :meth:`quantize_input` computes them once)."""
+        the quantization rounds (so :meth:`quantize_input` computes them once), and ``x``'s
+        (min, max) if known."""
         if x.size == 0:
             return None
         s = float(self.input_scale)
         bound = 127.5 * s
         lo, hi = (float(v) for v in self.input_range) if self.input_range is not None else (-bound, bound)
-        xmin, xmax = float(x.min()), float(x.max())
+        xmin, xmax = ext if ext is not None else (float(x.min()), float(x.max()))
         what = f"program {self.name!r}" if self.name else "the program"
         if xmax > 2 and max(abs(lo), abs(hi)) <= 2 and np.array_equal(x, np.rint(x)):
             return (f"the images hold integer pixel values up to {xmax:g}, but {what} takes values in "
@@ -244,7 +248,7 @@ class Program:
         (:meth:`input_domain_problem`) give an :class:`InputRangeWarning`, or with ``strict``
         an :class:`InputError`.
         """
-        x = self.check_images(images)
+        x, ext = self._checked(images)
         if x.dtype == np.int8:
             return x
         if self.input_norm is None:  # (x as float64, divided: one pass)
@@ -252,13 +256,15 @@ class Program:
         else:
             y = self.normalize(x)
             y /= float(self.input_scale)
-        problem = self._domain_problem(x, y)
+        problem = self._domain_problem(x, y, ext)
         if problem:
             if strict:
                 raise InputError(problem)
             warnings.warn(problem, InputRangeWarning, stacklevel=_caller_level())
         np.rint(y, out=y)
-        return np.clip(y, -128, 127, out=y).astype(np.int8)
+        np.maximum(y, -128, out=y)  # (clamp: two ufuncs, without np.clip's wrapper)
+        np.minimum(y, 127, out=y)
+        return y.astype(np.int8)
 
     def dequantize_output(self, raw) -> np.ndarray:
         """Raw outputs of the last op (int8 or int32) to float32 real values, with
