@@ -17,6 +17,7 @@ from rtlcnn.core import random_programs as RP
 from rtlcnn.core import reference as R
 from rtlcnn.core import schedule as SC
 from rtlcnn.core import stream as S
+from rtlcnn.core import unfold as U
 from rtlcnn.core.program import Program
 from rtlcnn.core.random_programs import conv, linear
 from rtlcnn.sim.engine_model import EngineModel
@@ -271,3 +272,31 @@ def test_batches_run_prepared_while_the_engine_runs_the_one_before(monkeypatch):
     assert done[:bs] == list(range(bs)) and all(bs <= i < 2 * bs for i in done[bs:])
     np.testing.assert_array_equal(out[done], want[done])
     assert not out[2 * bs:].any()
+
+
+def test_prepared_slots_hold_the_host_layout_with_zero_lanes():
+    """LeNet's conv1 (pair layout, one channel) fills its slots a 64-bit word a pixel: each
+    holds the pixel's six taps and two zero lanes, as job_stream lays the map out."""
+    prog = models.load("lenet5_mnist")
+    pl = SC.plan(prog, B)
+    n = 5
+    x = prog.quantize_input(np.random.default_rng(7).uniform(0, 1, (n,) + tuple(prog.input_shape))
+                            .astype(np.float32))
+    eng, res = EngineModel(B), SC.Residency()
+    SC.execute(pl, x, eng, res, "k", chain=True)
+    seg = CH.segments(pl)[0]
+    prep = CR._prepared(pl, seg, eng, res, "k", n)
+    assert prep.mask == (1 << 48) - 1
+    t = prep.transfers[0]
+    prep._fill(t, prep._source({-1: x}, n))
+    lp = pl.layers[0]
+    cfg = lp.config(lp.slices[0], lp.bands[0], False, 1)
+    want = U.pair_input(x, 5, 2)  # (N, 6, 28, 14)
+    hb = C.CMD_HEADER_BEATS * 8
+    for img in range(n):
+        off = img * (hb + cfg.in_beats(B) * 8) + hb  # conv1's jobs come first in the chunk
+        got = t.data[off:off + 28 * 14 * 8].reshape(28, 14, 8)
+        np.testing.assert_array_equal(got[..., :6].view(np.int8), want[img].transpose(1, 2, 0))
+        assert not got[..., 6:].any()
+        stream = S.job_stream(cfg, B, None, None, want[img])  # the register path's I section
+        np.testing.assert_array_equal(t.data[off:off + len(stream)], stream)

@@ -12,6 +12,7 @@ layer past the first takes an input from the host, the jobs are made one by one
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,6 +239,11 @@ class Prepared:
         self.in_bytes = row if first.opcode == S.OPCODE_LINEAR else first.config(
             first.slices[0], first.bands[0], False, 1).input_beats(build) * S.STREAM_BYTES
         self.row = row
+        # a host layout of a one-channel map whose pixels are one word each (LeNet's conv1):
+        # the slots filled a 64-bit word a pixel, each the 8 bytes at its taps masked to them
+        taps = first.engine_in[0]
+        self.mask = (1 << 8 * taps) - 1 if (first.layout in ("kx", "pair") and first.in_shape[0] == 1
+                                            and row == 8 and taps < 8 and sys.byteorder == "little") else 0
         self.transfers = []
         cur = None
         for i0, i1 in _chunks(n, seg.chunk):
@@ -293,6 +299,8 @@ class Prepared:
             return np.lib.stride_tricks.as_strided(data, (count, first.engine_in[0]), (stride, 1))
         band = first.bands[0]
         h, w = band.r1 - band.r0, first.engine_in[2]
+        if self.mask:  # a pixel a 64-bit word (beats are whole words of the stream)
+            return np.ndarray((count, h, w), "<u8", data, 0, (stride, w * 8, 8))
         if first.layout in ("kx", "pair"):
             c = first.in_shape[0]
             shape, strides = (count, h, w, first.engine_in[0] // c, c), (stride, w * row, row, c, 1)
@@ -312,11 +320,19 @@ class Prepared:
             op = pl.program.ops[first.index] if first.op is None else first.op
             k, pad = op.weight.shape[2], int(op.padding)
             if n not in self._padded:
-                xp = np.zeros(x.shape[:3] + (x.shape[3] + 2 * pad + k,), x.dtype)  # (the taps' reach)
-                self._padded[n] = (xp, U.taps_hwc(xp, k, 0, first.layout, width=x.shape[3] + 2 * pad))
+                step, ncols = (2, first.engine_in[2]) if first.layout == "pair" else (1, first.engine_in[2])
+                wp = max(x.shape[3] + 2 * pad + k, (ncols - 1) * step + 8)  # (the taps' reach, a word's)
+                xp = np.zeros(x.shape[:3] + (wp,), x.dtype)
+                if self.mask:  # one channel: pixel j's taps are the 8 bytes at j * step, masked
+                    _, _, hh, _ = xp.shape
+                    view = np.ndarray((n, band.r1 - band.r0, ncols), "<u8", xp, band.r0 * wp,
+                                      (hh * wp, wp, step))
+                else:
+                    view = U.taps_hwc(xp, k, 0, first.layout, width=x.shape[3] + 2 * pad)[:, band.r0:band.r1]
+                self._padded[n] = (xp, view)
             xp, view = self._padded[n]
             xp[:, :, :, pad:pad + x.shape[3]] = x
-            return view[:, band.r0:band.r1]
+            return view
         return _first_input(pl, self.seg, env, n)[:, :, band.r0:band.r1].transpose(0, 2, 3, 1)
 
     def run(self, env, engine, on_job, out, completed, n):
@@ -328,7 +344,10 @@ class Prepared:
     def _fill(self, t, src) -> None:
         """Write a batch's images (:meth:`_source`) into the transfer's slots."""
         for img0, count, view in t.ins:
-            view[:] = src[img0:img0 + count]
+            if self.mask:  # (the taps of a pixel and zeros for the lanes past them)
+                np.bitwise_and(src[img0:img0 + count], self.mask, out=view)
+            else:
+                view[:] = src[img0:img0 + count]
 
     def _take(self, t, raw, y, out, completed, jobs_done, offset=0):
         """The outputs of the transfer's jobs before ``jobs_done`` into ``y`` (and ``out``,
