@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,9 +12,6 @@ from ..core import chain_run as CR
 from ..core import schedule as SC
 from ..core.errors import AcceleratorError, InputError
 from ..core.program import Program
-
-if TYPE_CHECKING:
-    from .accelerator import Accelerator
 
 __all__ = ["Network", "LayerProfile"]
 
@@ -52,7 +48,7 @@ class LayerProfile:
 class Network:
     """A program loaded on an accelerator: ``predict`` runs images through it."""
 
-    def __init__(self, acc: Accelerator, program: Program, plan: SC.Plan, key):
+    def __init__(self, acc, program: Program, plan: SC.Plan, key):  # acc: the Accelerator
         self.acc = acc
         self.program = program
         self.plan = plan
