@@ -3,7 +3,8 @@
 - :mod:`~rtlcnn.board.overlay_spec`: the overlay description (``overlay_spec.txt``).
 - :mod:`~rtlcnn.board.ip`: finding the engine and the DMA in an overlay, pynq's IP driver.
 - :mod:`~rtlcnn.board.dma`: the AXI DMA's simple-mode registers (PG021), for the driver and the mock.
-- :mod:`~rtlcnn.board.accelerator`: :class:`Accelerator` and :class:`Network`.
+- :mod:`~rtlcnn.board.accelerator`: :class:`Accelerator`: jobs and command streams on the engine.
+- :mod:`~rtlcnn.board.network`: :class:`Network`, a program loaded on it (``predict``, profiles).
 - :mod:`~rtlcnn.board.session`: a board session: find the bitstream, open the overlay,
   read the engine's build (:class:`Board`, :func:`find_bitfile`, :func:`engine_build`);
   ``rtlcnn.mock.session.open_board`` opens any board, the mock board included.
@@ -18,7 +19,7 @@ __all__ = ["Accelerator", "Network", "Board", "ReferenceNet", "engine_build", "f
 
 _LAZY = {
     "Accelerator": "accelerator",
-    "Network": "accelerator",
+    "Network": "network",
     "Board": "session",
     "ReferenceNet": "session",
     "open_pynq": "session",
