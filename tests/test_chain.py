@@ -300,3 +300,23 @@ def test_prepared_slots_hold_the_host_layout_with_zero_lanes():
         assert not got[..., 6:].any()
         stream = S.job_stream(cfg, B, None, None, want[img])  # the register path's I section
         np.testing.assert_array_equal(t.data[off:off + len(stream)], stream)
+
+
+def test_a_small_dma_limit_makes_the_prepared_chunks_smaller():
+    """A transfer limit below a chunk's stream: the prepared batch takes fewer images a
+    chunk (and several transfers), still bit-exact, not the job-by-job path."""
+    prog = models.load("lenet5_mnist")
+    pl = SC.plan(prog, B)
+    n = 20
+    x = prog.quantize_input(np.random.default_rng(8).uniform(0, 1, (n,) + tuple(prog.input_shape))
+                            .astype(np.float32))
+    eng = Streams(B)
+    eng.max_command_bytes = 40_000  # about ten of conv1's 3,200-byte image parts
+    res = SC.Residency()
+    SC.execute(pl, x, eng, res, "k", chain=True)
+    eng.streams = 0
+    y = SC.execute(pl, x, eng, res, "k", chain=True)[-1]
+    np.testing.assert_array_equal(y, R.run_all_int(prog, x)[-1])
+    prep = CR._prepared(pl, CH.segments(pl)[0], eng, res, "k", n)
+    assert prep is not None and len(prep.transfers) == eng.streams >= 2
+    assert all(len(t.data) <= eng.max_command_bytes for t in prep.transfers)

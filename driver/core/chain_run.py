@@ -91,6 +91,39 @@ def _key(pl, seg, k, net_key):
     return (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "chain")
 
 
+def _stream_bytes(pl, seg, c: int) -> tuple:
+    """Bytes a chunk of ``c`` images' jobs stream in (headers included, weights on chip)
+    and out."""
+    build, hb = pl.build, C.CMD_HEADER_BEATS * S.STREAM_BYTES
+    specs = chunk_jobs(pl, seg, c)
+    nin = sum(hb + C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES for sp in specs)
+    return nin, sum(sp.cfg.out_beats() for sp in specs if sp.k == seg.last) * S.STREAM_BYTES
+
+
+def chunk_size(pl, seg, n: int, limit: int) -> int:
+    """Images a chunk takes: the feature buffer's ``seg.chunk``, fewer where one transfer
+    (``limit`` bytes each way, the END beat aside) cannot hold a chunk's jobs: a stream can
+    end only after a job whose output leaves the engine, so a chunk of a chained segment
+    goes in one transfer. 0 if one image's jobs do not fit."""
+    size = min(n, seg.chunk)
+    while True:
+        nin, nout = _stream_bytes(pl, seg, size)
+        if nin + S.STREAM_BYTES <= limit and nout <= limit:
+            return size
+        if size == 1:
+            return 0
+        size = (size + 1) // 2
+
+
+def _load_bytes(pl, seg, k, build) -> int:
+    """Bytes layer ``k``'s parameters and weights add to its first job's stream."""
+    lp = seg.plan(pl.layers, k)
+    if not lp.has_weights:
+        return 0
+    cfg = lp.config(lp.slices[0], lp.bands[0], True, 1)
+    return (cfg.param_beats() + cfg.weight_beats(build)) * S.STREAM_BYTES
+
+
 def _chunks(n: int, size: int) -> list:
     """[i0, i1) of ceil(n / size) chunks of balanced sizes."""
     k = -(-n // size)
@@ -142,8 +175,13 @@ def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, complete
         band = lp.bands[0]
         return x[i0 + sp.a][:, band.r0:band.r1]
 
+    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+    loads = sum(_load_bytes(pl, seg, k, build) for k in range(seg.first, seg.last + 1)
+                if not residency.has(_key(pl, seg, k, net_key)))
+    size = chunk_size(pl, seg, n, limit - loads) or 1  # (one image's jobs too large: dispatch cuts them)
+
     def gen():
-        for i0, i1 in _chunks(n, seg.chunk):
+        for i0, i1 in _chunks(n, size):
             for sp in chunk_jobs(pl, seg, i1 - i0):
                 lp, sl = sp.lp, sp.lp.slices[0]
                 key = _key(pl, seg, sp.k, net_key)
@@ -231,7 +269,6 @@ class Prepared:
         self = cls()
         self.seg, self.pl, self.first, self.last = seg, pl, first, last
         self._padded = {}  # batch size -> (padded map, its taps view): a host layout's input
-        hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
         cfg1 = last.config(last.slices[0], last.bands[0], False, 1)
         self.out_shape1 = (cfg1.out_h, cfg1.out_w, cfg1.out_c)
         self.value_bytes = cfg1.out_values() * (4 if cfg1.out_int32 else 1)
@@ -246,12 +283,13 @@ class Prepared:
                                             and row == 8 and taps < 8 and sys.byteorder == "little") else 0
         self.transfers = []
         cur = None
-        for i0, i1 in _chunks(n, seg.chunk):
+
+        size = chunk_size(pl, seg, n, limit)
+        if not size:
+            return None  # (one image's jobs larger than a transfer: job by job, dispatch cuts them)
+        for i0, i1 in _chunks(n, size):
             specs = chunk_jobs(pl, seg, i1 - i0)
-            nin = sum(hb + C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES for sp in specs)
-            nout = sum(sp.cfg.out_beats() for sp in specs if sp.k == seg.last) * S.STREAM_BYTES
-            if nin + S.STREAM_BYTES > limit or nout > limit:
-                return None  # (a chunk larger than a transfer: job by job, dispatch cuts it)
+            nin, nout = _stream_bytes(pl, seg, i1 - i0)
             if cur is None or cur[1] + nin > limit or cur[2] + nout > limit:
                 cur = [[], 0, 0]
                 self.transfers.append(cur)

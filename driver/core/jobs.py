@@ -83,7 +83,9 @@ class Job:
 def dispatch(engine, build, jobs, on_job) -> None:
     """Run the jobs of a generator in order: one by one, or (an engine with
     ``run_commands`` and a build with command streams) as command streams of at most
-    ``engine.max_command_bytes`` each way (one per :data:`FLUSH` at least).
+    ``engine.max_command_bytes`` each way (one per :data:`FLUSH` at least), each cut after a
+    job whose output leaves the engine (the last job of a stream cannot write the feature
+    buffer: CONFIG_ERR 15).
 
     A failed command stream's error may carry ``jobs_done`` and ``commands_output`` (the
     jobs before the failed one, and the bytes they gave): those jobs are taken first."""
@@ -133,7 +135,8 @@ def dispatch(engine, build, jobs, on_job) -> None:
             continue
         nin = hb + len(job.stream)
         nout = 0 if job.place.out_base is not None else job.cfg.out_beats() * S.STREAM_BYTES
-        if pend and (size[0] + nin > limit or size[1] + nout > limit):
+        # (a stream ends with a job whose output leaves on m_axis: its TLAST ends the transfer)
+        if pend and (size[0] + nin > limit or size[1] + nout > limit) and pend[-1].place.out_base is None:
             flush()
         pend.append(job)
         size[0] += nin
