@@ -270,6 +270,36 @@ def test_a_failed_command_stream_names_its_job_and_keeps_the_images_before_it(de
     _check(net, prog, x)
 
 
+def test_command_streams_start_and_finish_one_at_a_time(default_acc):
+    """start_commands returns with the engine running; a second start before the finish
+    is refused (nothing sent); cancel_commands leaves a working board; a call of several
+    batches overlaps them and equals the reference."""
+    from rtlcnn.core import chain as CH
+    from rtlcnn.core import chain_run as CR
+
+    net, prog = _small(default_acc)
+    x = mp.images(prog, 6, seed=11)
+    want = _check(net, prog, x)  # the weights on chip: the next calls are prepared
+    seg = CH.segments(net.plan)[0]
+    assert (seg.first, seg.last) == (0, len(net.plan.layers) - 1)
+    prep = CR._prepared(net.plan, seg, default_acc, default_acc.residency, net.key, 6)
+    t = prep.transfers[0]
+    prep._fill(t, prep._source({-1: prog.quantize_input(x)}, 6))
+    ticket = default_acc.start_commands(t.cfgs, t.data, t.places)
+    with pytest.raises(AcceleratorError, match="still running"):
+        default_acc.start_commands(t.cfgs, t.data, t.places)
+    raw = default_acc.finish_commands(ticket)
+    y, done = CR._out_array(prep.last, 6), []
+    prep._take(t, raw, y, None, done, len(t.cfgs))
+    assert done == list(range(6)) and np.array_equal(y.reshape(want.shape), want)
+    ticket = default_acc.start_commands(t.cfgs, t.data, t.places)
+    default_acc.cancel_commands(ticket)  # (as after an interruption): engine and DMA reset
+    _check(net, prog, x)
+    x9 = mp.images(prog, 9, seed=12)
+    got = net.predict_int(x9, batch_size=4)  # batches of 4, 4 and 1, overlapped
+    assert np.array_equal(got, R.run_int(prog, x9)) and net.totals()["dma_transfers"] == 6
+
+
 def test_reset_restarts_both_channels_and_jobs_run_after_it(default_acc):
     net, prog = _small(default_acc)
     x = mp.images(prog, 2, seed=3)
