@@ -320,3 +320,32 @@ def test_a_small_dma_limit_makes_the_prepared_chunks_smaller():
     prep = CR._prepared(pl, CH.segments(pl)[0], eng, res, "k", n)
     assert prep is not None and len(prep.transfers) == eng.streams >= 2
     assert all(len(t.data) <= eng.max_command_bytes for t in prep.transfers)
+
+
+def test_weights_that_do_not_all_fit_stay_on_chip_as_far_as_they_fit():
+    """Twenty convs on a build whose weight buffer holds fourteen: the first layers get
+    places of their own (on chip from batch to batch, chained), the rest share the room
+    left; bit-exact, and the second call sends only the shared layers' weights again."""
+    rng = np.random.default_rng(9)
+    ops = [conv(rng, 8, 8, 3, padding=1, name=f"c{i}") for i in range(20)]
+    prog = Program(input_shape=(8, 6, 6), input_scale=1 / 127, name="deep", ops=ops).check()
+    pl = SC.plan(prog, TINY)
+    assert not pl.all_resident
+    bases = [lp.slices[0].wbase for lp in pl.layers]
+    words = pl.layers[0].slices[0].words
+    k = TINY.wbuf_depth // words - 1  # (the last place: the shared room's start)
+    assert bases[:k] == [i * words for i in range(k)] and len(set(bases[k:])) == 1
+    alone, total = SC.resident_slices(pl.layers)
+    assert alone == k and total == 20 and f"of {k} of 20 slices resident" in pl.summary()
+    pl, eng = run_chained(prog, TINY, n=3)
+    segs = _check_rules(pl)
+    assert segs[0].first == 0 and segs[0].last >= k - 1  # the resident layers chain
+    loads = []
+    SC.execute(pl, prog.quantize_input(np.random.default_rng(2).uniform(-1, 1, (2, 8, 6, 6))
+                                        .astype(np.float32)), eng, SC.Residency(), "net2", chain=True)
+    res = SC.Residency()
+    x = prog.quantize_input(np.random.default_rng(3).uniform(-1, 1, (2, 8, 6, 6)).astype(np.float32))
+    SC.execute(pl, x, eng, res, "n3", chain=True)
+    SC.execute(pl, x, eng, res, "n3", chain=True,
+               on_job=lambda rec, raw: loads.append(rec.cfg.load_weights))
+    assert 0 < sum(loads) <= 20 - k + 1  # (the shared room's layers only)

@@ -25,7 +25,8 @@ once per N images instead of once per image; its output is N pixels x OUT_C, ima
 image. The batch is cut into balanced chunks of at most :attr:`LayerPlan.images_per_job`
 images (what fits the input buffer and the DMA's largest transfer); a chunk of one image
 is a plain LINEAR job. When every layer's weights and parameters fit on chip together, each
-layer gets its own WBASE/PBASE and the weights are sent once per network and stay.
+layer gets its own WBASE/PBASE and the weights are sent once per network and stay (engine
+1.5: else those that fit, :func:`rtlcnn.core.tiling.partly_resident`, chained on chip).
 """
 
 from __future__ import annotations
@@ -45,20 +46,17 @@ from .program import Program
 
 # running a plan lives in rtlcnn.core.runner; execute, Residency, JobRecord are re-exported here
 from .runner import OPCODE_HOST, JobRecord, Residency, execute
-from .tiling import Band, Slice, _bands, _slices, _tiles, add_bands  # noqa: F401  (Band, _bands: re-exported)
+from .tiling import Band, Slice, _bands, _slices, _tiles, add_bands, partly_resident, resident_slices  # noqa: F401
 
 __all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "JobRecord", "job_cycles",
            "HOST_KINDS", "OPCODE_HOST"]
 
 JOB_OVERHEAD_CYCLES = 64  # start, pipeline fill and drain of one job (cost model only)
-#: what one more job costs the host (register writes, two DMA starts, polls, in Python on
-#: the board's ARM: some 50 us), in engine cycles at 100 MHz; weighs unfolding against
-#: the extra jobs it can bring
+#: what one more job costs the host (register writes, two DMA starts, polls, in Python on the
+#: board's ARM: some 50 us), in engine cycles at 100 MHz: weighs unfolding against its jobs
 HOST_JOB_CYCLES = 5000
-#: what a host layout costs an image beyond its engine cycles where the layer could
-#: otherwise read its input from the feature buffer (engines with command streams): the
-#: host lays out the map (in numpy on the ARM: some 50 us for a LeNet-sized map) and the
-#: segment of on-chip layers ends there, so the map crosses the DMA twice
+#: a host layout's cost an image beyond its cycles where the layer could read its input from
+#: the feature buffer (engine 1.5): the host lays the map out and the chain ends there
 CHAIN_BREAK_CYCLES = HOST_JOB_CYCLES
 #: the batch whose per-image cost Plan.summary() shows for layers that batch images
 #: (Network.predict's default batch size)
@@ -112,18 +110,17 @@ class LayerPlan:
     images_per_job: int = 1
     #: the op's (act_min, act_max): the requant's bounds (ACT, engine 1.3), before a fused pool
     act: tuple = (-128, 127)
-    #: LINEAR whose features do not fit the buffers: the feature ranges [f0, f1) of its jobs.
-    #: Each job's int32 sums are the bias of the next job on the image; the last requantizes
+    #: LINEAR whose features do not fit the buffers: the feature ranges [f0, f1) of its jobs
+    #: (each job's int32 sums the next one's bias; the last requantizes)
     rsplit: tuple = ()
     #: a grouped conv (depthwise included) or an average pool run as dense engine ops on
     #: channel ranges: ((ic0, ic1, oc0, oc1, LayerPlan), ...), each a block-diagonal conv
     #: of a few groups (:func:`_grouped`); the layer itself runs no job of its own
     gsplit: tuple = ()
     #: engine MACs per MAC of the layer: a block-diagonal chunk of m groups computes m times
-    #: the products the layer needs (the others multiply zero weights)
+    #: the products it needs (the others multiply zero weights)
     mac_ratio: int = 1
-    #: the op this plan runs, where it is not the program's op (a chunk of a grouped op, an
-    #: average pool as a conv)
+    #: the op this plan runs, where not the program's (a grouped op's chunk, an average as a conv)
     op: Optional[object] = None
 
     def units(self) -> list:
@@ -272,9 +269,11 @@ class Plan:
             _weight_beats(lp, self.build) for lp in self.layers)
 
     def summary(self) -> str:
+        alone, total = resident_slices(self.layers)
         lines = [f"plan for P_OC={self.build.p_oc} P_IC={self.build.p_ic} WBUF={self.build.wbuf_depth} "
-                 f"IBUF={self.build.ibuf_depth} PBUF={self.build.pbuf_depth}; weights "
-                 f"{'resident across batches' if self.all_resident else 'loaded per batch'}"]
+                 f"IBUF={self.build.ibuf_depth} PBUF={self.build.pbuf_depth}; weights " + (
+                     "resident across batches" if self.all_resident else "loaded per batch" if not alone
+                     else f"of {alone} of {total} slices resident across batches, the others per batch")]
         for lp in self.layers:
             if lp.gsplit:
                 u = lp.gsplit[0][4]
@@ -521,7 +520,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
 
     chaining = build.has_command_streams and build.fbuf_depth > 0
 
-    def chain_break(i, lp, made) -> int:  # a host layout ends a chain its input could continue
+    def chain_break(i, lp, made) -> int:  # (a host layout ends a chain its input could continue)
         p = made[srcs[i][0]] if chaining and lp.unfold and 0 <= srcs[i][0] < len(made) else None
         one = p is not None and not p.gsplit and not p.rsplit and len(p.slices) == len(p.bands) == 1
         return CHAIN_BREAK_CYCLES if one and p.opcode != OPCODE_HOST else 0
@@ -571,8 +570,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
         return min(options, key=lambda lp: (
             lp.est_cycles + HOST_JOB_CYCLES * lp.jobs_per_image + chain_break(i, lp, made), lp.unfold))
 
-    # first try: every layer at its own place, all resident; where the engine chains layers,
-    # each layer's parameters get room for channels up to a multiple of P_IC (chain._pad_out)
+    # first try: every layer at its own place, all resident (parameters: room for chain._pad_out)
     for room in ((build.p_ic, 1) if chaining else (1,)):
         layers, wbase, pbase, resident = [], 0, 0, True
         try:
@@ -593,8 +591,10 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
             resident = False
         if resident:
             break
-    if not resident:
-        layers = []
-        for i, op in enumerate(program.ops):
-            layers.append(best(i, op, in_shapes[i], shapes[i + 1], 0, 0, made=layers, **big))
+    if not resident:  # the layers that fit at places of their own (chaining builds), the rest after
+        layers = partly_resident(program.ops, build, best, in_shapes, shapes) if chaining else None
+        if layers is None:  # every layer at the buffers' start, its weights loaded each batch
+            layers = []
+            for i, op in enumerate(program.ops):
+                layers.append(best(i, op, in_shapes[i], shapes[i + 1], 0, 0, made=layers, **big))
     return Plan(program, build, layers, resident)

@@ -12,7 +12,7 @@ from typing import Optional
 from . import stream as S
 from .errors import LayerNotSupported
 
-__all__ = ["Slice", "Band", "add_bands"]
+__all__ = ["Slice", "Band", "add_bands", "partly_resident", "resident_slices"]
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -182,3 +182,61 @@ def add_bands(c: int, h: int, w: int, build: S.Build, where: str) -> list:
                 out.append(Band(r0, r1, 0, 0, r0, r1, x0, x1, 0, 0, x0, x1))
         r0 = r1
     return out
+
+
+def _slice_words(u) -> int:
+    return sum(s.words for s in u.slices)
+
+
+def partly_resident(ops, build, best, in_shapes, shapes):
+    """The layer plans of ``ops`` where not all weights fit the buffers: the first k layers
+    each at a place of their own (they stay on chip from batch to batch, and a segment of
+    them chains), every later one in the room left, all at its start (reloaded each batch);
+    k the most that leaves that room for the largest later layer. None if k would be 0 or
+    a later layer does not fit. ``best(i, op, in_shape, out_shape, wbase, pbase, wroom,
+    proom, made=...)`` plans one op (:func:`rtlcnn.core.schedule.plan`'s); parameters get
+    room up to a multiple of P_IC."""
+    W, P, q = build.wbuf_depth, build.pbuf_depth, build.p_ic
+    alone = []
+    try:
+        for i, op in enumerate(ops):  # each layer planned alone: what it needs
+            alone.append(best(i, op, in_shapes[i], shapes[i + 1], 0, 0, W, P, made=alone))
+    except LayerNotSupported:
+        return None
+    units = [[u for u in lp.units() if u.has_weights] for lp in alone]
+    own = [all(not u.rsplit and len(u.slices) == 1 for u in us) for us in units]
+    w = [sum(_slice_words(u) for u in us) for us in units]
+    p = [sum(_cdiv(u.slices[-1].oc1, q) * q for u in us) for us in units]
+    need_w = [max([s.words for u in us for s in u.slices] or [0]) for us in units]  # (at one place)
+    need_p = [max([_cdiv(s.oc1 - s.oc0, q) * q for u in us for s in u.slices] or [0]) for us in units]
+    k = 0
+    while k < len(ops) and own[k] and sum(w[:k + 1]) + max(need_w[k + 1:] or [0]) <= W \
+            and sum(p[:k + 1]) + max(need_p[k + 1:] or [0]) <= P:
+        k += 1
+    if k == 0:
+        return None
+    layers, wbase, pbase = [], 0, 0
+    for lp, us in zip(alone[:k], units[:k]):
+        for u in us:
+            sl = u.slices[0]
+            u.slices = [Slice(sl.oc0, sl.oc1, wbase, pbase, sl.words)]
+            wbase += sl.words
+            pbase += _cdiv(sl.oc1, q) * q
+        layers.append(lp)
+    try:
+        for i in range(k, len(ops)):
+            layers.append(best(i, ops[i], in_shapes[i], shapes[i + 1], wbase, pbase, W - wbase, P - pbase,
+                               made=layers))
+    except LayerNotSupported:
+        return None
+    return layers
+
+
+def resident_slices(layers) -> tuple:
+    """(slices whose weights share the buffer with no other's, all slices) of layer plans:
+    the first stay on chip from batch to batch."""
+    spans = [(s.wbase, s.wbase + s.words) for lp in layers for u in lp.units() if u.has_weights
+             for s in u.slices]
+    alone = sum(all(a >= e or b <= s0 for s0, e in spans[:k] + spans[k + 1:])
+                for k, (a, b) in enumerate(spans))
+    return alone, len(spans)
