@@ -109,6 +109,9 @@ def test_lenet_is_one_segment_and_bit_exact():
         assert seg.plan(pl.layers, 3).out_shape == (88,) and seg.plan(pl.layers, 4).engine_in[0] == 88
         assert seg.batched == {2, 3, 4} and seg.chunk >= 32
         assert eng.first_streams == 1 and len(eng.prepared) == 1  # (the next call: prepared)
+        # what Accelerator.load does: the streams of a batch of 64 built before any call
+        assert CR.prepare(pl, eng, 64) == 1 and CR.prepare(pl, EngineModel(S.Build(version_minor=4)), 64) == 0
+        assert CR._cached(pl, seg, eng, 64) is CR._cached(pl, seg, eng, 64)
 
 
 def test_resnet_runs_on_chip_up_to_its_global_pool():

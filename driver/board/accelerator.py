@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from ..core import chain_run as CR
 from ..core import commands as C
 from ..core import schedule as SC
 from ..core import stream as S
@@ -213,7 +214,9 @@ class Accelerator:
                 f"a job of {program.name or 'the program'} streams {max(in_bytes, out_bytes)} bytes, "
                 f"more than the DMA's largest transfer ({self.max_transfer} bytes)")
         self._buffers(in_bytes, out_bytes)  # allocated once, reused by every job
-        return Network(self, program, plan, next(_NETWORK_KEYS))
+        net = Network(self, program, plan, next(_NETWORK_KEYS))
+        CR.prepare(plan, self, net.batch_size)  # (engine 1.5: the streams of a default batch)
+        return net
 
     # ------------------------------------------------------------------ one job
     def _deadline(self, cfgs) -> float:

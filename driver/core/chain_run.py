@@ -23,7 +23,7 @@ from . import stream as S
 from . import unfold as U
 from .jobs import Job, JobRecord, dispatch, engine_input
 
-__all__ = ["run_segment", "run_batches", "chunk_jobs", "Prepared"]
+__all__ = ["run_segment", "run_batches", "prepare", "chunk_jobs", "Prepared"]
 
 
 @dataclass(frozen=True)
@@ -229,12 +229,25 @@ def _prepared(pl, seg, engine, residency, net_key, n):
     for k in range(seg.first, seg.last + 1):
         if seg.plan(pl.layers, k).has_weights and not residency.has(_key(pl, seg, k, net_key)):
             return None
+    return _cached(pl, seg, engine, n)
+
+
+def _cached(pl, seg, engine, n):
     cache = pl.__dict__.setdefault("_prepared", {})
     limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
-    key = (seg.first, n, net_key, limit)
+    key = (seg.first, n, limit)
     if key not in cache:
         cache[key] = Prepared.build(pl, seg, n, limit)
     return cache[key]
+
+
+def prepare(pl, engine, n: int) -> int:
+    """Build the command streams of a batch of ``n`` images for every segment of the plan
+    that runs from prepared streams (``Accelerator.load`` does, for the default batch
+    size); the calls then only fill them. Returns how many were built."""
+    if not hasattr(engine, "run_commands") or not getattr(engine, "build", pl.build).has_command_streams:
+        return 0
+    return sum(_cached(pl, seg, engine, n) is not None for seg in CH.segments(pl) if seg.runs_here(pl.layers))
 
 
 @dataclass

@@ -59,6 +59,7 @@ def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
     images, _ = datasets.load_mnist(mnist_dir)
     x = images[8000:8032].astype(np.float32)[:, None] / np.float32(255)
     net = default_acc.load(prog)
+    assert [k[1] for k, v in net.plan._prepared.items() if v is not None] == [64]  # built at load
     y = net.predict(x)
     assert y.dtype == np.float32 and np.array_equal(y, R.run(prog, x))
     prof = net.profile()
