@@ -119,7 +119,21 @@ def test_icarus_end_to_end(icarus_board):
     rng = np.random.default_rng(7)
     prog = Program((2, 6, 6), 1 / 64, [mp.conv(rng, 2, 4, 3, padding=1, pool="max"),
                                        mp.linear(rng, 36, 5, relu=False, out_int32=True)]).check()
-    _check(acc.load(prog), prog, mp.images(prog, 1))
+    net = acc.load(prog)
+    _check(net, prog, mp.images(prog, 1))
+    # chained, the LINEAR one job for the chunk's three images read from the feature buffer
+    # (its rows whole beats: 2 x 2 x 8 values an image), from the prepared stream
+    from rtlcnn.core import chain as CH
+
+    prog = Program((2, 4, 4), 1 / 64, [mp.conv(rng, 2, 8, 3, padding=1, pool="max"),
+                                       mp.linear(rng, 32, 5, relu=False, out_int32=True)]).check()
+    net = acc.load(prog)
+    seg = CH.segments(net.plan)[0]
+    assert (seg.first, seg.last) == (0, 1) and 1 in seg.batched
+    x3 = mp.images(prog, 3, seed=2)
+    _check(net, prog, x3)
+    _check(net, prog, x3)
+    assert [p["jobs"] for p in net.profile()] == [3, 1] and net.totals()["dma_transfers"] == 2
 
 
 def test_rq_lanes_1_build_reports_itself_and_is_bit_exact(tiny_rq1_board):
