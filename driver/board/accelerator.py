@@ -106,7 +106,6 @@ class Accelerator:
         self._verified = set()
         self._streams_checked = {}
         self._inflight = None  # the command stream start_commands started, until finished
-        self._cycles_known = {}
         self.jobs_run = 0
         #: the overlay is the mock board, whose status reads run the simulation: poll at once
         self._simulated = bool(getattr(overlay, "is_mock", False))
@@ -225,16 +224,11 @@ class Accelerator:
         return time.monotonic() + 1.0 + 10 * self._cycles(cfgs) / (self.clock_mhz * 1e6)
 
     def _cycles(self, cfgs) -> int:
-        """Cost-model cycles of a job list (once per prepared stream: its tuple is kept)."""
-        known = self._cycles_known.get(id(cfgs))
+        """Cost-model cycles of a job list (a prepared stream's: from its checked entry)."""
+        known = self._streams_checked.get(id(cfgs))
         if known is not None and known[0] is cfgs:
-            return known[1]
-        cycles = sum(SC.job_cycles(c, self.build) for c in cfgs)
-        if isinstance(cfgs, tuple):
-            if len(self._cycles_known) > 64:
-                self._cycles_known.clear()
-            self._cycles_known[id(cfgs)] = (cfgs, cycles)
-        return cycles
+            return known[4]
+        return sum(SC.job_cycles(c, self.build) for c in cfgs)
 
     def _check_config(self, cfg: S.JobConfig, write: bool = True) -> None:
         regs = cfg.registers()
@@ -329,7 +323,7 @@ class Accelerator:
                                    f"{self.build.version}")
         known = self._streams_checked.get(id(cfgs))
         if known is not None and known[0] is cfgs and known[1] is places:  # a prepared stream again
-            in_bytes, out_bytes = known[2:]
+            in_bytes, out_bytes = known[2:4]
         else:
             in_bytes = C.command_in_beats(cfgs, self.build, places) * 8
             out_bytes = C.command_out_beats(cfgs, places) * 8
@@ -338,7 +332,8 @@ class Accelerator:
             if isinstance(cfgs, tuple):  # (kept alive here, so its id stays its own)
                 if len(self._streams_checked) > 64:
                     self._streams_checked.clear()
-                self._streams_checked[id(cfgs)] = (cfgs, places, in_bytes, out_bytes)
+                self._streams_checked[id(cfgs)] = (cfgs, places, in_bytes, out_bytes,
+                                                   sum(SC.job_cycles(c, self.build) for c in cfgs))
         if len(stream) != in_bytes:
             raise AcceleratorError(f"command stream has {len(stream)} bytes, its {len(cfgs)} jobs "
                                    f"need {in_bytes}")

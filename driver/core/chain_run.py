@@ -21,7 +21,8 @@ from . import chain as CH
 from . import commands as C
 from . import stream as S
 from . import unfold as U
-from .jobs import Job, JobRecord, dispatch, engine_input
+from .jobs import Job, JobRecord, command_limit, dispatch, engine_input, output_array
+from .tiling import balanced
 
 __all__ = ["run_segment", "run_batches", "prepare", "chunk_jobs", "Prepared"]
 
@@ -91,11 +92,10 @@ def _key(pl, seg, k, net_key):
     return (net_key, lp.index, 0) if lp is pl.layers[k] else (net_key, lp.index, "chain")
 
 
-def _stream_bytes(pl, seg, c: int) -> tuple:
-    """Bytes a chunk of ``c`` images' jobs stream in (headers included, weights on chip)
-    and out."""
-    build, hb = pl.build, C.CMD_HEADER_BEATS * S.STREAM_BYTES
-    specs = chunk_jobs(pl, seg, c)
+def _stream_bytes(specs, seg, build) -> tuple:
+    """Bytes a chunk's jobs (:func:`chunk_jobs`) stream in (headers included, weights on
+    chip) and out."""
+    hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
     nin = sum(hb + C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES for sp in specs)
     return nin, sum(sp.cfg.out_beats() for sp in specs if sp.k == seg.last) * S.STREAM_BYTES
 
@@ -107,7 +107,7 @@ def chunk_size(pl, seg, n: int, limit: int) -> int:
     goes in one transfer. 0 if one image's jobs do not fit."""
     size = min(n, seg.chunk)
     while True:
-        nin, nout = _stream_bytes(pl, seg, size)
+        nin, nout = _stream_bytes(chunk_jobs(pl, seg, size), seg, pl.build)
         if nin + S.STREAM_BYTES <= limit and nout <= limit:
             return size
         if size == 1:
@@ -122,20 +122,6 @@ def _load_bytes(pl, seg, k, build) -> int:
         return 0
     cfg = lp.config(lp.slices[0], lp.bands[0], True, 1)
     return (cfg.param_beats() + cfg.weight_beats(build)) * S.STREAM_BYTES
-
-
-def _chunks(n: int, size: int) -> list:
-    """[i0, i1) of ceil(n / size) chunks of balanced sizes."""
-    k = -(-n // size)
-    base, extra = divmod(n, k)
-    bounds = np.cumsum([0] + [base + (1 if j < extra else 0) for j in range(k)])
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-
-
-def _out_array(last, n):
-    pixels = last.layout == "pixels"
-    dtype = np.int32 if last.out_int32 else np.int8
-    return np.empty((n,) + ((1, last.in_shape[0], 1) if pixels else tuple(last.out_shape)), dtype)
 
 
 def _finish(last, y, n):
@@ -163,7 +149,7 @@ def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, complete
     layers, build = pl.layers, pl.build
     xin = _first_input(pl, seg, env, n)
     last = seg.plan(layers, seg.last)
-    y = _out_array(last, n)
+    y = output_array(last, n)
     reads = {k: _reads(pl, k) for k in range(seg.first, seg.last + 1)}
 
     def host_part(k, lp, s, i0, sp):
@@ -175,13 +161,13 @@ def _run_generic(pl, seg, env, engine, residency, net_key, on_job, out, complete
         band = lp.bands[0]
         return x[i0 + sp.a][:, band.r0:band.r1]
 
-    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+    limit = command_limit(engine)
     loads = sum(_load_bytes(pl, seg, k, build) for k in range(seg.first, seg.last + 1)
                 if not residency.has(_key(pl, seg, k, net_key)))
     size = chunk_size(pl, seg, n, limit - loads) or 1  # (one image's jobs too large: dispatch cuts them)
 
     def gen():
-        for i0, i1 in _chunks(n, size):
+        for i0, i1 in balanced(n, size):
             for sp in chunk_jobs(pl, seg, i1 - i0):
                 lp, sl = sp.lp, sp.lp.slices[0]
                 key = _key(pl, seg, sp.k, net_key)
@@ -234,7 +220,7 @@ def _prepared(pl, seg, engine, residency, net_key, n):
 
 def _cached(pl, seg, engine, n):
     cache = pl.__dict__.setdefault("_prepared", {})
-    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+    limit = command_limit(engine)
     key = (seg.first, n, limit)
     if key not in cache:
         cache[key] = Prepared.build(pl, seg, n, limit)
@@ -286,8 +272,6 @@ class Prepared:
         self.out_shape1 = (cfg1.out_h, cfg1.out_w, cfg1.out_c)
         self.value_bytes = cfg1.out_values() * (4 if cfg1.out_int32 else 1)
         row = -(-first.engine_in[0] // build.p_ic) * build.p_ic  # one pixel's (a LINEAR's image's) bytes
-        self.in_bytes = row if first.opcode == S.OPCODE_LINEAR else first.config(
-            first.slices[0], first.bands[0], False, 1).input_beats(build) * S.STREAM_BYTES
         self.row = row
         # a host layout of a one-channel map whose pixels are one word each (LeNet's conv1):
         # the slots filled a 64-bit word a pixel, each the 8 bytes at its taps masked to them
@@ -300,9 +284,9 @@ class Prepared:
         size = chunk_size(pl, seg, n, limit)
         if not size:
             return None  # (one image's jobs larger than a transfer: job by job, dispatch cuts them)
-        for i0, i1 in _chunks(n, size):
+        for i0, i1 in balanced(n, size):
             specs = chunk_jobs(pl, seg, i1 - i0)
-            nin, nout = _stream_bytes(pl, seg, i1 - i0)
+            nin, nout = _stream_bytes(specs, seg, build)
             if cur is None or cur[1] + nin > limit or cur[2] + nout > limit:
                 cur = [[], 0, 0]
                 self.transfers.append(cur)
@@ -320,7 +304,7 @@ class Prepared:
             for sp in specs:
                 part = C.stream_part_beats(sp.cfg, build, sp.place) * S.STREAM_BYTES
                 if sp.k == self.seg.first:  # the images' inputs: after the header
-                    stride = hb + part if sp.b - sp.a == 1 else self.in_bytes
+                    stride = hb + part if sp.b - sp.a == 1 else self.row  # (several: a LINEAR's rows)
                     _extend(ins, (i0 + sp.a, sp.b - sp.a, off + hb, stride))
                 if sp.k == self.seg.last:
                     nb = sp.cfg.out_beats() * S.STREAM_BYTES
@@ -388,7 +372,7 @@ class Prepared:
 
     def run(self, env, engine, on_job, out, completed, n):
         src = self._source(env, n)
-        y = _out_array(self.last, n)
+        y = output_array(self.last, n)
         _pipeline(engine, ((self, t, src, y, out, completed, 0) for t in self.transfers), on_job)
         return _finish(self.last, y, n)
 
@@ -514,7 +498,7 @@ def run_batches(pl, xq, batch: int, engine, residency, net_key, on_job, out, com
     def items():
         for b0, b1 in bounds:
             prep = preps[b1 - b0]
-            y = _out_array(prep.last, b1 - b0)
+            y = output_array(prep.last, b1 - b0)
             src = prep._source({-1: xq[b0:b1]}, b1 - b0)
             for t in prep.transfers:
                 yield prep, t, src, y, out[b0:b1], completed, b0

@@ -12,7 +12,8 @@ from . import commands as C
 from . import stream as S
 from . import unfold as U
 
-__all__ = ["OPCODE_HOST", "JobRecord", "Job", "dispatch", "engine_input", "FLUSH"]
+__all__ = ["OPCODE_HOST", "JobRecord", "Job", "dispatch", "engine_input", "output_array", "command_limit",
+           "FLUSH"]
 
 #: the LayerPlan opcode of an op the host runs without the engine (a concatenation)
 OPCODE_HOST = -1
@@ -64,6 +65,19 @@ def engine_input(lp, op, x, n):
     return xin
 
 
+def output_array(lp, n: int) -> np.ndarray:
+    """An empty array for a layer plan's engine output on ``n`` images (a "pixels" layout's
+    is the engine's (1, C, 1) map, reshaped to the layer's shape afterwards)."""
+    dtype = np.int32 if lp.out_int32 else np.int8
+    return np.empty((n,) + ((1, lp.in_shape[0], 1) if lp.layout == "pixels" else tuple(lp.out_shape)), dtype)
+
+
+def command_limit(engine) -> int:
+    """Bytes a command stream's jobs may take each way on ``engine`` (its largest transfer,
+    ``max_command_bytes``, less the END beat; no limit without one)."""
+    return (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES
+
+
 #: what a job generator yields to have the jobs so far run before it goes on (its next
 #: job's input depends on their outputs)
 FLUSH = object()
@@ -90,7 +104,7 @@ def dispatch(engine, build, jobs, on_job) -> None:
     A failed command stream's error may carry ``jobs_done`` and ``commands_output`` (the
     jobs before the failed one, and the bytes they gave): those jobs are taken first."""
     cmd = hasattr(engine, "run_commands") and getattr(engine, "build", build).has_command_streams
-    limit = (getattr(engine, "max_command_bytes", None) or 1 << 62) - S.STREAM_BYTES  # (the END beat)
+    limit = command_limit(engine)
     hb = C.CMD_HEADER_BEATS * S.STREAM_BYTES
     pend, size = [], [0, 0]
 

@@ -20,7 +20,7 @@ from . import chain as CH
 from . import chain_run as CR
 from . import ref_ops
 from . import stream as S
-from .jobs import FLUSH, OPCODE_HOST, Job, JobRecord, dispatch, engine_input
+from .jobs import FLUSH, OPCODE_HOST, Job, JobRecord, dispatch, engine_input, output_array
 
 __all__ = ["Residency", "JobRecord", "execute", "OPCODE_HOST", "Job", "dispatch", "engine_input"]
 
@@ -139,8 +139,7 @@ def _engine_layer(lp, op, x, x2, n, build, engine, residency, key0, on_job, out,
     ``x2``); its output. ``key0`` prefixes the residency keys of its slices; ``out`` and
     ``completed`` as :func:`execute` (None unless it is the batch's last layer)."""
     xin = engine_input(lp, op, x, n)
-    dtype = np.int32 if lp.out_int32 else np.int8
-    y = np.empty((n,) + ((1, lp.in_shape[0], 1) if lp.layout == "pixels" else tuple(lp.out_shape)), dtype)
+    y = output_array(lp, n)
     gen = _split_linear if lp.rsplit else _layer_jobs
     dispatch(engine, build, gen(lp, build, xin, x2, y, residency, key0, out, completed), on_job)
     return y

@@ -46,7 +46,17 @@ from .program import Program
 
 # running a plan lives in rtlcnn.core.runner; execute, Residency, JobRecord are re-exported here
 from .runner import OPCODE_HOST, JobRecord, Residency, execute
-from .tiling import Band, Slice, _bands, _slices, _tiles, add_bands, partly_resident, resident_slices  # noqa: F401
+from .tiling import (  # noqa: F401  (re-exported)
+    Band,
+    Slice,
+    _bands,
+    _slices,
+    _tiles,
+    add_bands,
+    balanced,
+    partly_resident,
+    resident_slices,
+)
 
 __all__ = ["Plan", "LayerPlan", "Slice", "Band", "plan", "execute", "Residency", "JobRecord", "job_cycles",
            "HOST_KINDS", "OPCODE_HOST"]
@@ -205,17 +215,7 @@ class LayerPlan:
     def chunks(self, n: int) -> list:
         """The images [i0, i1) of each job of a batch of ``n`` (per slice and band): one
         image a job, except LINEAR: ceil(n / images_per_job) chunks of balanced sizes."""
-        per = max(1, int(self.images_per_job))
-        k = _cdiv(n, per)
-        if k == n:
-            return [(i, i + 1) for i in range(n)]
-        base, extra = divmod(n, k)
-        out, i0 = [], 0
-        for j in range(k):
-            i1 = i0 + base + (1 if j < extra else 0)
-            out.append((i0, i1))
-            i0 = i1
-        return out
+        return balanced(n, max(1, int(self.images_per_job)))
 
     def jobs(self, n: int) -> int:
         """Jobs of this layer for a batch of ``n`` images."""

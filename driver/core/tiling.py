@@ -12,11 +12,24 @@ from typing import Optional
 from . import stream as S
 from .errors import LayerNotSupported
 
-__all__ = ["Slice", "Band", "add_bands", "partly_resident", "resident_slices"]
+__all__ = ["Slice", "Band", "add_bands", "balanced", "partly_resident", "resident_slices"]
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-int(a) // int(b))
+
+
+def balanced(n: int, size: int) -> list:
+    """[i0, i1) of the ceil(n / size) parts of ``range(n)`` of balanced sizes (at most
+    ``size`` each, the first ones one larger)."""
+    k = _cdiv(n, size)
+    base, extra = divmod(n, k) if k else (0, 0)
+    out, i0 = [], 0
+    for j in range(k):
+        i1 = i0 + base + (1 if j < extra else 0)
+        out.append((i0, i1))
+        i0 = i1
+    return out
 
 
 @dataclass(frozen=True)

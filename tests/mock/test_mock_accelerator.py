@@ -291,6 +291,7 @@ def test_command_streams_start_and_finish_one_at_a_time(default_acc):
     batches overlaps them and equals the reference."""
     from rtlcnn.core import chain as CH
     from rtlcnn.core import chain_run as CR
+    from rtlcnn.core.jobs import output_array
 
     net, prog = _small(default_acc)
     x = mp.images(prog, 6, seed=11)
@@ -304,7 +305,7 @@ def test_command_streams_start_and_finish_one_at_a_time(default_acc):
     with pytest.raises(AcceleratorError, match="still running"):
         default_acc.start_commands(t.cfgs, t.data, t.places)
     raw = default_acc.finish_commands(ticket)
-    y, done = CR._out_array(prep.last, 6), []
+    y, done = output_array(prep.last, 6), []
     prep._take(t, raw, y, None, done, len(t.cfgs))
     assert done == list(range(6)) and np.array_equal(y.reshape(want.shape), want)
     ticket = default_acc.start_commands(t.cfgs, t.data, t.places)
