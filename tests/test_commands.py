@@ -11,6 +11,7 @@ from rtlcnn.core import reference as R
 from rtlcnn.core import regs
 from rtlcnn.core import schedule as SC
 from rtlcnn.core import stream as S
+from rtlcnn.core import unfold as U
 from rtlcnn.core.errors import AcceleratorError
 from rtlcnn.core.program import Program
 from rtlcnn.core.random_programs import conv, lenet5
@@ -55,13 +56,52 @@ def test_headers_hold_the_twelve_registers_and_read_back():
         assert h.view("<u4")[1] == place.flags() and place.flags() >> 4 == 0
 
 
-@pytest.mark.parametrize("word, value", [(0, 0x52434E4E), (1, 16), (1, 1 << 31), (15, 1 << 16)])
+@pytest.mark.parametrize("word, value", [(0, 0x52434E4E), (1, 32), (1, 1 << 31), (1, 1 << 21),
+                                         (1, 1 << 8), (1, 1 << 20), (15, 1 << 16)])
 def test_a_bad_header_is_config_error_14(word, value):
     h = C.command_header(S.JobConfig.linear(8, 8), last=True).view("<u4").copy()
     h[word] = value
     with pytest.raises(C.HeaderError, match="not a command header: a command header does not start"):
         C.parse_header(h.view(np.uint8))
     assert regs.config_error_text(regs.CFG_HEADER).startswith("a command header")
+
+
+@pytest.mark.parametrize("layout", ["kx", "pair"])
+def test_an_in_taps_job_builds_the_hosts_layout_from_the_feature_buffer(layout):
+    """IN_TAPS (engine 1.6): the I section built from a one-beat-a-pixel map in the feature
+    buffer is, byte for byte, the stream of the host's kx / pair layout (rtlcnn.core.unfold);
+    its header reads back, and the engine's checks (CONFIG_ERR 16) are those of Taps.problem."""
+    b = S.Build()
+    rng = np.random.default_rng(1)
+    for c, k, pad, h, w in [(6, 5, 0, 14, 14), (3, 3, 1, 9, 11), (8, 3, 2, 5, 6), (1, 5, 2, 6, 28),
+                            (5, 7, 3, 8, 9)]:
+        x = rng.integers(-128, 128, (1, c, h, w)).astype(np.int8)
+        if layout == "kx":
+            xe, t, step = U.kx_input(x, k, pad)[0], k, 1
+        else:
+            xe, t, step = U.pair_input(x, k, pad)[0], k + 1, 2
+        fb = np.zeros(b.fbuf_depth, "<u8")
+        base = 37
+        pix = np.zeros((h, w, 8), np.int8)
+        pix[:, :, :c] = x[0].transpose(1, 2, 0)
+        fb[base:base + h * w] = pix.reshape(-1).view("<u8")
+        cfg = S.JobConfig(in_c=xe.shape[0], in_h=h, in_w=xe.shape[2], out_c=4, kernel=k, kernel_w=1,
+                          pad=(pad, pad, 0, 0), pair=layout == "pair",
+                          pool=S.POOL_MAX if layout == "pair" else 0, load_params=False, load_weights=False)
+        place = C.Place(in_base=base, taps=C.Taps(c=c, t=t, pad=pad, step=step, src_w=w))
+        want = S.job_stream(cfg, b, None, None, xe)[-cfg.input_beats(b) * 8:]
+        assert np.array_equal(C.tap_map(fb, cfg, place, b), want)
+        hd = C.command_header(cfg, last=False, place=place)
+        assert C.parse_header(hd) == (cfg, False, place)
+        assert C.check_place(cfg, place, False, b) == 0
+        assert C.stream_part_beats(cfg, b, place) == cfg.in_beats(b) - cfg.input_beats(b)
+        bad = [C.Place(taps=place.taps),  # no IN_FBUF
+               C.Place(in_base=b.fbuf_depth - h * w + 1, taps=place.taps),  # past the buffer
+               C.Place(in_base=base, taps=C.Taps(c=c, t=t + 1, pad=pad, step=step, src_w=w))]  # IN_C
+        for p in bad:
+            assert C.check_place(cfg, p, False, b) == regs.CFG_TAPS
+        assert C.check_place(cfg, place, False, S.Build(version_minor=5)) == regs.CFG_TAPS
+        assert C.check_place(cfg, place, False, S.Build(p_ic=4)) == regs.CFG_TAPS
 
 
 def _jobs(rng, n):

@@ -111,8 +111,9 @@ VERSION_MAJOR = 1
 #: 1: KERNEL's KW field and OP.PAIR; 2: the RQ_LANES register; 3: the ACT register;
 #: 4: the ADD opcode (OP's ADD_K field, the ADD_MULT register, check 13); 5: command
 #: streams (CTRL.RUN_STREAM, STATUS.CMD, JOB_INDEX, CONFIG_ERR 14 and 15) and the on-chip
-#: feature buffer (FBUF_DEPTH)
-VERSION_MINOR = 5
+#: feature buffer (FBUF_DEPTH); 6: IN_TAPS command jobs (a map read from the feature buffer
+#: as the taps of a kx or pair layout, CONFIG_ERR 16)
+VERSION_MINOR = 6
 VERSION_VALUE = (VERSION_MAJOR << 16) | VERSION_MINOR
 MAX_KERNEL = 7
 STREAM_BYTES = 8
@@ -197,6 +198,8 @@ CFG_HEADER = 14
 #: version 1.5: a command job's feature buffer use: a part past FBUF_DEPTH, B_FBUF without ADD,
 #: or OUT_FBUF on the LAST job
 CFG_FBUF = 15
+#: version 1.6: an IN_TAPS command job the engine cannot build (see CFG_TAPS' text)
+CFG_TAPS = 16
 
 # Command streams (version 1.5): a header of CMD_HEADER_BEATS beats before each job's sections.
 #: header word 0: ASCII "RCMD" (bytes R, C, M, D: the little-endian 32-bit value)
@@ -212,6 +215,20 @@ CMD_FLAG_IN_FBUF = 1 << 1
 CMD_FLAG_B_FBUF = 1 << 2
 #: FLAGS bit 3: the output goes into the feature buffer at OUT_BASE, not to m_axis
 CMD_FLAG_OUT_FBUF = 1 << 3
+#: FLAGS bit 4 (version 1.6): the I section is built from a map in the feature buffer at
+#: IN_BASE (IN_FBUF set too): engine pixel (y, j) holds, as channel t*TAP_C + c, byte c of
+#: source pixel (y, j*TAP_STEP - TAP_PAD + t), t < TAP_T; a source pixel is one beat, at
+#: IN_BASE + y*SRC_W + x; columns outside 0 .. SRC_W-1 read as zero
+CMD_FLAG_IN_TAPS = 1 << 4
+#: FLAGS fields of IN_TAPS (zero without it): TAP_C [11:8] (1..8), TAP_T [15:12] (>= 1),
+#: TAP_PAD [19:16], TAP_STEP2 bit 20 (TAP_STEP 2, else 1); SRC_W is header word 15 [31:16]
+CMD_TAP_C_SHIFT = 8
+CMD_TAP_T_SHIFT = 12
+CMD_TAP_PAD_SHIFT = 16
+CMD_TAP_STEP2 = 1 << 20
+CMD_SRC_W_SHIFT = 16
+#: the FLAGS bits a header may set (others: CONFIG_ERR 14)
+CMD_FLAGS_MASK = 0x1FFF1F
 #: the beat after the LAST job: ASCII "REND" in word 0, word 1 zero; the stream's only TLAST
 CMD_END_MAGIC = 0x444E4552
 
@@ -237,6 +254,8 @@ _CONFIG_ERROR_TEXT = {
                 "after the LAST job is not END",
     CFG_FBUF: "a command job's feature buffer part ends past FBUF_DEPTH, B_FBUF is set without ADD, "
               "or the LAST job has OUT_FBUF",
+    CFG_TAPS: "IN_TAPS needs IN_FBUF, OPCODE CONV, P_IC = 8, 1 <= TAP_C <= 8, TAP_T >= 1, "
+              "IN_C = TAP_T * TAP_C, SRC_W >= 1 and IN_BASE + IN_H * SRC_W <= FBUF_DEPTH",
 }
 
 for _n in [n for n in globals() if n.split("_", 1)[0] in ("CTRL", "STATUS", "ERR", "OPCODE", "OP",
@@ -296,6 +315,12 @@ class Build:
     def has_command_streams(self) -> bool:
         """The engine runs command streams (CTRL.RUN_STREAM): a batch's jobs in one transfer."""
         return self.version_minor >= 5
+
+    @property
+    def has_taps(self) -> bool:
+        """The engine builds a kx or pair layout from a map in its feature buffer (IN_TAPS
+        command jobs, version 1.6, builds with P_IC = 8)."""
+        return self.version_minor >= 6 and self.p_ic == 8
 
     @property
     def version(self) -> str:

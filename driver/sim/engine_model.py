@@ -97,6 +97,8 @@ class EngineModel:
             if base is None:
                 pieces.append(part[pos:pos + beats * S.STREAM_BYTES])
                 pos += beats * S.STREAM_BYTES
+            elif place.taps is not None:
+                pieces.append(C.tap_map(self.fbuf, cfg, place, self.build))
             else:
                 pieces.append(self.fbuf[base:base + beats].view(np.uint8))
         return np.concatenate(pieces)
