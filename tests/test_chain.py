@@ -23,6 +23,7 @@ from rtlcnn.core.random_programs import conv, linear
 from rtlcnn.sim.engine_model import EngineModel
 
 B = S.Build()
+B15 = S.Build(version_minor=5)  # command streams, no IN_TAPS
 TINY = S.Build(p_oc=4, p_ic=4, wbuf_depth=512, ibuf_depth=1024, pbuf_depth=128, fbuf_depth=256)
 
 
@@ -83,7 +84,10 @@ def _check_rules(pl):
             live.append((lo, hi, max(readers)))
         for k in range(s.first, s.last + 1):
             lp = s.plan(pl.layers, k)
-            assert lp.index == pl.layers[k].index and (k == s.first or lp.layout is None)
+            # after the first, a layer reads the buffer as is, or builds kx / pair from it (1.6)
+            assert lp.index == pl.layers[k].index and (
+                k == s.first or lp.layout is None or CH.taps_ok(s.plan(pl.layers, k - 1), lp, pl.build)
+                or CH.taps_ok(pl.layers[k - 1], lp, pl.build))
             if lp is not pl.layers[k] and lp.has_weights:  # a variant: the same weight words
                 assert CH._weight_beats(lp, pl.build) == CH._weight_beats(pl.layers[k], pl.build)
             if k in s.batched:
@@ -96,16 +100,23 @@ def _check_rules(pl):
 
 def test_lenet_is_one_segment_and_bit_exact():
     prog = models.load("lenet5_mnist")
-    for unfold in (None, False):
-        pl, eng = run_chained(prog, B, n=6, unfold=unfold)
+    for build, unfold in ((B, None), (B, True), (B15, None), (B, False)):
+        pl, eng = run_chained(prog, build, n=6, unfold=unfold)
         segs = _check_rules(pl)
-        # conv1 (pair layout: its input comes from the host) .. fc3 on chip: conv2 reads the
-        # buffer as is (the kx layout would need the host), conv1's 6 channels padded to 8,
-        # fc2's 84 outputs to 88 so that the LINEARs take the chunk's images in one job each
+        # conv1 (pair layout: its input comes from the host) .. fc3 on chip, conv1's 6
+        # channels padded to 8 (one beat a pixel), fc2's 84 outputs to 88 so that the
+        # LINEARs take the chunk's images in one job each; conv2 in the kx layout, which the
+        # engine builds from conv1's map in the buffer (IN_TAPS, 1.6: its six real channels
+        # of each beat); engine 1.5 cannot, so there conv2 reads the buffer as is
         assert [(s.first, s.last) for s in segs] == [(0, 4)]
-        assert pl.layers[1].layout is None and pl.layers[0].layout == ("pair" if unfold is None else None)
+        taps = build is B and unfold is not False
+        assert pl.layers[1].layout == ("kx" if taps else None)
+        assert pl.layers[0].layout == (None if unfold is False else "pair")
         seg = segs[0]
-        assert seg.plan(pl.layers, 0).out_shape[0] == 8 and seg.plan(pl.layers, 1).engine_in[0] == 8
+        assert seg.plan(pl.layers, 0).out_shape[0] == 8
+        assert seg.plan(pl.layers, 1).engine_in[0] == (30 if taps else 8)
+        places = [sp.place for sp in CR.chunk_jobs(pl, seg, 2) if sp.k == 1]
+        assert all((p.taps == C.Taps(c=6, t=5, pad=0, step=1, src_w=14)) == taps for p in places)
         assert seg.plan(pl.layers, 3).out_shape == (88,) and seg.plan(pl.layers, 4).engine_in[0] == 88
         assert seg.batched == {2, 3, 4} and seg.chunk >= 32
         assert eng.first_streams == 1 and len(eng.prepared) == 1  # (the next call: prepared)

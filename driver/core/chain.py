@@ -21,7 +21,8 @@ What can be chained (everything else is a segment of its own, run layer by layer
   one output-channel slice, one row band of the whole width, no split reduction, not a
   grouped conv's chunks, not a host op;
 - a layer after the first reads its map as the engine lays it out (no host layout: im2col,
-  kx, pair, pixels need the host), and every tensor it reads from the buffer is that of an
+  pixels need the host; kx and pair only on an engine that builds them from the buffer,
+  1.6: :func:`taps_ok`), and every tensor it reads from the buffer is that of an
   earlier layer of the segment whose bytes are the map's input stream: a map of one pixel,
   or channels a multiple of P_IC (the output stream packs OUT_C values a pixel, the input
   stream pads a pixel's channels to P_IC), or any map read by a LINEAR, whose weights are
@@ -40,11 +41,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import commands as C
 from . import stream as S
 from .jobs import OPCODE_HOST
 from .tiling import Slice
 
-__all__ = ["Segment", "segments", "MAX_CHUNK"]
+__all__ = ["Segment", "segments", "taps_ok", "taps_of", "MAX_CHUNK"]
 
 #: most images a segment's chunk holds (the LINEAR layers' jobs take at most this many)
 MAX_CHUNK = 256
@@ -105,8 +107,28 @@ def _pad_to(lp, build) -> int:
     return c2
 
 
+def taps_ok(p, q, build) -> bool:
+    """Layer ``q`` (kx or pair layout, one job an image) can build its input from layer
+    ``p``'s output in the feature buffer (IN_TAPS, engine 1.6): ``p`` writes a map of at
+    most 8 channels, one beat a pixel (padded with zero channels up to 8 if need be)."""
+    if not build.has_taps or q.layout not in ("kx", "pair") or p.layout == "pixels" or len(p.out_shape) != 3:
+        return False
+    c = p.out_shape[0]
+    return (tuple(q.in_shape) == tuple(p.out_shape) and c <= S.STREAM_BYTES and _single(q) and _single(p)
+            and (c == S.STREAM_BYTES or _pad_to(p, build) == S.STREAM_BYTES))
+
+
+def taps_of(lq) -> "C.Taps":
+    """The taps a kx or pair layer builds from its source map (its op's input, one beat a pixel)."""
+    c, _, w = lq.in_shape
+    pair = lq.layout == "pair"
+    return C.Taps(c=int(c), t=int(lq.kernel) + pair, pad=int(lq.pad), step=1 + pair, src_w=int(w))
+
+
 def _edge_ok(p, q, build) -> bool:
     """Layer ``q`` can read layer ``p``'s output from the feature buffer as its input."""
+    if q.layout in ("kx", "pair"):
+        return taps_ok(p, q, build)
     if p.layout == "pixels":  # its output is a transposed map
         return q.opcode == S.OPCODE_LINEAR and int(np.prod(p.out_shape)) == q.engine_in[0]
     if q.opcode == S.OPCODE_LINEAR:
@@ -176,7 +198,7 @@ def segments(pl) -> list:
 
     def join_ok(i, k):
         q = layers[k]
-        if not _single(q) or q.layout is not None or not q.out_shape:
+        if not _single(q) or q.layout not in (None, "kx", "pair") or not q.out_shape:
             return False
         for p in src_pos[k]:
             if p is None or p < i:
@@ -223,8 +245,9 @@ def _build(layers, build, i, j, src_pos, consumers):
             c2 = _pad_to(lp, build)
             if not c2 or any(plans[q].opcode not in (S.OPCODE_CONV, S.OPCODE_LINEAR) for q in readers):
                 return None
-            for q in readers:
-                plans[q] = _pad_in(plans[q], lp.out_shape, c2)
+            for q in readers:  # (a kx / pair reader takes the real channels of each beat)
+                if plans[q].layout not in ("kx", "pair"):
+                    plans[q] = _pad_in(plans[q], lp.out_shape, c2)
             plans[p] = _pad_out(lp, c2)
     for k in range(i + 1, j + 1):  # a LINEAR reading a map: its weights in HWC order
         if inside[k]:

@@ -75,7 +75,8 @@ def chunk_jobs(pl, seg, c: int) -> list:
             cfg = lp.config(lp.slices[0], lp.bands[0], False, b - a)
             bases = [None if p is None else seg.regions[p] + a * seg.strides[p] for p in inside] + [None]
             out_base = seg.regions[k] + a * seg.strides[k] if k < seg.last else None
-            out.append(Spec(k, lp, a, b, cfg, C.Place(bases[0], bases[1], out_base)))
+            taps = CH.taps_of(lp) if lp.layout in ("kx", "pair") and bases[0] is not None else None
+            out.append(Spec(k, lp, a, b, cfg, C.Place(bases[0], bases[1], out_base, taps)))
     return out
 
 

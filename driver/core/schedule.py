@@ -8,8 +8,7 @@ channels runs "unfolded" because that costs fewer cycles: in one of the host lay
 :mod:`rtlcnn.core.unfold` ("kx": a K x 1 kernel over the taps of a kernel row; "pair": PAIR
 jobs, two conv pixels per input pixel, pooled on the accumulators), or im2col'ed (the
 engine a 1x1 conv; streams K*K times the map, so rarely the best, but the layout of kernels
-above MAX_KERNEL and strides above 2). Programs are graphs: each op's input is the tensor it
-names; a concatenation runs on the host (it places bytes). :func:`execute`
+above MAX_KERNEL and strides above 2). Programs are graphs (a concatenation runs on the host). :func:`execute`
 (:mod:`rtlcnn.core.runner`) runs a plan on anything with a ``run_job(cfg, stream) ->
 bytes`` method: the accelerator on a board or the mock board, or
 :class:`rtlcnn.sim.engine_model.EngineModel`, a numpy model of the engine used to test the
@@ -36,6 +35,7 @@ from typing import Optional
 
 import numpy as np
 
+from . import chain as CH
 from . import stream as S
 from . import unfold as U
 from .engine_support import check_engine_support
@@ -523,7 +523,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
     def chain_break(i, lp, made) -> int:  # (a host layout ends a chain its input could continue)
         p = made[srcs[i][0]] if chaining and lp.unfold and 0 <= srcs[i][0] < len(made) else None
         one = p is not None and not p.gsplit and not p.rsplit and len(p.slices) == len(p.bands) == 1
-        return CHAIN_BREAK_CYCLES if one and p.opcode != OPCODE_HOST else 0
+        return CHAIN_BREAK_CYCLES if one and p.opcode != OPCODE_HOST and not CH.taps_ok(p, lp, build) else 0
 
     def best(i, op, ins, outs, wbase, pbase, wroom, proom, made=()):
         if op.kind in HOST_KINDS:
