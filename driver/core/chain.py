@@ -118,7 +118,7 @@ def taps_ok(p, q, build) -> bool:
             and (c == S.STREAM_BYTES or _pad_to(p, build) == S.STREAM_BYTES))
 
 
-def taps_of(lq) -> "C.Taps":
+def taps_of(lq) -> C.Taps:
     """The taps a kx or pair layer builds from its source map (its op's input, one beat a pixel)."""
     c, _, w = lq.in_shape
     pair = lq.layout == "pair"
