@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..core.ops import V2_DEFAULTS
+
 __all__ = ["Stage", "float_forward", "WEIGHTED", "POOLS", "SCALE_KEEPING"]
 
 #: stage kinds with weights (requantized outputs with their own scale)
@@ -50,12 +52,12 @@ class Stage:
     pool: Optional[str] = None
     sources: list = field(default_factory=list)
     inputs: list = field(default_factory=list)
-    groups: int = 1
-    pool_kernel: int = 2
-    pool_stride: int = 2
-    pool_padding: int = 0
-    ceil_mode: bool = False
-    count_include_pad: bool = True
+    groups: int = V2_DEFAULTS["groups"]
+    pool_kernel: int = V2_DEFAULTS["pool_kernel"]
+    pool_stride: int = V2_DEFAULTS["pool_stride"]
+    pool_padding: int = V2_DEFAULTS["pool_padding"]
+    ceil_mode: bool = V2_DEFAULTS["ceil_mode"]
+    count_include_pad: bool = V2_DEFAULTS["count_include_pad"]
     act_lo: float = -math.inf
     act_hi: float = math.inf
     identity: bool = False

@@ -110,14 +110,14 @@ class Op:
     out_scale: Optional[float] = None
     acc_scale: Optional[np.ndarray] = None
     inputs: tuple = ()
-    groups: int = 1
-    pool_kernel: int = 2
-    pool_stride: int = 2
-    pool_padding: int = 0
-    ceil_mode: bool = False
-    count_include_pad: bool = True
-    act_min: int = -128
-    act_max: int = 127
+    groups: int = V2_DEFAULTS["groups"]
+    pool_kernel: int = V2_DEFAULTS["pool_kernel"]
+    pool_stride: int = V2_DEFAULTS["pool_stride"]
+    pool_padding: int = V2_DEFAULTS["pool_padding"]
+    ceil_mode: bool = V2_DEFAULTS["ceil_mode"]
+    count_include_pad: bool = V2_DEFAULTS["count_include_pad"]
+    act_min: int = V2_DEFAULTS["act_min"]
+    act_max: int = V2_DEFAULTS["act_max"]
 
     @property
     def has_weights(self) -> bool:
