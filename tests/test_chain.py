@@ -125,24 +125,14 @@ def test_lenet_is_one_segment_and_bit_exact():
         assert CR._cached(pl, seg, eng, 64) is CR._cached(pl, seg, eng, 64)
 
 
-def taps_program(c, seed=3):
-    """conv 1->c (3x3) then c->8 (5x5, pad 2, max pool: the pair layout) and a LINEAR: the
-    second conv builds its pair layout from the first's map in the buffer (IN_TAPS)."""
-    rng = np.random.default_rng(seed)
-    ops = [conv(rng, 1, c, 3, padding=1, name="c1"), conv(rng, c, 8, 5, padding=2, pool="max", name="c2"),
-           linear(rng, 8 * 8 * 8, 10, relu=False, out_int32=True, name="fc")]
-    ops[1].mult = np.abs(ops[1].mult)  # (pair: requant multipliers >= 0)
-    return Program(input_shape=(1, 16, 16), input_scale=1 / 127, ops=ops, name="taps").check()
-
-
 @pytest.mark.parametrize("c", [3, 5, 8])
 def test_a_pair_layer_builds_its_layout_from_the_buffer(c):
-    pl, _ = run_chained(taps_program(c), B, n=3)
+    pl, _ = run_chained(RP.taps_chain(c), B, n=3)
     segs = _check_rules(pl)
     assert [(s.first, s.last) for s in segs] == [(0, 2)] and pl.layers[1].layout == "pair"
     taps = [sp.place.taps for sp in CR.chunk_jobs(pl, segs[0], 1)]
     assert taps == [None, C.Taps(c=c, t=6, pad=2, step=2, src_w=16), None]
-    pl15, _ = run_chained(taps_program(c), B15, n=3)  # engine 1.5: the host lays it out, two segments
+    pl15, _ = run_chained(RP.taps_chain(c), B15, n=3)  # engine 1.5: the host lays it out, two segments
     assert pl15.layers[1].layout in (None, "pair") and len(CH.segments(pl15)) == 2 - (pl15.layers[1].layout is None)
 
 

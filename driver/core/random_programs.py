@@ -14,7 +14,7 @@ import numpy as np
 
 from .program import Op, Program
 
-__all__ = ["conv", "linear", "add", "lenet5", "mnist_example", "graph"]
+__all__ = ["conv", "linear", "add", "lenet5", "mnist_example", "taps_chain", "graph"]
 
 
 def _requant(rng, o, fan_in):
@@ -64,6 +64,17 @@ def lenet5(seed=0, out_int32=True):
            linear(rng, 120, 84, name="fc2"),
            linear(rng, 84, 10, relu=False, out_int32=out_int32, name="fc3")]
     return Program(input_shape=(1, 28, 28), input_scale=1 / 127, ops=ops, name="lenet5-random").check()
+
+
+def taps_chain(c=3, seed=3):
+    """conv 1->c (3x3, pad 1), conv c->8 (5x5, pad 2, 2x2 max pool, multipliers >= 0: the
+    pair layout) and a LINEAR on a 1x16x16 input: on engine 1.6 the second conv builds its
+    pair layout from the first's map in the feature buffer (IN_TAPS, TAP_C = c)."""
+    rng = np.random.default_rng(seed)
+    ops = [conv(rng, 1, c, 3, padding=1, name="c1"), conv(rng, c, 8, 5, padding=2, pool="max", name="c2"),
+           linear(rng, 8 * 8 * 8, 10, relu=False, out_int32=True, name="fc")]
+    ops[1].mult = np.abs(ops[1].mult)
+    return Program(input_shape=(1, 16, 16), input_scale=1 / 127, ops=ops, name=f"taps-{c}").check()
 
 
 def mnist_example(seed=0):

@@ -64,14 +64,29 @@ def test_lenet5_mnist_bit_exact(default_acc, mnist_dir):
     assert y.dtype == np.float32 and np.array_equal(y, R.run(prog, x))
     prof = net.profile()
     # the whole network chained on chip, one command stream (engine 1.5): conv1 (pair
-    # layout, from the host) and conv2 (reading conv1's map from the feature buffer) one
-    # job an image, the LINEARs one job for the 32 images
-    assert [lp.layout for lp in net.plan.layers[:2]] == ["pair", None]
+    # layout, from the host) and conv2 (kx layout, which the engine builds from conv1's map
+    # in the feature buffer: IN_TAPS, 1.6) one job an image, the LINEARs one job for the
+    # 32 images
+    assert [lp.layout for lp in net.plan.layers[:2]] == ["pair", "kx"]
     assert [p["jobs"] for p in prof] == [32, 32, 1, 1, 1]
     assert [p["chained"] for p in prof] == [(0, 1, 2, 3, 4)] * 5
     assert net.totals()["dma_transfers"] == 2
     assert sum(p["macs"] for p in prof) == prog.macs() * 32
     assert all(0 < p["utilization"] <= 1 for p in prof)
+
+
+@pytest.mark.parametrize("c", [3, 8])
+def test_in_taps_layers_on_the_engine_bit_exact(default_acc, c):
+    """A pair-layout conv inside a segment: the engine builds its layout from the map the
+    conv before it left in the feature buffer (IN_TAPS), one stream for the batch."""
+    from rtlcnn.core.random_programs import taps_chain
+
+    prog = taps_chain(c)
+    net = default_acc.load(prog)
+    assert net.plan.layers[1].layout == "pair"
+    x = mp.images(prog, 5)
+    _check(net, prog, x)
+    assert net.totals()["dma_transfers"] == 2 and [p["chained"] for p in net.profile()] == [(0, 1, 2)] * 3
 
 
 def test_digits_model_bit_exact(default_acc):
