@@ -46,7 +46,7 @@ from . import stream as S
 from .jobs import OPCODE_HOST
 from .tiling import Slice
 
-__all__ = ["Segment", "segments", "taps_ok", "taps_of", "MAX_CHUNK"]
+__all__ = ["Segment", "segments", "one_job", "taps_ok", "taps_of", "MAX_CHUNK"]
 
 #: most images a segment's chunk holds (the LINEAR layers' jobs take at most this many)
 MAX_CHUNK = 256
@@ -81,10 +81,10 @@ class Segment:
         """:mod:`rtlcnn.core.chain_run` runs it: chained, or one layer of one job an image
         (not a LINEAR, which the runner batches several images a job)."""
         lp = layers[self.first]
-        return self.chained or (_single(lp) and lp.opcode != S.OPCODE_LINEAR)
+        return self.chained or (one_job(lp) and lp.opcode != S.OPCODE_LINEAR)
 
 
-def _single(lp) -> bool:
+def one_job(lp) -> bool:
     """One job an image: one slice, one whole-width band, nothing split or on the host."""
     return (not lp.gsplit and not lp.rsplit and lp.opcode != OPCODE_HOST and len(lp.slices) == 1
             and len(lp.bands) == 1 and lp.bands[0].c1 is None)
@@ -101,7 +101,7 @@ def _pad_to(lp, build) -> int:
     c = lp.out_shape[0]
     c2 = -(-c // build.p_ic) * build.p_ic
     lim = build.p_oc // 2 if lp.layout == "pair" else -(-c // build.p_oc) * build.p_oc
-    if (not lp.has_weights or lp.out_int32 or not _single(lp) or c2 > lim or build.p_oc % build.p_ic
+    if (not lp.has_weights or lp.out_int32 or not one_job(lp) or c2 > lim or build.p_oc % build.p_ic
             or lp.slices[0].pbase + c2 > build.pbuf_depth):
         return 0
     return c2
@@ -114,7 +114,7 @@ def taps_ok(p, q, build) -> bool:
     if not build.has_taps or q.layout not in ("kx", "pair") or p.layout == "pixels" or len(p.out_shape) != 3:
         return False
     c = p.out_shape[0]
-    return (tuple(q.in_shape) == tuple(p.out_shape) and c <= S.STREAM_BYTES and _single(q) and _single(p)
+    return (tuple(q.in_shape) == tuple(p.out_shape) and c <= S.STREAM_BYTES and one_job(q) and one_job(p)
             and (c == S.STREAM_BYTES or _pad_to(p, build) == S.STREAM_BYTES))
 
 
@@ -198,13 +198,13 @@ def segments(pl) -> list:
 
     def join_ok(i, k):
         q = layers[k]
-        if not _single(q) or q.layout not in (None, "kx", "pair") or not q.out_shape:
+        if not one_job(q) or q.layout not in (None, "kx", "pair") or not q.out_shape:
             return False
         for p in src_pos[k]:
             if p is None or p < i:
                 if p is not None and p not in on_host:
                     return False
-            elif not (_single(layers[p]) and _edge_ok(layers[p], q, build)):
+            elif not (one_job(layers[p]) and _edge_ok(layers[p], q, build)):
                 return False
         return not any(_overlap(q, layers[m]) for m in range(i, k) if layers[m].has_weights and q.has_weights)
 
@@ -214,7 +214,7 @@ def segments(pl) -> list:
     segs, i = [], 0
     while i < n:
         j = i
-        if _single(layers[i]):
+        if one_job(layers[i]):
             while j + 1 < n and join_ok(i, j + 1):
                 j += 1
         seg = None

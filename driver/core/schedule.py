@@ -522,8 +522,7 @@ def plan(program: Program, build: S.Build, unfold: Optional[bool] = None,
 
     def chain_break(i, lp, made) -> int:  # (a host layout ends a chain its input could continue)
         p = made[srcs[i][0]] if chaining and lp.unfold and 0 <= srcs[i][0] < len(made) else None
-        one = p is not None and not p.gsplit and not p.rsplit and len(p.slices) == len(p.bands) == 1
-        return CHAIN_BREAK_CYCLES if one and p.opcode != OPCODE_HOST and not CH.taps_ok(p, lp, build) else 0
+        return CHAIN_BREAK_CYCLES if p is not None and CH.one_job(p) and not CH.taps_ok(p, lp, build) else 0
 
     def best(i, op, ins, outs, wbase, pbase, wroom, proom, made=()):
         if op.kind in HOST_KINDS:
