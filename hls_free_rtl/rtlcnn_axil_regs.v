@@ -85,7 +85,7 @@ module rtlcnn_axil_regs #
     input  wire                   sts_done,
     input  wire [2:0]             sts_error,
     input  wire                   sts_draining,
-    input  wire [3:0]             sts_config_err,
+    input  wire [4:0]             sts_config_err,
     input  wire                   sts_cmd,
     input  wire [15:0]            sts_job_index,
     input  wire [31:0]            sts_out_h,
@@ -108,10 +108,10 @@ end
 // register map and stream format version (rtlcnn.core.regs VERSION_MAJOR / VERSION_MINOR;
 // minor 1: KERNEL's KW field and OP.PAIR, minor 2: the RQ_LANES register, minor 3: ACT,
 // minor 4: the ADD opcode, OP's ADD_K field and ADD_MULT, minor 5: command streams, CTRL's
-// RUN_STREAM bit, STATUS.CMD and JOB_INDEX)
+// RUN_STREAM bit, STATUS.CMD and JOB_INDEX, minor 6: IN_TAPS command jobs, CONFIG_ERR 16)
 localparam [31:0] ID_VALUE = 32'h52434E4E;
 localparam [15:0] VERSION_MAJOR = 16'd1;
-localparam [15:0] VERSION_MINOR = 16'd5;
+localparam [15:0] VERSION_MINOR = 16'd6;
 localparam [31:0] VERSION_VALUE = {VERSION_MAJOR, VERSION_MINOR};
 
 // AXI4-Lite handshakes (AXI: BVALID only after both the AW and the W handshake, RVALID only
@@ -298,7 +298,7 @@ always @* begin
             12'h02C: s_axil_rdata_next = FBUF_DEPTH;
             12'h044: s_axil_rdata_next = {27'd0, sts_cmd, sts_draining, sts_error != 3'd0, sts_done, sts_busy};
             12'h048: s_axil_rdata_next = {29'd0, sts_error};
-            12'h04C: s_axil_rdata_next = {28'd0, sts_config_err};
+            12'h04C: s_axil_rdata_next = {27'd0, sts_config_err};
             12'h050: s_axil_rdata_next = {16'd0, sts_job_index};
             12'h080: s_axil_rdata_next = op_reg;
             12'h084: s_axil_rdata_next = in_c_reg;

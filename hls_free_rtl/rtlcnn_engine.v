@@ -22,7 +22,9 @@
  * A command job may take its input map (an ADD's operands) from the on-chip feature
  * buffer and send its output there instead of m_axis (header FLAGS IN_FBUF, B_FBUF,
  * OUT_FBUF), so activations stay on chip between layers. The stream ends with an END
- * beat after the LAST job, the only input beat with TLAST.
+ * beat after the LAST job, the only input beat with TLAST. An IN_TAPS job (version 1.6,
+ * builds with P_IC = 8) builds its I section from a source map in the feature buffer
+ * (rtlcnn_taps: the kx or pair layout's taps, one source pixel a cycle).
  */
 module rtlcnn_engine #
 (
@@ -102,7 +104,9 @@ localparam LANE_WIDTH = P_OC > 1 ? LOG_POC : 1;
 localparam TAG_WIDTH = 1 + 2 + NV_WIDTH + PA_WIDTH;
 localparam CHECK_WAIT = 4'd8;
 // CONFIG_ERR of a bad command header (version 1.5)
-localparam [3:0] CFG_HEADER = 4'd14;
+localparam [4:0] CFG_HEADER = 5'd14;
+// the tap builder (IN_TAPS command jobs, version 1.6): builds with P_IC = 8 only
+localparam TAPS = P_IC == 8;
 localparam RQ = RQ_LANES > P_OC ? P_OC : RQ_LANES;
 /* verilator lint_off WIDTH */  // sized copies of small parameters for the comparisons below
 localparam [16:0] P_IC_M1 = P_IC - 1;
@@ -157,7 +161,7 @@ localparam [1:0] STATE_IDLE = 2'd0, STATE_CHECK = 2'd1, STATE_RUN = 2'd2, STATE_
 reg [1:0] state_reg = STATE_IDLE, state_next;
 reg done_reg = 1'b0, done_next;
 reg [2:0] error_reg = 3'd0, error_next;
-reg [3:0] config_err_reg = 4'd0, config_err_next;
+reg [4:0] config_err_reg = 5'd0, config_err_next;
 reg [3:0] wait_reg = 4'd0, wait_next;
 reg out_done_reg = 1'b0, out_done_next;
 // command streams (version 1.5): the job came from a command stream; it is the stream's
@@ -174,6 +178,12 @@ localparam [32:0] FBUF_DEPTH_33 = FBUF_DEPTH;
 reg fl_in_reg = 1'b0, fl_in_next;
 reg fl_b_reg = 1'b0, fl_b_next;
 reg fl_out_reg = 1'b0, fl_out_next;
+// IN_TAPS (version 1.6): FLAGS bit 4 and its fields TAP_C, TAP_T, TAP_PAD, TAP_STEP2, and
+// SRC_W (header word 15 [31:16])
+reg fl_taps_reg = 1'b0, fl_taps_next;
+reg [3:0] tap_c_reg = 4'd0, tap_c_next, tap_t_reg = 4'd0, tap_t_next, tap_pad_reg = 4'd0, tap_pad_next;
+reg tap_s2_reg = 1'b0, tap_s2_next;
+reg [15:0] src_w_reg = 16'd0, src_w_next;
 reg [15:0] in_base_reg = 16'd0, in_base_next, b_base_reg = 16'd0, b_base_next, out_base_reg = 16'd0, out_base_next;
 // the LAST job is done: the next input beat must be END, with TLAST
 reg end_expect_reg = 1'b0, end_expect_next;
@@ -399,33 +409,46 @@ wire chk12 = !is_pool_op && (act_lo > act_max || (op_int32 && cfg_act != 16'h7F8
 wire chk13 = is_add && !(cfg_out_c == cfg_in_c && op_pool == 2'd0 && !op_int32 && !op_pair && !op_lp && !op_lw
     && add_k != 6'd0 && add_k != 6'd63);
 // feature buffer (version 1.5, command jobs): each part in the buffer, B_FBUF only with ADD,
-// OUT_FBUF not on the LAST job (the stream's output must end on m_axis)
+// OUT_FBUF not on the LAST job (the stream's output must end on m_axis); an IN_TAPS job's
+// part a is its source, whose extent check 16 tests
 wire [32:0] fb_a_end = {17'd0, in_base_reg} + (is_add ? {2'b0, d_ibeats_reg[31:1]} : {1'b0, d_ibeats_reg[31:0]});
 wire [32:0] fb_b_end = {17'd0, b_base_reg} + {2'b0, d_ibeats_reg[31:1]};
 wire [32:0] fb_o_end = {17'd0, out_base_reg} + {1'b0, d_out_beats_reg};
-wire chk15 = (fl_in_reg && fb_a_end > FBUF_DEPTH_33) || (fl_b_reg && (!is_add || fb_b_end > FBUF_DEPTH_33))
+wire chk15 = (fl_in_reg && !fl_taps_reg && fb_a_end > FBUF_DEPTH_33)
+    || (fl_b_reg && (!is_add || fb_b_end > FBUF_DEPTH_33))
     || (fl_out_reg && (cmd_last_reg || fb_o_end > FBUF_DEPTH_33));
-wire [3:0] check_code = chk1 ? 4'd1 : chk2 ? 4'd2 : chk3 ? 4'd3 : chk4 ? 4'd4 : chk5 ? 4'd5 : chk6 ? 4'd6
-    : chk7 ? 4'd7 : chk8 ? 4'd8 : chk9 ? 4'd9 : chk10 ? 4'd10 : chk11 ? 4'd11 : chk12 ? 4'd12
-    : chk13 ? 4'd13 : chk15 ? 4'd15 : 4'd0;
+// IN_TAPS (version 1.6): IN_FBUF, CONV, a build with P_IC = 8, 1 <= TAP_C <= 8, TAP_T >= 1,
+// IN_C = TAP_T * TAP_C, SRC_W >= 1 and the source inside the buffer: IN_BASE + IN_H * SRC_W
+// (the tap builder's serial product, ready 6 cycles after the header's last beat)
+wire [32:0] tp_src_end;
+wire [7:0] tap_tc = (tap_c_reg[0] ? {4'd0, tap_t_reg} : 8'd0) + (tap_c_reg[1] ? {3'd0, tap_t_reg, 1'b0} : 8'd0)
+    + (tap_c_reg[2] ? {2'd0, tap_t_reg, 2'b0} : 8'd0) + (tap_c_reg[3] ? {1'd0, tap_t_reg, 3'b0} : 8'd0);
+wire chk16 = fl_taps_reg && !(TAPS && fl_in_reg && is_conv && tap_c_reg != 4'd0 && tap_c_reg <= 4'd8
+    && tap_t_reg != 4'd0 && cfg_in_c == {24'd0, tap_tc} && src_w_reg != 16'd0 && tp_src_end <= FBUF_DEPTH_33);
+wire [4:0] check_code = chk1 ? 5'd1 : chk2 ? 5'd2 : chk3 ? 5'd3 : chk4 ? 5'd4 : chk5 ? 5'd5 : chk6 ? 5'd6
+    : chk7 ? 5'd7 : chk8 ? 5'd8 : chk9 ? 5'd9 : chk10 ? 5'd10 : chk11 ? 5'd11 : chk12 ? 5'd12
+    : chk13 ? 5'd13 : chk15 ? 5'd15 : chk16 ? 5'd16 : 5'd0;
 
 // ---------------------------------------------------------------------------------------
 // controller
 // ---------------------------------------------------------------------------------------
 // registered: the checks' compare-and-priority logic stays off the paths that START drives
 // (the derived values settle 5 cycles after a write, the check waits CHECK_WAIT = 8)
-reg [3:0] check_code_reg = 4'd0;
+reg [4:0] check_code_reg = 5'd0;
 always @(posedge clk) begin
     check_code_reg <= check_code;
 end
-wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code_reg == 4'd0;
+wire accept = state_reg == STATE_CHECK && wait_reg == 4'd0 && check_code_reg == 5'd0;
 // an input beat: from s_axis, or (a command job's I section part in the feature buffer) read
-// from there; P, W, headers and drains only ever come from s_axis
+// from there, or (IN_TAPS) built by the tap builder from the source there; P, W, headers
+// and drains only ever come from s_axis
 wire st_beat = s_axis_tvalid && s_axis_tready;
 wire fb_beat;
 wire [63:0] fb_rd_data;
+wire tp_valid;
+wire [63:0] tp_data;
 wire in_beat = st_beat || fb_beat;
-wire [63:0] in_data = fb_beat ? fb_rd_data : s_axis_tdata;
+wire [63:0] in_data = tp_valid ? tp_data : fb_beat ? fb_rd_data : s_axis_tdata;
 reg [31:0] in_cnt_reg = 32'd0, in_cnt_next;
 wire in_final = in_state_reg == IN_I && in_cnt_reg == d_ibeats_reg[31:0] - 32'd1;
 // the job's last input beat carries TLAST: a register job (a command stream's only TLAST is
@@ -435,8 +458,11 @@ wire err_early = st_beat && s_axis_tlast && !(in_final && want_tlast) && in_stat
 // a command header beat, and what is wrong with it
 wire hdr_beat = st_beat && state_reg == STATE_HDR;
 wire hdr_we = hdr_beat && !end_expect_reg && hdr_cnt_reg != 3'd0 && hdr_cnt_reg != HDR_LAST_BEAT;
-wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[63:36] != 28'd0))
-    || (hdr_cnt_reg == HDR_LAST_BEAT && s_axis_tdata[63:48] != 16'd0);
+// beat 0: MAGIC, FLAGS (tdata[63:32]) with no reserved bit (7:5, 31:21) and no taps field
+// (20:8) without IN_TAPS (bit 4); beat 7: no SRC_W (word 15 [31:16]) without IN_TAPS
+wire hdr_bad = (hdr_cnt_reg == 3'd0 && (s_axis_tdata[31:0] != CMD_MAGIC || s_axis_tdata[39:37] != 3'd0
+        || s_axis_tdata[63:53] != 11'd0 || (!s_axis_tdata[36] && s_axis_tdata[52:40] != 13'd0)))
+    || (hdr_cnt_reg == HDR_LAST_BEAT && !fl_taps_reg && s_axis_tdata[63:48] != 16'd0);
 wire end_ok = s_axis_tdata == {32'd0, END_MAGIC};
 // RUN_STREAM waits for nothing: it is ignored while the input drains or an earlier packet's
 // final beat still waits on m_axis (a stream's packet never starts behind another's end)
@@ -469,6 +495,12 @@ always @* begin
     fl_in_next = fl_in_reg;
     fl_b_next = fl_b_reg;
     fl_out_next = fl_out_reg;
+    fl_taps_next = fl_taps_reg;
+    tap_c_next = tap_c_reg;
+    tap_t_next = tap_t_reg;
+    tap_pad_next = tap_pad_reg;
+    tap_s2_next = tap_s2_reg;
+    src_w_next = src_w_reg;
     in_base_next = in_base_reg;
     b_base_next = b_base_reg;
     out_base_next = out_base_reg;
@@ -482,7 +514,7 @@ always @* begin
                 wait_next = CHECK_WAIT;
                 done_next = 1'b0;
                 error_next = 3'd0;
-                config_err_next = 4'd0;
+                config_err_next = 5'd0;
                 cmd_mode_next = go_cmd;
                 cmd_last_next = 1'b0;
                 hdr_cnt_next = 3'd0;
@@ -490,6 +522,7 @@ always @* begin
                 fl_in_next = 1'b0;
                 fl_b_next = 1'b0;
                 fl_out_next = 1'b0;
+                fl_taps_next = 1'b0;
                 end_expect_next = 1'b0;
                 cmd_err_next = 1'b0;
             end
@@ -515,11 +548,17 @@ always @* begin
                     fl_in_next = s_axis_tdata[33];
                     fl_b_next = s_axis_tdata[34];
                     fl_out_next = s_axis_tdata[35];
+                    fl_taps_next = s_axis_tdata[36];
+                    tap_c_next = s_axis_tdata[43:40];
+                    tap_t_next = s_axis_tdata[47:44];
+                    tap_pad_next = s_axis_tdata[51:48];
+                    tap_s2_next = s_axis_tdata[52];
                 end
                 if (hdr_cnt_reg == HDR_LAST_BEAT) begin
                     in_base_next = s_axis_tdata[15:0];
                     b_base_next = s_axis_tdata[31:16];
                     out_base_next = s_axis_tdata[47:32];
+                    src_w_next = s_axis_tdata[63:48];
                 end
                 if (hdr_bad || s_axis_tlast) begin
                     // a bad header, or the stream ends inside one: stop, end the output
@@ -527,7 +566,7 @@ always @* begin
                     state_next = STATE_IDLE;
                     done_next = 1'b1;
                     error_next = {1'b0, s_axis_tlast, hdr_bad};
-                    config_err_next = hdr_bad ? CFG_HEADER : 4'd0;
+                    config_err_next = hdr_bad ? CFG_HEADER : 5'd0;
                     cmd_abort = 1'b1;
                     cmd_err_next = 1'b1;
                     cmd_drain_next = !s_axis_tlast;
@@ -539,7 +578,7 @@ always @* begin
         end
         STATE_CHECK: begin
             if (wait_reg == 4'd0) begin
-                if (check_code_reg != 4'd0) begin
+                if (check_code_reg != 5'd0) begin
                     state_next = STATE_IDLE;
                     done_next = 1'b1;
                     error_next = 3'b001;
@@ -588,7 +627,7 @@ always @* begin
         state_next = STATE_IDLE;
         done_next = 1'b0;
         error_next = 3'd0;
-        config_err_next = 4'd0;
+        config_err_next = 5'd0;
         cmd_mode_next = 1'b0;
         cmd_last_next = 1'b0;
         job_index_next = 16'd0;
@@ -597,6 +636,7 @@ always @* begin
         fl_in_next = 1'b0;
         fl_b_next = 1'b0;
         fl_out_next = 1'b0;
+        fl_taps_next = 1'b0;
         end_expect_next = 1'b0;
         cmd_err_next = 1'b0;
     end
@@ -617,6 +657,12 @@ always @(posedge clk) begin
     fl_in_reg <= fl_in_next;
     fl_b_reg <= fl_b_next;
     fl_out_reg <= fl_out_next;
+    fl_taps_reg <= fl_taps_next;
+    tap_c_reg <= tap_c_next;
+    tap_t_reg <= tap_t_next;
+    tap_pad_reg <= tap_pad_next;
+    tap_s2_reg <= tap_s2_next;
+    src_w_reg <= src_w_next;
     in_base_reg <= in_base_next;
     b_base_reg <= b_base_next;
     out_base_reg <= out_base_next;
@@ -647,7 +693,7 @@ always @(posedge clk) begin
         state_reg <= STATE_IDLE;
         done_reg <= 1'b0;
         error_reg <= 3'd0;
-        config_err_reg <= 4'd0;
+        config_err_reg <= 5'd0;
         wait_reg <= 4'd0;
         out_done_reg <= 1'b0;
         cmd_mode_reg <= 1'b0;
@@ -658,6 +704,7 @@ always @(posedge clk) begin
         fl_in_reg <= 1'b0;
         fl_b_reg <= 1'b0;
         fl_out_reg <= 1'b0;
+        fl_taps_reg <= 1'b0;
         end_expect_reg <= 1'b0;
         cmd_err_reg <= 1'b0;
         cyc_total_reg <= 32'd0;
@@ -825,10 +872,10 @@ reg [FA_WIDTH-1:0] fb_raddr_reg = {FA_WIDTH{1'b0}};
 reg [31:0] fb_left_reg = 32'd0;  // beats of the current part still to read
 reg fb_q_reg = 1'b0;             // a beat was read last cycle: its data are on fb_rd_data
 wire fb_rd_en = fb_left_reg != 32'd0 && state_reg == STATE_RUN;
-assign fb_beat = fb_q_reg;
+assign fb_beat = fb_q_reg || tp_valid;
 always @(posedge clk) begin
     fb_q_reg <= fb_rd_en && !flush;
-    if (start_a && fl_in_reg) begin
+    if (start_a && fl_in_reg && !fl_taps_reg) begin
         fb_raddr_reg <= in_base_reg[FA_WIDTH-1:0];
         fb_left_reg <= part_a_beats;
     end else if (start_b && fl_b_reg) begin
@@ -843,6 +890,53 @@ always @(posedge clk) begin
         fb_q_reg <= 1'b0;
     end
 end
+
+// IN_TAPS (version 1.6): the tap builder walks the source in place of the reader above
+// and writes the I section's beats (one a cycle at most; the input buffer takes them all).
+// Its product IN_H * SRC_W for check 16 starts the cycle after the header's last beat.
+wire tp_rd_en;
+wire [FA_WIDTH-1:0] tp_rd_addr;
+reg tp_calc_reg = 1'b0;
+always @(posedge clk) begin
+    tp_calc_reg <= hdr_beat && hdr_cnt_reg == HDR_LAST_BEAT;
+end
+generate
+    if (TAPS) begin : g_taps
+        rtlcnn_taps #(
+            .FA_WIDTH(FA_WIDTH)
+        )
+        taps_inst (
+            .clk(clk),
+            .rst(flush && !accept),
+            .cfg_base(in_base_reg),
+            .cfg_src_w(src_w_reg),
+            .cfg_c(tap_c_reg),
+            .cfg_t(tap_t_reg),
+            .cfg_pad(tap_pad_reg),
+            .cfg_step2(tap_s2_reg),
+            .cfg_rows(cfg_in_h[15:0]),
+            .cfg_cols(cfg_in_w[15:0]),
+            .calc(tp_calc_reg),
+            .src_end(tp_src_end),
+            .start(start_a && fl_taps_reg),
+            .rd_en(tp_rd_en),
+            .rd_addr(tp_rd_addr),
+            .rd_data(fb_rd_data),
+            .out_valid(tp_valid),
+            .out_data(tp_data)
+        );
+    end else begin : g_no_taps
+        // P_IC != 8: check 16 refuses every IN_TAPS job
+        assign tp_src_end = 33'd0;
+        assign tp_rd_en = 1'b0;
+        assign tp_rd_addr = {FA_WIDTH{1'b0}};
+        assign tp_valid = 1'b0;
+        assign tp_data = 64'd0;
+        /* verilator lint_off UNUSEDSIGNAL */
+        wire unused_taps = &{1'b0, tap_pad_reg, tap_s2_reg, tp_calc_reg};
+        /* verilator lint_on UNUSEDSIGNAL */
+    end
+endgenerate
 
 // the output: to m_axis, or (OUT_FBUF, unless the stream has failed: its final beat goes to
 // m_axis) into the feature buffer, which takes a beat every cycle
@@ -873,8 +967,8 @@ fbuf_inst (
     .wr_en(fb_we),
     .wr_addr(fb_waddr_reg),
     .wr_data(pk_tdata),
-    .rd_en(fb_rd_en),
-    .rd_addr(fb_raddr_reg),
+    .rd_en(fb_rd_en || tp_rd_en),
+    .rd_addr(fl_taps_reg ? tp_rd_addr : fb_raddr_reg),
     .rd_data(fb_rd_data)
 );
 

@@ -36,7 +36,7 @@ module fv_axil_regs #
     input wire        sts_done,
     input wire [2:0]  sts_error,
     input wire        sts_draining,
-    input wire [3:0]  sts_config_err,
+    input wire [4:0]  sts_config_err,
     input wire [31:0] sts_out_h,
     input wire [31:0] sts_out_w,
     input wire [31:0] sts_in_beats,
