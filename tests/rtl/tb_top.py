@@ -94,10 +94,12 @@ def random_params(rng: np.random.Generator, acc: np.ndarray):
     return mult.astype(np.int64), shift
 
 
-def make_layer(rng: np.random.Generator, cfg: JobConfig):
-    """Random x, weights and (bias, M, shift) for cfg; returns (x, w, params, expected)."""
+def make_layer(rng: np.random.Generator, cfg: JobConfig, x=None):
+    """Random x (unless given), weights and (bias, M, shift) for cfg; returns (x, w, params,
+    expected)."""
     k, kw = cfg.eff_kernel, cfg.eff_kernel_w
-    x = rng.integers(-128, 128, (cfg.in_c, cfg.in_h, cfg.in_w)).astype(np.int8)
+    if x is None:
+        x = rng.integers(-128, 128, (cfg.in_c, cfg.in_h, cfg.in_w)).astype(np.int8)
     if cfg.is_pool_op:
         y = reference.pool2d_int(x[None], cfg.pool_mode)[0]
         return x, None, None, y

@@ -108,8 +108,8 @@ def test_top_narrow(sim, testcase):
 
 @pytest.mark.parametrize("params", [SMALL, DEFAULT], ids=["small", "default"])
 @pytest.mark.parametrize("testcase", ["test_command_stream", "test_command_stream_errors",
-                                      "test_feature_buffer"])
+                                      "test_feature_buffer", "test_taps", "test_taps_errors"])
 def test_top_commands(sim, params, testcase):
-    """Command streams (engine 1.5): tests/rtl/tb_cmd.py."""
+    """Command streams (engine 1.5) and IN_TAPS jobs (1.6): tests/rtl/tb_cmd.py."""
     run_cocotb(sim, "rtlcnn_top", params, "tb_cmd", testcase, env={"RTLCNN_SEED": 7, "RTLCNN_CASES": 8},
                results_name=testcase)
