@@ -419,7 +419,8 @@ wire chk15 = (fl_in_reg && !fl_taps_reg && fb_a_end > FBUF_DEPTH_33)
     || (fl_out_reg && (cmd_last_reg || fb_o_end > FBUF_DEPTH_33));
 // IN_TAPS (version 1.6): IN_FBUF, CONV, a build with P_IC = 8, 1 <= TAP_C <= 8, TAP_T >= 1,
 // IN_C = TAP_T * TAP_C, SRC_W >= 1 and the source inside the buffer: IN_BASE + IN_H * SRC_W
-// (the tap builder's serial product, ready 6 cycles after the header's last beat)
+// (the tap builder's serial product: valid 7 cycles after the header's last beat, the
+// check registers its code a cycle later and reads that in the 9th, at wait 0)
 wire [32:0] tp_src_end;
 wire [7:0] tap_tc = (tap_c_reg[0] ? {4'd0, tap_t_reg} : 8'd0) + (tap_c_reg[1] ? {3'd0, tap_t_reg, 1'b0} : 8'd0)
     + (tap_c_reg[2] ? {2'd0, tap_t_reg, 2'b0} : 8'd0) + (tap_c_reg[3] ? {1'd0, tap_t_reg, 3'b0} : 8'd0);
