@@ -113,3 +113,11 @@ def test_top_commands(sim, params, testcase):
     """Command streams (engine 1.5) and IN_TAPS jobs (1.6): tests/rtl/tb_cmd.py."""
     run_cocotb(sim, "rtlcnn_top", params, "tb_cmd", testcase, env={"RTLCNN_SEED": 7, "RTLCNN_CASES": 8},
                results_name=testcase)
+
+
+@pytest.mark.slow
+def test_taps_cycles(sim):
+    """IN_TAPS (engine 1.6) on the default build, also LeNet-5's conv2 with its weights on
+    chip as IN_TAPS, kx map streamed and native conv from the buffer (their cycles logged)."""
+    run_cocotb(sim, "rtlcnn_top", DEFAULT, "tb_cmd", "test_taps",
+               env={"RTLCNN_SEED": 7, "RTLCNN_TAPS_CYCLES": 1}, results_name="taps_cycles")
