@@ -180,7 +180,8 @@ def test_activation_bounds_on_the_engine(tiny_acc, icarus_board):
     per-batch loads) and on Icarus; a program without bounds right after gets none."""
     from rtlcnn.board.accelerator import Accelerator
 
-    assert tiny_acc.build.has_act_bounds and tiny_acc.build.version == "1.5" and tiny_acc.build.has_add
+    b = tiny_acc.build
+    assert b.has_act_bounds and b.version == S.Build().version and b.has_add
     prog = mp.bounded_program(0)
     _bounded_on(tiny_acc, prog)
     _check(tiny_acc.load(mp.without_bounds(prog)), mp.without_bounds(prog), mp.images(prog, 2))

@@ -63,12 +63,15 @@ def test_band_geometry_covers_every_output_row():
 
 
 def test_lenet_keeps_all_weights_on_chip_and_unfolds_conv1_and_conv2():
-    # engine 1.5 chains layers in its feature buffer: conv2 reads conv1's map as is (the kx
-    # layout would cost a host round trip, CHAIN_BREAK_CYCLES, for 366 engine cycles)
+    # engine 1.6 builds conv2's kx layout from conv1's map in its feature buffer (IN_TAPS)
     pl = SC.plan(mp.lenet5(), S.Build())
     assert pl.all_resident
-    assert [lp.layout for lp in pl.layers] == ["pair", None, None, None, None]
+    assert [lp.layout for lp in pl.layers] == ["pair", "kx", None, None, None]
     assert pl.jobs_per_image() == 5
+    # engine 1.5 chains layers too but cannot: conv2 reads conv1's map as is (the kx layout
+    # would cost a host round trip, CHAIN_BREAK_CYCLES, for 366 engine cycles)
+    pl = SC.plan(mp.lenet5(), S.Build(version_minor=5))
+    assert [lp.layout for lp in pl.layers] == ["pair", None, None, None, None]
     # without the feature buffer conv2's input comes from the host anyway: kx
     pl = SC.plan(mp.lenet5(), S.Build(version_minor=4))
     assert [lp.layout for lp in pl.layers] == ["pair", "kx", None, None, None]
