@@ -194,7 +194,8 @@ def main(argv=None) -> int:
     print(f"program {name}: {prog.macs():,d} MACs per image")
     host = {}
     for batch in (1, 64):
-        for minor, how in ((4, "job by job (engine 1.4)"), (S.VERSION_MINOR, f"command streams (engine 1.{S.VERSION_MINOR})")):
+        streams = f"command streams (engine 1.{S.VERSION_MINOR})"
+        for minor, how in ((4, "job by job (engine 1.4)"), (S.VERSION_MINOR, streams)):
             ho = host_overhead(prog, S.Build(version_minor=minor), batch)
             host[batch, minor] = ho["us_per_image"]
             print(f"host work at batch {batch}, {how}, zero-cost engine: {ho['us_per_image']:.1f} us/image "
